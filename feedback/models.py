@@ -1,0 +1,279 @@
+"""Storage model of the service (SQLAlchemy 2.x, typed). Migrations live in `feedback/migrations`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from feedback.db import Base, utcnow
+
+AUDIENCES = ("customer", "employee")
+CHANNELS = ("survey", "review", "app_review", "ticket", "chat", "social", "pulse", "email", "other")
+
+
+class Source(Base):
+    """Where feedback comes from: a file, an export, an API, or pushes through the API."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    connector: Mapped[str] = mapped_column(String(50))
+    audience: Mapped[str] = mapped_column(String(20), default="customer")
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    schedule: Mapped[str | None] = mapped_column(String(100))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Watermark / cursor for incremental pulls, committed with the items it covers.
+    cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    runs: Mapped[list[IngestionRun]] = relationship(back_populates="source", lazy="raise")
+
+
+class IngestionRun(Base):
+    """One pull of one source: what it found and how it ended."""
+
+    __tablename__ = "ingestion_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="running")  # running|succeeded|failed
+    location: Mapped[str | None] = mapped_column(Text)
+    items_seen: Mapped[int] = mapped_column(Integer, default=0)
+    items_new: Mapped[int] = mapped_column(Integer, default=0)
+    items_updated: Mapped[int] = mapped_column(Integer, default=0)
+    items_unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    items_dead: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    source: Mapped[Source] = relationship(back_populates="runs", lazy="raise")
+
+
+class FeedbackItem(Base):
+    """One piece of feedback, PII-redacted, with what the source said about it."""
+
+    __tablename__ = "feedback_items"
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id"),
+        Index("ix_feedback_items_audience_created", "audience", "created_at"),
+        Index("ix_feedback_items_touchpoint_created", "touchpoint", "created_at"),
+        Index("ix_feedback_items_org_unit", "org_unit"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(255))
+    content_hash: Mapped[str] = mapped_column(String(40))
+    audience: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str | None] = mapped_column(String(30))
+    touchpoint: Mapped[str | None] = mapped_column(String(100))
+    journey_stage: Mapped[str | None] = mapped_column(String(100))
+    segment: Mapped[str | None] = mapped_column(String(100))
+    org_unit: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(10))
+    text: Mapped[str] = mapped_column(Text)
+    nps: Mapped[int | None] = mapped_column(SmallInteger)
+    csat: Mapped[int | None] = mapped_column(SmallInteger)
+    stars: Mapped[float | None] = mapped_column(Float)
+    author: Mapped[str | None] = mapped_column(String(64))  # keyed pseudonym, never the raw author
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    ingested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingestion_runs.id", ondelete="SET NULL"))
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    tag: Mapped[Tag | None] = relationship(back_populates="item", lazy="raise", uselist=False)
+
+
+class Tag(Base):
+    """What the models said about an item; one current row per item, naming the models that made it."""
+
+    __tablename__ = "tags"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(50))
+    model_versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sentiment: Mapped[str] = mapped_column(String(10))
+    sentiment_score: Mapped[float] = mapped_column(Float)
+    sentiment_probs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    emotions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    emotion_scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cx_emotions: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    needs: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    need_scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    touchpoint: Mapped[str | None] = mapped_column(String(100))
+    touchpoint_confidence: Mapped[float | None] = mapped_column(Float)
+    topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"), index=True)
+    topic_version: Mapped[int | None] = mapped_column(Integer)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    tagged_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    item: Mapped[FeedbackItem] = relationship(back_populates="tag", lazy="raise")
+
+
+class TagLabel(Base):
+    """One label of a multi-label tag (need, emotion, CX emotion), flat for fast group-by."""
+
+    __tablename__ = "tag_labels"
+    __table_args__ = (Index("ix_tag_labels_kind_label", "kind", "label"),)
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # need|emotion|cx_emotion
+    label: Mapped[str] = mapped_column(String(50), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+
+
+class ItemEmbedding(Base):
+    """The shared encoder's sentence embedding of an item, kept so topic refits never re-encode."""
+
+    __tablename__ = "item_embeddings"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    model: Mapped[str] = mapped_column(String(200))
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)  # float16, little-endian
+
+
+class TopicModelVersion(Base):
+    """One fitted topic model for an audience; every version is kept."""
+
+    __tablename__ = "topic_model_versions"
+    __table_args__ = (UniqueConstraint("audience", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    audience: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    n_documents: Mapped[int] = mapped_column(Integer, default=0)
+    n_topics: Mapped[int] = mapped_column(Integer, default=0)
+    outlier_share: Mapped[float | None] = mapped_column(Float)
+    path: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Topic(Base):
+    """A topic with a stable id across refits; user edits (rename, pin, merge) survive refits."""
+
+    __tablename__ = "topics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    audience: Mapped[str] = mapped_column(String(20), index=True)
+    label: Mapped[str] = mapped_column(String(200))
+    keywords: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), default="active")  # active|retired|merged
+    pinned: Mapped[bool] = mapped_column(Boolean, default=False)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"))
+    created_version: Mapped[int | None] = mapped_column(Integer)
+    retired_version: Mapped[int | None] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DeadLetter(Base):
+    """A row that could not be ingested, with its raw payload and the reason; retryable."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="SET NULL"), index=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("ingestion_runs.id", ondelete="SET NULL"))
+    location: Mapped[str | None] = mapped_column(Text)  # e.g. "survey.csv:row 17"
+    raw_payload: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_at: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    """An API key: only its hash is stored, with its scopes."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class SchedulerLease(Base):
+    """A lease lock so that only one scheduler process runs jobs; its heartbeat shows on /health."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+
+
+class JobRun(Base):
+    """One run of a named job (tagging, a source pull, a refit, a digest)."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job: Mapped[str] = mapped_column(String(200), index=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Digest(Base):
+    """A stored weekly digest for one audience."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("audience", "week"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    audience: Mapped[str] = mapped_column(String(20))
+    week: Mapped[str] = mapped_column(String(10))  # ISO week, e.g. 2026-W47
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    markdown: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text, default="")
+
+
+class IdempotencyKey(Base):
+    """A pushed batch's idempotency key and the response it got, replayed on retries."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
