@@ -21,7 +21,15 @@ from feedback.db import utcnow
 from feedback.ingest.mapping import FieldMapping, RowError, normalize
 from feedback.ingest.readers import IngestError, RawRecord
 from feedback.language import detect_language
-from feedback.models import DeadLetter, FeedbackItem, IngestionRun, Source, Tag, TagLabel
+from feedback.models import (
+    DeadLetter,
+    FeedbackItem,
+    IngestionRun,
+    ItemEmbedding,
+    Source,
+    Tag,
+    TagLabel,
+)
 from feedback.privacy.pseudonyms import pseudonymize
 from feedback.privacy.redaction import PatternSpec, Redactor
 
@@ -194,6 +202,7 @@ class Ingestor:
             # Changed text means old tags are stale: drop them so the tagging job redoes the item.
             session.execute(delete(TagLabel).where(TagLabel.item_id.in_(changed_ids)))
             session.execute(delete(Tag).where(Tag.item_id.in_(changed_ids)))
+            session.execute(delete(ItemEmbedding).where(ItemEmbedding.item_id.in_(changed_ids)))
             self.stats.updated += len(changed)
         session.flush()
 

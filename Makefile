@@ -1,0 +1,43 @@
+# Two commands do all the set-up: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+# torch first, pinned: here it resolves to the CPU build on disk; a bare `torch` pulls CUDA (GBs).
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install demo serve lint typecheck bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, migrate, generate + ingest + tag the demo data, then serve on :$(PORT)
+run: $(STAMP)
+	$(BIN)/voc demo --serve --port $(PORT)
+
+## make test: install if needed, then the whole suite (slow tests included) with coverage
+test: $(STAMP)
+	$(BIN)/python -m pytest -q --cov=feedback --cov=classifiers --cov=api --cov=jobs --cov-report=term:skip-covered
+
+serve: $(STAMP)
+	$(BIN)/voc serve --port $(PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check feedback classifiers api jobs tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy feedback api jobs
+
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/tagging.py
+
+clean:
+	rm -rf var .pytest_cache .coverage

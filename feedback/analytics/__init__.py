@@ -1,0 +1,1 @@
+"""Analytics over tagged feedback: trends, comparisons, drivers, aggregates."""

@@ -1,0 +1,43 @@
+"""Queries over feedback items (the API and jobs read through here)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from feedback.models import FeedbackItem, Source
+
+
+def get_item(session: Session, item_id: int) -> FeedbackItem | None:
+    """One item with its tag."""
+    return session.scalar(
+        select(FeedbackItem).options(selectinload(FeedbackItem.tag)).where(FeedbackItem.id == item_id)
+    )
+
+
+def list_items(session: Session, *, audience: str | None = None, touchpoint: str | None = None,
+               channel: str | None = None, org_unit: str | None = None, source: str | None = None,
+               since: datetime | None = None, until: datetime | None = None,
+               after_id: int | None = None, limit: int = 100) -> Sequence[FeedbackItem]:
+    """Items by id (keyset pagination: pass the last id seen as `after_id`)."""
+    stmt = select(FeedbackItem).options(selectinload(FeedbackItem.tag)).order_by(FeedbackItem.id).limit(limit)
+    if audience:
+        stmt = stmt.where(FeedbackItem.audience == audience)
+    if touchpoint:
+        stmt = stmt.where(FeedbackItem.touchpoint == touchpoint)
+    if channel:
+        stmt = stmt.where(FeedbackItem.channel == channel)
+    if org_unit:
+        stmt = stmt.where(FeedbackItem.org_unit == org_unit)
+    if source:
+        stmt = stmt.join(Source, Source.id == FeedbackItem.source_id).where(Source.name == source)
+    if since:
+        stmt = stmt.where(FeedbackItem.created_at >= since)
+    if until:
+        stmt = stmt.where(FeedbackItem.created_at < until)
+    if after_id:
+        stmt = stmt.where(FeedbackItem.id > after_id)
+    return session.scalars(stmt).all()
