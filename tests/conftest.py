@@ -1,0 +1,78 @@
+"""Shared fixtures: a migrated SQLite database per test, the real app, the real tagger."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Tests never read a developer's voc.toml or .env.
+os.environ["VOC_CONFIG"] = "/nonexistent/voc.toml"
+os.environ.setdefault("VOC_TORCH_THREADS", "2")
+
+from feedback.config import Settings  # noqa: E402
+from feedback.db import make_engine  # noqa: E402
+from feedback.migrate import upgrade  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("VOC_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database migrated once per session; each test gets a copy (fast, fully migrated)."""
+    path = tmp_path_factory.mktemp("template") / "voc.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_template: Path) -> Settings:
+    db = tmp_path / "voc.db"
+    shutil.copy(migrated_template, db)
+    return Settings(database_url=f"sqlite:///{db}", var_dir=tmp_path / "var", data_dir=DATA_DIR,
+                    _env_file=None)
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator:
+    engine = make_engine(settings.database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def tagger():
+    """The real tagger on the real small encoder, loaded once for the session."""
+    from jobs.tasks import load_service_tagger
+
+    return load_service_tagger(Settings(_env_file=None))
+
+
+@pytest.fixture
+def client(settings: Settings, tagger):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app(settings, tagger=tagger)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def light_client(settings: Settings):
+    """The app without a loaded tagger, for endpoints that need no model."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    def _no_model():
+        raise AssertionError("this test must not load a model")
+
+    app = create_app(settings)
+    app.state.tagger_provider = _no_model
+    with TestClient(app) as test_client:
+        yield test_client
