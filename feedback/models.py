@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -277,3 +278,50 @@ class IdempotencyKey(Base):
     request_hash: Mapped[str] = mapped_column(String(64))
     response: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnalyticsRollup(Base):
+    """Sufficient statistics of customer feedback per period and dimension value (kept by the tagging job).
+
+    Every column but `labels` and `updated_at` is a sum, so weeks and months are sums of days and
+    trends, journeys and the BI export read a few hundred rows instead of scanning items.
+    `value` is the stable code: the topic id or source id for those dimensions, else the value.
+    """
+
+    __tablename__ = "analytics_rollups"
+    __table_args__ = (
+        Index("ix_analytics_rollups_dimension", "audience", "grain", "dimension", "period_start"),
+    )
+
+    audience: Mapped[str] = mapped_column(String(20), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(8), primary_key=True)  # day|week|month
+    period_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    n_tagged: Mapped[int] = mapped_column(Integer, default=0)
+    n_positive: Mapped[int] = mapped_column(Integer, default=0)
+    n_negative: Mapped[int] = mapped_column(Integer, default=0)
+    sentiment_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    sentiment_sumsq: Mapped[float] = mapped_column(Float, default=0.0)
+    nps_n: Mapped[int] = mapped_column(Integer, default=0)
+    nps_promoters: Mapped[int] = mapped_column(Integer, default=0)
+    nps_detractors: Mapped[int] = mapped_column(Integer, default=0)
+    csat_n: Mapped[int] = mapped_column(Integer, default=0)
+    csat_satisfied: Mapped[int] = mapped_column(Integer, default=0)
+    rating_n: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    rating_sumsq: Mapped[float] = mapped_column(Float, default=0.0)
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # "need:price" -> items
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class RollupState(Base):
+    """How far the rollups of one audience are current: every tag up to `tags_watermark` is in."""
+
+    __tablename__ = "analytics_rollup_state"
+
+    audience: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tags_watermark: Mapped[datetime | None]
+    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    rebuilt_at: Mapped[datetime | None]
