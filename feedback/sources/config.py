@@ -1,0 +1,251 @@
+"""How a source is declared: in `voc.toml` (`[[sources]]`), through the admin API, or by the CLI.
+
+    [[sources]]
+    name = "zendesk"
+    connector = "zendesk"
+    schedule = "every 15m"            # or a crontab line: "*/15 * * * *"
+    audience = "customer"
+    credentials_env = { email = "ZENDESK_EMAIL", token = "ZENDESK_TOKEN" }
+    [sources.options]
+    subdomain = "northwind"
+    [sources.mapping.defaults]
+    touchpoint = "support"
+
+Credentials are never stored: a source names the environment variables that hold them, and a
+pull reads them from `os.environ` at run time. A literal secret in `options` is refused.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from feedback.ingest.mapping import ITEM_FIELDS, FieldMapping
+
+SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_INTERVAL = re.compile(r"^(?:every\s+)?(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)$",
+                       re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Option keys that hold a secret; their value must come from credentials_env instead.
+SECRET_KEYS = frozenset({
+    "token", "api_token", "api_key", "apikey", "access_token", "refresh_token", "password", "secret",
+    "client_secret", "webhook_secret", "authorization", "bearer", "private_key",
+})
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-auth-token", "cookie"})
+STORED_FIELDS = ("channel", "options", "mapping", "credentials_env", "batch_size", "retry")
+
+
+class CredentialsError(RuntimeError):
+    """A credential's environment variable is not set."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a source is pulled: every N seconds, or on a crontab line."""
+
+    kind: Literal["interval", "cron"]
+    seconds: int | None = None
+    cron: str | None = None
+
+
+def parse_schedule(text: str) -> Schedule:
+    """Parse `every 15m` / `30s` / `2h` / `1d`, or a 5-field crontab line (`*/15 * * * *`)."""
+    value = text.strip()
+    match = _INTERVAL.match(value)
+    if match:
+        seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)[0].lower()]
+        if seconds < 1:
+            raise ValueError(f"schedule {text!r}: the interval must be at least 1 second")
+        return Schedule("interval", seconds=seconds)
+    if len(value.split()) == 5:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"schedule {text!r} is not a valid crontab line: {exc}") from None
+        return Schedule("cron", cron=value)
+    raise ValueError(
+        f"schedule {text!r} is neither an interval nor a crontab line; write e.g. "
+        f"'every 15m', 'every 6h', or '0 3 * * mon' (minute hour day month weekday)"
+    )
+
+
+class MappingConfig(BaseModel):
+    """Which input field feeds which item field, and constants for fields a source lacks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, str] = Field(default_factory=dict, description="item field -> column or dotted path")
+    defaults: dict[str, Any] = Field(default_factory=dict, description="item field -> constant")
+    date_format: str | None = None
+
+    @field_validator("columns", "defaults")
+    @classmethod
+    def _item_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(ITEM_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown item field(s) {unknown}; item fields are: {', '.join(ITEM_FIELDS)}")
+        return value
+
+    def to_field_mapping(self, *, channel: str | None = None) -> FieldMapping:
+        defaults = dict(self.defaults)
+        if channel and "channel" not in defaults and "channel" not in self.columns:
+            defaults["channel"] = channel
+        return FieldMapping(columns=dict(self.columns), defaults=defaults, date_format=self.date_format)
+
+
+class RetryConfig(BaseModel):
+    """Retries of a failing request (and of a pull that still fails), with backoff and jitter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    attempts: int = Field(default=5, ge=1, le=20)
+    base_seconds: float = Field(default=0.5, ge=0.0, le=600.0)
+    cap_seconds: float = Field(default=60.0, ge=0.0, le=3600.0)
+    pull_attempts: int = Field(default=2, ge=1, le=10, description="whole-pull attempts on transient errors")
+
+
+class SourceConfig(BaseModel):
+    """One declared source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    connector: str
+    audience: Literal["customer", "employee"] = "customer"
+    channel: str | None = Field(default=None, description="Channel for items that carry none.")
+    schedule: str | None = Field(default=None, description="'every 15m' or a crontab line; None: on demand.")
+    enabled: bool = True
+    options: dict[str, Any] = Field(default_factory=dict, description="Connector options (see docs/sources.md).")
+    mapping: MappingConfig = Field(default_factory=MappingConfig)
+    credentials_env: dict[str, str] = Field(
+        default_factory=dict, description="credential name -> environment variable holding it")
+    batch_size: int | None = Field(default=None, ge=1, le=100_000)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not SOURCE_NAME.match(value):
+            raise ValueError(f"source name {value!r}: use letters, digits and _ . : @ - (at most 200)")
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_schedule(value)
+        return value.strip()
+
+    @field_validator("credentials_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, env in value.items():
+            if not isinstance(env, str) or not ENV_NAME.match(env):
+                raise ValueError(
+                    f"credentials_env.{key} must name an environment variable (e.g. ZENDESK_TOKEN), "
+                    f"not hold the secret itself; set the variable in the service's environment"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _connector_and_options(self) -> SourceConfig:
+        from feedback.sources.connectors import CONNECTORS
+
+        _refuse_plain_secrets(self.options, "options")
+        connector = CONNECTORS.get(self.connector)
+        if connector is None:
+            raise ValueError(f"unknown connector {self.connector!r}; connectors: {', '.join(sorted(CONNECTORS))}")
+        try:
+            parsed = connector.Options.model_validate(self.options)
+        except ValidationError as exc:
+            raise ValueError(f"source {self.name!r} ({self.connector}) options: {_errors(exc)}") from None
+        missing = sorted(set(connector.required_credentials) - set(self.credentials_env))
+        if missing:
+            raise ValueError(
+                f"source {self.name!r} ({self.connector}) needs credentials_env entries for {missing}, "
+                f"e.g. credentials_env = {{{missing[0]} = \"{self.name.upper().replace('-', '_')}_"
+                f"{missing[0].upper()}\"}}"
+            )
+        connector.check_config(self)
+        # Keep what the user wrote (not defaults filled in) so the stored config stays small.
+        self.options = parsed.model_dump(exclude_unset=True, mode="json")
+        return self
+
+    # -- use --------------------------------------------------------------------------------
+    def parsed_options(self) -> BaseModel:
+        from feedback.sources.connectors import CONNECTORS
+
+        return CONNECTORS[self.connector].Options.model_validate(self.options)
+
+    def field_mapping(self) -> FieldMapping:
+        from feedback.sources.connectors import CONNECTORS
+
+        connector = CONNECTORS[self.connector]
+        channel = self.channel or (None if connector.emits_channel else connector.channel)
+        return self.mapping.to_field_mapping(channel=channel)
+
+    def credentials(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Read each credential from its environment variable; raises if one is not set."""
+        env = os.environ if environ is None else environ
+        missing = [f"{name} (${var})" for name, var in self.credentials_env.items() if not env.get(var)]
+        if missing:
+            raise CredentialsError(
+                f"source {self.name!r}: environment variable(s) not set for {', '.join(missing)}; "
+                f"export them in the environment of the process that runs the pull"
+            )
+        return {name: env[var] for name, var in self.credentials_env.items()}
+
+    @property
+    def schedule_spec(self) -> Schedule | None:
+        return parse_schedule(self.schedule) if self.schedule else None
+
+    def stored_config(self, *, origin: str) -> dict[str, Any]:
+        """What goes into `sources.config` (never a secret: credentials are env-var names)."""
+        data = self.model_dump(include=set(STORED_FIELDS), mode="json", exclude_defaults=True)
+        data["origin"] = origin
+        return data
+
+    @classmethod
+    def from_row(cls, *, name: str, connector: str, audience: str, schedule: str | None,
+                 enabled: bool, config: Mapping[str, Any] | None) -> SourceConfig:
+        """Rebuild from a `sources` row; rows made by `voc ingest FILE` ({"path": ...}) work too."""
+        config = dict(config or {})
+        config.pop("origin", None)
+        known = {k: config.pop(k) for k in list(config) if k in STORED_FIELDS}
+        if config:  # an older row that kept its options at the top level
+            known.setdefault("options", {}).update(config)
+        return cls(name=name, connector=connector, audience=audience, schedule=schedule,
+                   enabled=enabled, **known)
+
+
+def _refuse_plain_secrets(options: Mapping[str, Any], where: str) -> None:
+    for key, value in options.items():
+        lowered = str(key).lower()
+        if lowered in SECRET_KEYS and value not in (None, ""):
+            raise ValueError(
+                f"{where}.{key} looks like a credential; credentials are never stored: put it in an "
+                f"environment variable and name that variable, e.g. credentials_env = "
+                f"{{{lowered} = \"MY_SOURCE_{lowered.upper()}\"}}"
+            )
+        if lowered == "headers" and isinstance(value, Mapping):
+            for header in value:
+                if str(header).lower() in SECRET_HEADERS:
+                    raise ValueError(
+                        f"{where}.headers.{header} would store a credential; use options.auth "
+                        f"(header, scheme, credential) with credentials_env instead"
+                    )
+        elif isinstance(value, Mapping):
+            _refuse_plain_secrets(value, f"{where}.{key}")
+
+
+def _errors(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors())
