@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.routers import classify, feedback, health, trends
+from api.routers import classify, digests, feedback, health, trends
 from feedback.config import Settings, get_settings
 from feedback.db import make_engine, session_factory
 from feedback.ingest.readers import IngestError
@@ -64,4 +64,5 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
     app.include_router(feedback.router)
     app.include_router(trends.router)
     app.include_router(classify.router)
+    app.include_router(digests.router)
     return app

@@ -116,6 +116,36 @@ class IngestSettings(BaseModel):
     )
 
 
+class DigestSettings(BaseModel):
+    """Weekly digests and alerts: how findings are tested, and where digests go.
+
+    Secrets are named by environment variable, never written here: `webhook_url_env` and
+    `smtp_password_env` hold the *names* of the variables that hold the webhook URL and the
+    SMTP password. The employee (HR) digest goes only to its own recipients.
+    """
+
+    baseline_weeks: int = Field(default=8, ge=2, le=52, description="weeks the digest week is compared with")
+    alert_fdr: float = Field(default=0.01, gt=0.0, lt=0.5, description="Benjamini-Hochberg level of alerts")
+    min_cell_n: int = Field(default=20, ge=5, description="fewest items in a customer cell to test it")
+    min_share_increase: float = Field(default=0.10, ge=0.0, le=1.0,
+                                      description="smallest rise in share negative worth an alert")
+    public_url: str | None = Field(default=None, description="base URL of the API, for links in messages")
+    webhook_url: str | None = Field(default=None, description="Slack-compatible webhook for the CX digest")
+    webhook_url_env: str | None = Field(default=None, description="env var holding the CX webhook URL")
+    employee_webhook_url: str | None = None
+    employee_webhook_url_env: str | None = None
+    email_to: list[str] = Field(default_factory=list, description="CX digest recipients")
+    employee_email_to: list[str] = Field(default_factory=list, description="HR digest recipients")
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password_env: str | None = Field(default=None, description="env var holding the SMTP password")
+    smtp_from: str = "voc-digest@localhost"
+    smtp_starttls: bool = True
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_retries: int = Field(default=3, ge=1, le=10)
+
+
 class Settings(BaseSettings):
     """All settings of the service."""
 
@@ -141,6 +171,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    digests: DigestSettings = Field(default_factory=DigestSettings)
 
     @classmethod
     def settings_customise_sources(

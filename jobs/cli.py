@@ -251,5 +251,10 @@ def _dead_letter_json(d: Any) -> dict[str, Any]:
             "raw_payload": d.raw_payload, "created_at": d.created_at.isoformat(), "retries": d.retries}
 
 
+from jobs.cli_digest import digest as digest_command  # noqa: E402  (its imports are lazy)
+
+app.command("digest")(digest_command)
+
+
 if __name__ == "__main__":
     app()

@@ -17,6 +17,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from feedback.config import Settings
 from feedback.db import get_engine
 from jobs import lease
+from jobs.digests import digest_job_spec
 from jobs.tasks import record_job
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def job_specs(settings: Settings) -> list[JobSpec]:
     return [
         JobSpec("tag", "tag new items in batches", IntervalTrigger(seconds=settings.scheduler.tag_interval_seconds),
                 tag_new),
+        digest_job_spec(settings),
     ]
 
 

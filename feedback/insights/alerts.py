@@ -1,0 +1,237 @@
+"""Alerts: spikes in negative sentiment, and in a topic's or a phrase's volume, that are real.
+
+"Never cry wolf" is the contract. An alert needs all of:
+
+- a test that accounts for sample size on both sides: this week's share of negative items
+  against the pooled share of the baseline weeks (one-sided Fisher exact test, widened by the
+  baseline's own week-to-week over-dispersion), or a topic's weekly count against its baseline
+  rate (the exact conditional Poisson test, likewise widened);
+- control of false discoveries across every cell tested in the digest (Benjamini-Hochberg at
+  `fdr`), so testing 10 touchpoints or 500 phrases does not make a false alarm likely;
+- enough data (`min_n` items this week, `min_baseline_weeks` weeks of baseline) and an effect
+  big enough to act on (`min_share_increase` in share negative, `min_topic_ratio` x the baseline
+  rate): a significant but tiny change is not an alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from feedback.insights.phrases import PhraseTheme
+from feedback.insights.repository import CellWeek
+from feedback.insights.significance import bh_adjust, proportion_increase_p, rate_increase_p
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """Thresholds of the alert tests (defaults tuned to stay silent on ordinary weeks)."""
+
+    baseline_weeks: int = 8
+    min_baseline_weeks: int = 3
+    fdr: float = 0.01
+    min_n: int = 20
+    min_share_increase: float = 0.10
+    min_topic_count: int = 8
+    min_topic_ratio: float = 2.0
+    phrase_min_count: int = 5
+    phrase_min_ratio: float = 3.0
+
+
+@dataclass
+class Alert:
+    """One alert, with the numbers and the test behind it."""
+
+    kind: str  # negative_share | topic_volume | emerging_phrase
+    dimension: str  # touchpoint | org_unit | topic | phrase
+    value: str
+    week: str
+    observed: float
+    baseline: float
+    n: int
+    baseline_n: int
+    baseline_weeks: int
+    p_value: float
+    q_value: float
+    test: str
+    severity: str
+    message: str
+    where: dict[str, int] = field(default_factory=dict)
+    phrases: list[str] = field(default_factory=list)  # emerging phrases that explain it
+    quotes: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("observed", "baseline"):
+            out[key] = round(out[key], 4)
+        out["p_value"], out["q_value"] = _sig(self.p_value), _sig(self.q_value)
+        return out
+
+
+def _sig(p: float) -> float:
+    return float(f"{p:.3g}")
+
+
+def _fmt_p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def negative_share_alerts(
+    cells: Mapping[tuple[str, str], tuple[CellWeek, Sequence[CellWeek]]],
+    *,
+    week: str,
+    policy: AlertPolicy,
+    min_n: int | None = None,
+) -> list[Alert]:
+    """Alerts for cells whose share of negative items rose significantly against the baseline.
+
+    `cells[(dimension, value)] = (this week, [baseline weeks])`; every cell passed is tested (pass
+    only cells that may be published: employee groups under the minimum size must be left out).
+    """
+    min_n = policy.min_n if min_n is None else min_n
+    tested: list[tuple[tuple[str, str], CellWeek, CellWeek, int, float]] = []
+    for key, (this, base_weeks) in cells.items():
+        weeks = [b for b in base_weeks if b.tagged > 0]
+        if this.tagged < min_n or len(weeks) < policy.min_baseline_weeks:
+            continue
+        pooled = sum(weeks, CellWeek())
+        p = proportion_increase_p(
+            this.negative,
+            this.tagged,
+            pooled.negative,
+            pooled.tagged,
+            [(b.negative, b.tagged) for b in weeks],
+        )
+        tested.append((key, this, pooled, len(weeks), p))
+    alerts = []
+    for (key, this, pooled, n_weeks, p), q in zip(
+        tested, bh_adjust([t[-1] for t in tested]), strict=True
+    ):
+        share, base = this.negative / this.tagged, pooled.negative / pooled.tagged
+        if q > policy.fdr or share - base < policy.min_share_increase:
+            continue
+        dimension, value = key
+        alerts.append(
+            Alert(
+                kind="negative_share",
+                dimension=dimension,
+                value=value,
+                week=week,
+                observed=share,
+                baseline=base,
+                n=this.tagged,
+                baseline_n=pooled.tagged,
+                baseline_weeks=n_weeks,
+                p_value=p,
+                q_value=q,
+                test=(
+                    f"one-sided Fisher exact test of share negative vs the {n_weeks}-week "
+                    "baseline, "
+                    f"over-dispersion adjusted; Benjamini-Hochberg q <= {policy.fdr} across "
+                    f"{len(tested)} cells"
+                ),
+                severity="high" if share - base >= 0.25 else "medium",
+                message=(
+                    f"Negative feedback on {value} rose to {share:.0%} ({this.negative} of "
+                    f"{this.tagged}) from {base:.0%} over the {n_weeks} weeks before "
+                    f"({_fmt_p(p)})"
+                ),
+            )
+        )
+    return sorted(alerts, key=lambda a: (a.q_value, -(a.observed - a.baseline)))
+
+
+def topic_volume_alerts(
+    this_week: Mapping[str, int],
+    baseline: Mapping[str, Sequence[int]],
+    *,
+    week: str,
+    policy: AlertPolicy,
+    where: Mapping[str, dict[str, int]] | None = None,
+    dimension: str = "topic",
+) -> list[Alert]:
+    """Alerts for topics whose weekly count rose significantly above their baseline rate.
+
+    `this_week[label]` is the topic's count this week and `baseline[label]` its count in each
+    baseline week (weeks with feedback only; a new topic has zeros).
+    """
+    tested = []
+    for label, count in this_week.items():
+        counts = list(baseline.get(label, ()))
+        if count < policy.min_topic_count or len(counts) < policy.min_baseline_weeks:
+            continue
+        tested.append((label, count, counts, rate_increase_p(count, counts)))
+    alerts = []
+    for (label, count, counts, p), q in zip(
+        tested, bh_adjust([t[-1] for t in tested]), strict=True
+    ):
+        weekly = sum(counts) / len(counts)
+        if q > policy.fdr or count < policy.min_topic_ratio * weekly:
+            continue
+        alerts.append(
+            Alert(
+                kind="topic_volume",
+                dimension=dimension,
+                value=label,
+                week=week,
+                observed=count,
+                baseline=weekly,
+                n=count,
+                baseline_n=sum(counts),
+                baseline_weeks=len(counts),
+                p_value=p,
+                q_value=q,
+                test=(
+                    f"exact conditional Poisson test of the weekly count vs the "
+                    f"{len(counts)}-week baseline rate, over-dispersion adjusted; "
+                    f"Benjamini-Hochberg q <= {policy.fdr} across {len(tested)} topics"
+                ),
+                severity="high" if weekly == 0 or count >= 4 * weekly else "medium",
+                message=_volume_message(f"Topic '{label}'", count, weekly, len(counts), p),
+                where=dict((where or {}).get(label, {})),
+            )
+        )
+    return sorted(alerts, key=lambda a: (a.q_value, -a.observed))
+
+
+def phrase_alerts(themes: Sequence[PhraseTheme], *, week: str, fdr: float) -> list[Alert]:
+    """One alert per emerging phrase theme (they are already tested and BH-controlled)."""
+    return [
+        Alert(
+            kind="emerging_phrase",
+            dimension="phrase",
+            value=t.label,
+            week=week,
+            observed=t.lead_count,
+            baseline=t.baseline_weekly,
+            n=t.count,
+            baseline_n=round(t.baseline_weekly * t.baseline_weeks),
+            baseline_weeks=t.baseline_weeks,
+            p_value=t.p_value,
+            q_value=t.q_value,
+            test=(
+                f"exact conditional Poisson test of the phrase's weekly count vs its "
+                f"{t.baseline_weeks}-week baseline rate; Benjamini-Hochberg q <= {fdr} across "
+                f"every phrase tested"
+            ),
+            severity="high" if t.ratio is None or t.ratio >= 5 else "medium",
+            message=_volume_message(
+                f"'{t.label}'", t.lead_count, t.baseline_weekly, t.baseline_weeks, t.p_value
+            ),
+            where=dict(t.touchpoints),
+        )
+        for t in themes
+    ]
+
+
+def _volume_message(subject: str, count: int, weekly: float, weeks: int, p: float) -> str:
+    if weekly == 0:
+        return (
+            f"{subject} is new: {count} items this week, none in the {weeks} weeks before "
+            f"({_fmt_p(p)})"
+        )
+    return (
+        f"{subject} rose to {count} items this week from {weekly:.1f} a week over the "
+        f"{weeks} weeks before ({_fmt_p(p)})"
+    )

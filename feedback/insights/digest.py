@@ -1,0 +1,847 @@
+"""The weekly digest payload: what moved, where, why, in people's own words.
+
+`build_payload(session, audience=..., week=...)` reads the stored, tagged feedback of the week,
+of the week before, and of the `baseline_weeks` weeks before it, and returns a JSON-ready dict:
+
+- customer (CX leads): headline numbers against last week and the baseline; alerts; the biggest
+  movers by touchpoint (significant changes only) with what drove them; emerging topics (the
+  topic model's, when items carry topics) and emerging phrases (always, model-free); shifts in
+  needs and emotions; the worst touchpoint; the journey's emotion curve; a 12-week trend per
+  touchpoint; 2-3 quotes per finding.
+- employee (HR): the same headline, sentiment by team (org_unit) and by theme, alerts and
+  emerging phrases, all through minimum-group-size suppression: a group with fewer distinct
+  respondents than `min_group_size_scores` shows no numbers (and a second group is hidden
+  where one hidden group could be worked out from the total); quotes come only from groups
+  with at least `min_group_size_comments` distinct authors; no author pseudonym or item id.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from feedback.config import Settings
+from feedback.insights import repository as repo
+from feedback.insights.alerts import (
+    Alert,
+    AlertPolicy,
+    negative_share_alerts,
+    phrase_alerts,
+    topic_volume_alerts,
+)
+from feedback.insights.phrases import (
+    PhraseDoc,
+    PhraseTheme,
+    candidate_phrases,
+    count_in_weeks,
+    emerging_themes,
+)
+from feedback.insights.quotes import QuotePicker
+from feedback.insights.repository import CellWeek, WeekItem
+from feedback.insights.significance import (
+    Moments,
+    bh_adjust,
+    mean_difference_p,
+    nps,
+    nps_ci,
+    proportion_difference_p,
+    rate_change_p,
+    wilson_ci,
+)
+from feedback.insights.weeks import parse_week, shift_week, week_bounds, weeks_before
+from feedback.privacy.groups import min_sizes, suppressed_groups
+
+SCHEMA_VERSION = 1
+UNKNOWN = "unknown"
+SHIFT_KINDS = (("need", "needs"), ("cx_emotion", "cx_emotions"), ("emotion", "emotions"))
+
+
+@dataclass(frozen=True)
+class DigestOptions:
+    """How a digest is made; `from_settings` fills it from `settings.digests` and privacy."""
+
+    policy: AlertPolicy = field(default_factory=AlertPolicy)
+    mover_fdr: float = 0.05
+    min_mover_delta: float = 0.10  # mean sentiment on [-1, 1]
+    min_shift: float = 0.03  # share of items with a label
+    min_cell_n: int = 20  # customer cells; employee cells use the privacy minimum
+    trend_weeks: int = 12
+    quotes_per_finding: int = 3
+    max_movers: int = 5
+    max_shifts: int = 5
+    min_group_size_scores: int = 5
+    min_group_size_comments: int = 10
+    journey: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DigestOptions:
+        digests = getattr(settings, "digests", None)
+        policy = AlertPolicy()
+        kwargs: dict[str, Any] = {}
+        if digests is not None:
+            policy = AlertPolicy(
+                baseline_weeks=digests.baseline_weeks,
+                fdr=digests.alert_fdr,
+                min_n=digests.min_cell_n,
+                min_share_increase=digests.min_share_increase,
+            )
+            kwargs["min_cell_n"] = digests.min_cell_n
+        journey: dict[str, tuple[str, ...]] = {}
+        for spec in settings.models.touchpoints:
+            journey.setdefault(spec.audience, ())
+            journey[spec.audience] += (spec.name,)
+        scores, comments = min_sizes(settings.privacy)
+        return cls(
+            policy=policy,
+            journey=journey,
+            min_group_size_scores=scores,
+            min_group_size_comments=comments,
+            **kwargs,
+        )
+
+
+def journey_order(audience: str, options: DigestOptions) -> tuple[str, ...]:
+    """Touchpoints in journey order: the configured taxonomy, else the built-in one."""
+    if options.journey.get(audience):
+        return options.journey[audience]
+    try:
+        from classifiers.config import DEFAULT_TOUCHPOINTS  # plain data, no model code
+    except ImportError:  # pragma: no cover - classifiers is part of the service
+        return ()
+    return tuple(t.name for t in DEFAULT_TOUCHPOINTS if t.audience == audience)
+
+
+# --- privacy -------------------------------------------------------------------------------------
+
+
+# --- numbers --------------------------------------------------------------------------------------
+
+
+def _r(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _ci(pair: tuple[float, float] | None, digits: int = 4) -> list[float] | None:
+    return None if pair is None else [round(pair[0], digits), round(pair[1], digits)]
+
+
+def _share(cell: CellWeek) -> float | None:
+    return cell.negative / cell.tagged if cell.tagged else None
+
+
+def _nps(cell: CellWeek) -> tuple[float, float] | None:
+    return nps(cell.promoters, cell.detractors, cell.nps_n)
+
+
+def _metric(
+    key: str, label: str, this: CellWeek, last: CellWeek | None, base: CellWeek
+) -> dict[str, Any] | None:
+    """One headline number this week, last week and over the baseline, with the test vs baseline."""
+    value: Callable[[CellWeek], float | None]
+    if key == "mean_sentiment":
+        value = lambda c: c.sentiment.mean  # noqa: E731
+        ci, p = this.sentiment.ci95(), mean_difference_p(this.sentiment, base.sentiment)
+    elif key == "share_negative":
+        value = _share
+        ci = wilson_ci(this.negative, this.tagged)
+        p = proportion_difference_p(this.negative, this.tagged, base.negative, base.tagged)
+    elif key == "nps":
+        value = lambda c: None if _nps(c) is None else _nps(c)[0]  # type: ignore[index]  # noqa: E731
+        now, before = _nps(this), _nps(base)
+        if now is None:
+            return None
+        ci = nps_ci(this.promoters, this.detractors, this.nps_n)
+        p = 1.0
+        if before is not None and (now[1] or before[1]):
+            from scipy.stats import norm
+
+            z = (now[0] - before[0]) / ((now[1] ** 2 + before[1] ** 2) ** 0.5)
+            p = float(2 * norm.sf(abs(z)))
+    else:  # csat, stars
+        moments: Callable[[CellWeek], Moments] = (
+            (lambda c: c.csat) if key == "csat" else (lambda c: c.stars)
+        )
+        value = lambda c: moments(c).mean  # noqa: E731
+        ci, p = moments(this).ci95(), mean_difference_p(moments(this), moments(base))
+    now_value = value(this)
+    if now_value is None:
+        return None
+    last_value = value(last) if last is not None else None
+    base_value = value(base)
+    digits = 1 if key == "nps" else 4
+    return {
+        "key": key,
+        "label": label,
+        "this": _r(now_value, digits),
+        "ci95": _ci(ci, digits),
+        "last": _r(last_value, digits),
+        "baseline": _r(base_value, digits),
+        "delta_last": _r(None if last_value is None else now_value - last_value, digits),
+        "delta_baseline": _r(None if base_value is None else now_value - base_value, digits),
+        "p_baseline": float(f"{p:.3g}"),
+        "significant": p <= 0.05,
+    }
+
+
+HEADLINE_METRICS = (
+    ("mean_sentiment", "Mean sentiment (-1..1)"),
+    ("share_negative", "Share negative"),
+    ("nps", "NPS"),
+    ("csat", "CSAT"),
+    ("stars", "Stars"),
+)
+
+
+def _headline(
+    audience: str, this: CellWeek, last: CellWeek | None, base_weeks: Sequence[CellWeek]
+) -> dict[str, Any]:
+    base = sum(base_weeks, CellWeek())
+    counts = [b.n for b in base_weeks]
+    weekly = sum(counts) / len(counts) if counts else None
+    volume = {
+        "this": this.n,
+        "last": last.n if last else None,
+        "baseline_weekly": _r(weekly, 1),
+        "change_last": _r((this.n - last.n) / last.n if last and last.n else None),
+        "change_baseline": _r((this.n - weekly) / weekly if weekly else None),
+        "p_baseline": float(f"{rate_change_p(this.n, counts):.3g}") if counts else None,
+        "tagged": this.tagged,
+    }
+    metrics = []
+    for key, label in HEADLINE_METRICS:
+        if audience == "employee" and key == "nps":
+            label = "eNPS"
+        metric = _metric(key, label, this, last, base)
+        if metric is not None:
+            metrics.append(metric)
+    return {"volume": volume, "metrics": metrics}
+
+
+# --- the payload ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Window:
+    week: str
+    last: str
+    baseline: list[str]  # baseline weeks that have feedback of this audience
+    trend: list[str]
+    first: str  # the earliest week any part of the digest reads
+
+
+def _window(session: Session, audience: str, week: str, options: DigestOptions) -> _Window:
+    first = shift_week(week, -(max(options.trend_weeks, options.policy.baseline_weeks + 1) - 1))
+    totals = repo.weekly_cells(
+        session, audience=audience, dimension=None, first_week=first, last_week=week
+    )
+    with_data = {w for (w, _), c in totals.items() if c.n > 0}
+    baseline = [w for w in weeks_before(week, options.policy.baseline_weeks) if w in with_data]
+    trend = weeks_before(week, options.trend_weeks - 1) + [week]
+    return _Window(
+        week=week, last=shift_week(week, -1), baseline=baseline, trend=trend, first=first
+    )
+
+
+def build_payload(
+    session: Session,
+    *,
+    audience: str,
+    week: str,
+    settings: Settings,
+    options: DigestOptions | None = None,
+) -> dict[str, Any]:
+    """The digest of `audience` ("customer" or "employee") for ISO `week` ("2026-W47")."""
+    if audience not in ("customer", "employee"):
+        raise ValueError(f"audience must be customer or employee, not {audience!r}")
+    parse_week(week)
+    options = options or DigestOptions.from_settings(settings)
+    builder = _Builder(session, audience=audience, week=week, settings=settings, options=options)
+    return builder.build()
+
+
+class _Builder:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        audience: str,
+        week: str,
+        settings: Settings,
+        options: DigestOptions,
+    ) -> None:
+        from feedback.ingest.service import build_redactor
+
+        self.session, self.audience, self.options = session, audience, options
+        self.employee = audience == "employee"
+        self.w = _window(session, audience, week, options)
+        self.first = self.w.first
+        self.policy = options.policy
+        self.notes: list[str] = []
+        self.items = repo.week_items(session, audience=audience, week=week)
+        self.redactor = build_redactor(settings)
+        self.dimensions = ("org_unit", "touchpoint") if self.employee else ("touchpoint",)
+        self.cells = {
+            d: repo.weekly_cells(
+                session, audience=audience, dimension=d, first_week=self.first, last_week=week
+            )
+            for d in self.dimensions
+        }
+        self.totals = repo.weekly_cells(
+            session, audience=audience, dimension=None, first_week=self.first, last_week=week
+        )
+        self.hidden = self._privacy()
+        self.picker = QuotePicker(
+            self.items,
+            redact=self.redactor.redact,
+            per_finding=options.quotes_per_finding,
+            show_item_ids=not self.employee,
+            eligible=self._quotable if self.employee else None,
+        )
+
+    # -- privacy (employee) -------------------------------------------------------------------
+
+    def _privacy(self) -> dict[tuple[str, str], set[str]]:
+        """{(dimension, week): hidden values} by `feedback.privacy.groups`; empty for customers.
+
+        Each week's table is suppressed against that week's total (which the headline shows);
+        a hidden weekly cell never enters a baseline either (`_baseline_cells`).
+        """
+        hidden: dict[tuple[str, str], set[str]] = {}
+        self.quotable_teams: set[str] = set()
+        if not self.employee:
+            return hidden
+        minimum = self.options.min_group_size_scores
+        for d in self.dimensions:
+            for week in {w for (w, _) in self.cells[d]}:
+                sizes = {v: c.respondents for (w, v), c in self.cells[d].items() if w == week}
+                total = self.totals.get((week, repo.ALL), CellWeek()).respondents
+                hidden[(d, week)] = suppressed_groups(sizes, min_size=minimum, total=total)
+        # Comments: only teams with enough distinct authors this week are ever quoted.
+        authors: dict[str, set[str]] = {}
+        for item in self.items:
+            authors.setdefault(item.org_unit, set()).add(item.author)
+        comment_sizes = {team: frozenset(a) for team, a in authors.items()}
+        hidden_for_comments = suppressed_groups(
+            comment_sizes, min_size=self.options.min_group_size_comments
+        )
+        self.quotable_teams = (set(authors) - hidden_for_comments) - hidden.get(
+            ("org_unit", self.w.week), set()
+        )
+        return hidden
+
+    def _published(self, dimension: str, week: str, value: str) -> bool:
+        return not self.employee or value not in self.hidden.get((dimension, week), set())
+
+    def _quotable(self, item: WeekItem) -> bool:
+        return item.org_unit in self.quotable_teams
+
+    def _quotable_cell(self, dimension: str, value: str) -> bool:
+        if not self.employee:
+            return True
+        cell = self.cells[dimension].get((self.w.week, value))
+        return cell is not None and cell.respondents >= self.options.min_group_size_comments
+
+    # -- pieces --------------------------------------------------------------------------------
+
+    def _cell(self, dimension: str, week: str, value: str) -> CellWeek:
+        return self.cells[dimension].get((week, value), CellWeek())
+
+    def _values(self, dimension: str) -> list[str]:
+        return sorted({v for (w, v) in self.cells[dimension] if w == self.w.week})
+
+    def _baseline_cells(self, dimension: str, value: str) -> list[CellWeek]:
+        """The cell in each baseline week; for employees only the weeks it was shown in."""
+        return [
+            self._cell(dimension, w, value)
+            for w in self.w.baseline
+            if self._published(dimension, w, value)
+        ]
+
+    def _cell_summary(self, dimension: str, value: str) -> dict[str, Any]:
+        this = self._cell(dimension, self.w.week, value)
+        last = self._cell(dimension, self.w.last, value)
+        base = sum(self._baseline_cells(dimension, value), CellWeek())
+        out: dict[str, Any] = {dimension: value}
+        if not self._published(dimension, self.w.week, value):
+            out.update(
+                suppressed=True,
+                reason=f"fewer than {self.options.min_group_size_scores} "
+                "respondents (or hidden so that a small group cannot be worked out)",
+            )
+            return out
+        base_ok = base.tagged > 0
+        last_ok = self._published(dimension, self.w.last, value) and last.tagged > 0
+        mean, share = this.sentiment.mean, _share(this)
+        out.update(
+            suppressed=False,
+            n=this.tagged,
+            mean_sentiment=_r(mean),
+            ci95=_ci(this.sentiment.ci95()),
+            share_negative=_r(share),
+            last_mean_sentiment=_r(last.sentiment.mean) if last_ok else None,
+            baseline_mean_sentiment=_r(base.sentiment.mean) if base_ok else None,
+            baseline_share_negative=_r(_share(base)) if base_ok else None,
+            delta_last=_r(mean - last.sentiment.mean) if last_ok and mean is not None else None,
+            delta_baseline=_r(mean - base.sentiment.mean) if base_ok and mean is not None else None,
+            p_baseline=float(f"{mean_difference_p(this.sentiment, base.sentiment):.3g}")
+            if base_ok
+            else None,
+        )
+        if self.employee:
+            out["respondents"] = this.respondents
+            score = _nps(this)
+            out["enps"] = _r(score[0], 1) if score else None
+        return out
+
+    def _movers(self, dimension: str, min_n: int) -> list[dict[str, Any]]:
+        """Cells whose mean sentiment changed significantly against the baseline (BH-controlled)."""
+        tested = []
+        for value in self._values(dimension):
+            this = self._cell(dimension, self.w.week, value)
+            base = sum(self._baseline_cells(dimension, value), CellWeek())
+            if (
+                this.tagged < min_n
+                or base.tagged < min_n
+                or len(self._baseline_cells(dimension, value)) < self.policy.min_baseline_weeks
+                or not self._published(dimension, self.w.week, value)
+            ):
+                continue
+            tested.append((value, this, base, mean_difference_p(this.sentiment, base.sentiment)))
+        movers = []
+        for (value, this, base, _p), q in zip(
+            tested, bh_adjust([t[-1] for t in tested]), strict=True
+        ):
+            delta = (this.sentiment.mean or 0.0) - (base.sentiment.mean or 0.0)
+            if q > self.options.mover_fdr or abs(delta) < self.options.min_mover_delta:
+                continue
+            summary = self._cell_summary(dimension, value)
+            summary.update(
+                direction="down" if delta < 0 else "up",
+                q_value=float(f"{q:.3g}"),
+                volume=this.n,
+                baseline_weekly_volume=_r(base.n / len(self.w.baseline), 1),
+            )
+            movers.append(summary)
+        movers.sort(key=lambda m: -abs(m["delta_baseline"]))
+        return movers[: self.options.max_movers]
+
+    def _label_shifts(
+        self, labels: Mapping[tuple[str, str, str, str], int], value: str, this_n: int, base_n: int
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Per kind, labels whose share of items changed significantly (BH per kind)."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        if this_n == 0 or base_n == 0:
+            return {name: [] for _, name in SHIFT_KINDS}
+        baseline = set(self.w.baseline)
+        for kind, name in SHIFT_KINDS:
+            now: Counter[str] = Counter()
+            before: Counter[str] = Counter()
+            for (w, v, k, label), count in labels.items():
+                if k != kind or v != value:
+                    continue
+                if w == self.w.week:
+                    now[label] += count
+                elif w in baseline:
+                    before[label] += count
+            names = sorted((set(now) | set(before)) - {"neutral"})
+            ps = [proportion_difference_p(now[x], this_n, before[x], base_n) for x in names]
+            shifts = []
+            for label, q in zip(names, bh_adjust(ps), strict=True):
+                delta = now[label] / this_n - before[label] / base_n
+                if q <= self.options.mover_fdr and abs(delta) >= self.options.min_shift:
+                    shifts.append(
+                        {
+                            "label": label,
+                            "this": _r(now[label] / this_n),
+                            "baseline": _r(before[label] / base_n),
+                            "delta": _r(delta),
+                            "direction": "up" if delta > 0 else "down",
+                            "q_value": float(f"{q:.3g}"),
+                        }
+                    )
+            shifts.sort(key=lambda s: -abs(s["delta"]))
+            out[name] = shifts[: self.options.max_shifts]
+        return out
+
+    def _phrases(self) -> tuple[list[PhraseTheme], list[PhraseDoc]]:
+        docs = [
+            PhraseDoc(i.id, i.text, i.author, i.org_unit if self.employee else i.touchpoint)
+            for i in self.items
+        ]
+        if len(self.w.baseline) < self.policy.min_baseline_weeks or not docs:
+            return [], docs
+        candidates = candidate_phrases(docs, min_count=self.policy.phrase_min_count)
+        texts = (
+            (w, t)
+            for w, t, _ in repo.iter_texts(
+                self.session,
+                audience=self.audience,
+                first_week=self.w.baseline[0],
+                last_week=self.w.baseline[-1],
+            )
+        )
+        baseline = count_in_weeks(texts, candidates, self.w.baseline)
+        themes = emerging_themes(
+            docs,
+            baseline,
+            candidates=candidates,
+            min_count=self.policy.phrase_min_count,
+            min_ratio=self.policy.phrase_min_ratio,
+            fdr=self.policy.fdr,
+        )
+        if self.employee:  # a phrase is a fragment of someone's words: only from enough people
+            themes = [t for t in themes if t.authors >= self.options.min_group_size_comments]
+        return themes, docs
+
+    def _where(self, counts: Mapping[str, int]) -> dict[str, int]:
+        """A breakdown fit to publish: for employees, only published teams with enough items."""
+        if not self.employee:
+            return dict(counts)
+        minimum = self.options.min_group_size_scores
+        return {
+            g: n
+            for g, n in counts.items()
+            if n >= minimum and self._published("org_unit", self.w.week, g)
+        }
+
+    def _topics(self) -> tuple[list[dict[str, Any]], list[Alert]]:
+        counts = repo.weekly_topic_counts(
+            self.session, audience=self.audience, first_week=self.first, last_week=self.w.week
+        )
+        if not counts:
+            return [], []
+        ids = sorted({t for _, t in counts})
+        topics = repo.topics_by_id(self.session, ids)
+
+        def label_of(topic_id: int) -> str:
+            seen: set[int] = set()
+            topic = topics.get(topic_id)
+            while topic is not None and topic.merged_into_id and topic.merged_into_id not in seen:
+                seen.add(topic.id)
+                topic = topics.get(topic.merged_into_id) or repo.topics_by_id(
+                    self.session, [topic.merged_into_id]
+                ).get(topic.merged_into_id)
+            return topic.label if topic is not None else f"topic {topic_id}"
+
+        labels = {t: label_of(t) for t in ids}
+        this_week: Counter[str] = Counter()
+        baseline: dict[str, list[int]] = {}
+        position = {w: i for i, w in enumerate(self.w.baseline)}
+        for (w, t), c in counts.items():
+            label = labels[t]
+            if w == self.w.week:
+                this_week[label] += c
+            if w in position:
+                baseline.setdefault(label, [0] * len(self.w.baseline))[position[w]] += c
+        for label in this_week:
+            baseline.setdefault(label, [0] * len(self.w.baseline))
+        members: dict[str, list[WeekItem]] = {}
+        for item in self.items:
+            if item.topic_id is not None:
+                members.setdefault(labels.get(item.topic_id, f"topic {item.topic_id}"), []).append(
+                    item
+                )
+        if self.employee:  # topics from too few people are not shown at all
+            for label, group in members.items():
+                if len({i.author for i in group}) < self.options.min_group_size_comments:
+                    this_week.pop(label, None)
+        where = {
+            label: self._where(
+                Counter(i.org_unit if self.employee else i.touchpoint for i in group)
+            )
+            for label, group in members.items()
+        }
+        alerts = topic_volume_alerts(
+            this_week, baseline, week=self.w.week, policy=self.policy, where=where
+        )
+        emerging = []
+        for alert in alerts:
+            ids_in = {i.id for i in members.get(alert.value, [])}
+            quotes = self.picker.pick(where=lambda i, ids_in=ids_in: i.id in ids_in, direction=None)
+            alert.quotes = quotes
+            emerging.append(
+                {
+                    "label": alert.value,
+                    "count": int(alert.observed),
+                    "baseline_weekly": _r(alert.baseline, 2),
+                    "new": alert.baseline == 0,
+                    "q_value": float(f"{alert.q_value:.3g}"),
+                    "where": alert.where,
+                    "quotes": quotes,
+                }
+            )
+        return emerging, alerts
+
+    # -- assemble ------------------------------------------------------------------------------
+
+    def build(self) -> dict[str, Any]:
+        w, employee = self.w, self.employee
+        start, end = week_bounds(w.week)
+        if len(w.baseline) < self.options.policy.baseline_weeks:
+            self.notes.append(
+                f"baseline has {len(w.baseline)} of {self.options.policy.baseline_weeks} weeks "
+                "with feedback; tests use what there is"
+            )
+        this_total = self.totals.get((w.week, repo.ALL), CellWeek())
+        if this_total.n > this_total.tagged:
+            self.notes.append(
+                f"{this_total.n - this_total.tagged} of {this_total.n} items are not tagged yet"
+            )
+        payload: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "audience": self.audience,
+            "week": w.week,
+            "period": {
+                "start": start.date().isoformat(),
+                "end": (end - timedelta(days=1)).date().isoformat(),
+            },
+            "last_week": w.last,
+            "baseline_weeks": w.baseline,
+        }
+        minimum = self.options.min_group_size_scores
+        base_totals = [self.totals.get((b, repo.ALL), CellWeek()) for b in w.baseline]
+        if employee:  # weeks too small to show are left out of every number
+            base_totals = [b for b in base_totals if b.respondents >= minimum]
+        total_shown = not employee or this_total.respondents >= minimum
+        last_total = self.totals.get((w.last, repo.ALL))
+        if employee and last_total is not None and last_total.respondents < minimum:
+            last_total = None
+        payload["headline"] = (
+            _headline(self.audience, this_total, last_total, base_totals)
+            if total_shown
+            else {"suppressed": True}
+        )
+        main = "org_unit" if employee else "touchpoint"
+        min_n = max(self.options.min_group_size_scores, 10) if employee else self.options.min_cell_n
+
+        # Alerts: negative-share spikes per published cell, emerging phrases, topic spikes.
+        cells: dict[tuple[str, str], tuple[CellWeek, list[CellWeek]]] = {}
+        for d in self.dimensions:
+            for value in self._values(d):
+                if value == UNKNOWN or not self._published(d, w.week, value):
+                    continue
+                cells[(d, value)] = (self._cell(d, w.week, value), self._baseline_cells(d, value))
+        alerts = negative_share_alerts(cells, week=w.week, policy=self.policy, min_n=min_n)
+        themes, _ = self._phrases()
+        theme_alerts = phrase_alerts(themes, week=w.week, fdr=self.policy.fdr)
+        own_alerts = []
+        by_cell = {a.value: a for a in alerts if a.dimension == main}
+        for theme, alert in zip(themes, theme_alerts, strict=True):
+            alert.where = self._where(theme.touchpoints)
+            # A phrase mostly said where negative sentiment already spiked explains that alert:
+            # it is shown there, not raised a second time.
+            home = _dominant(theme.touchpoints)
+            if home in by_cell:
+                by_cell[home].phrases.append(theme.label)
+            else:
+                own_alerts.append(alert)
+        for alert in alerts:  # the alerts' quotes first: they are read first
+            if self._quotable_cell(alert.dimension, alert.value):
+                terms = [p for t in themes if t.label in alert.phrases for p in t.phrases]
+                alert.quotes = self.picker.pick(
+                    where=_in_cell(alert.dimension, alert.value), direction="negative", terms=terms
+                )
+        emerging_phrases = []
+        for theme, alert in zip(themes, theme_alerts, strict=True):
+            ids_in = set(theme.item_ids)
+            alert.quotes = self.picker.pick(
+                where=lambda i, ids_in=ids_in: i.id in ids_in, terms=theme.phrases
+            )
+            emerging_phrases.append(
+                {
+                    "label": theme.label,
+                    "phrases": theme.phrases,
+                    "count": theme.count,
+                    "baseline_weekly": theme.baseline_weekly,
+                    "new": theme.ratio is None,
+                    "ratio": theme.ratio,
+                    "q_value": float(f"{theme.q_value:.3g}"),
+                    "where": alert.where,
+                    "quotes": alert.quotes,
+                }
+            )
+        emerging_topics, topic_alerts = self._topics()
+        all_alerts = alerts + topic_alerts + own_alerts
+        payload["alerts"] = [a.to_dict() for a in all_alerts]
+        payload["emerging"] = {
+            "topic_model": bool(emerging_topics) or self._has_topics(),
+            "topics": emerging_topics,
+            "phrases": emerging_phrases,
+        }
+
+        # Movers with their drivers: emotions and needs that shifted in the cell, phrases there.
+        labels = {
+            d: repo.weekly_label_counts(
+                self.session,
+                audience=self.audience,
+                dimension=d,
+                first_week=self.first,
+                last_week=w.week,
+            )
+            for d in (main,)
+        }
+        overall_labels = repo.weekly_label_counts(
+            self.session,
+            audience=self.audience,
+            dimension=None,
+            first_week=self.first,
+            last_week=w.week,
+        )
+        movers = self._movers(main, min_n)
+        for mover in movers:
+            value = mover[main]
+            base = sum(self._baseline_cells(main, value), CellWeek())
+            mover["drivers"] = self._label_shifts(labels[main], value, mover["n"], base.tagged)
+            mover["phrases"] = [
+                t.label for t in themes if t.touchpoints and next(iter(t.touchpoints)) == value
+            ][:3]
+            if self._quotable_cell(main, value):
+                direction = "negative" if mover["direction"] == "down" else "positive"
+                mover["quotes"] = self.picker.pick(
+                    where=_in_cell(main, value),
+                    direction=direction,
+                    terms=[p for t in themes if t.label in mover["phrases"] for p in t.phrases],
+                )
+            else:
+                mover["quotes"] = []
+        payload["movers"] = movers
+        base_n = sum(b.tagged for b in base_totals)
+        payload["shifts"] = self._label_shifts(overall_labels, repo.ALL, this_total.tagged, base_n)
+
+        if employee:
+            payload["teams"] = [self._cell_summary("org_unit", v) for v in self._values("org_unit")]
+            payload["themes"] = self._journey(
+                "touchpoint",
+                labels=repo.weekly_label_counts(
+                    self.session,
+                    audience=self.audience,
+                    dimension="touchpoint",
+                    first_week=w.week,
+                    last_week=w.week,
+                ),
+            )
+            payload["privacy"] = {
+                "min_group_size_scores": self.options.min_group_size_scores,
+                "min_group_size_comments": self.options.min_group_size_comments,
+                "suppressed_teams": sorted(self.hidden.get(("org_unit", w.week), set())),
+                "quoted_teams": len(self.quotable_teams),
+            }
+        else:
+            payload["journey"] = self._journey("touchpoint", labels=labels["touchpoint"])
+            payload["worst_touchpoint"] = self._worst(payload["journey"])
+        payload["trend"] = self._trend(main)
+        payload["notes"] = self.notes
+        payload["method"] = {
+            "baseline": (
+                f"the {self.policy.baseline_weeks} weeks before the digest's week "
+                "(those with feedback)"
+            ),
+            "alerts": (
+                f"negative share: one-sided Fisher exact vs baseline, over-dispersion adjusted; "
+                f"topic and phrase volume: exact conditional Poisson test; Benjamini-Hochberg "
+                f"q <= {self.policy.fdr}; at least {min_n} items and "
+                f"+{self.policy.min_share_increase:.0%} share negative"
+            ),
+            "movers": (
+                f"Welch t-test of mean sentiment vs baseline, Benjamini-Hochberg "
+                f"q <= {self.options.mover_fdr}, |change| >= {self.options.min_mover_delta}"
+            ),
+            "sentiment": (
+                "mean of the model's sentiment score per item, -1 (negative) .. 1 (positive)"
+            ),
+        }
+        return payload
+
+    def _has_topics(self) -> bool:
+        return any(i.topic_id is not None for i in self.items)
+
+    def _journey(
+        self, dimension: str, *, labels: Mapping[tuple[str, str, str, str], int]
+    ) -> list[dict[str, Any]]:
+        """Each touchpoint (or theme) this week, in journey order, with its dominant CX emotion."""
+        order = list(journey_order(self.audience, self.options))
+        values = [v for v in self._values(dimension) if v != UNKNOWN]
+        ordered = [v for v in order if v in values] + sorted(v for v in values if v not in order)
+        out = []
+        for value in ordered:
+            summary = self._cell_summary(dimension, value)
+            if not summary.get("suppressed"):
+                emotions = Counter(
+                    {
+                        label: c
+                        for (wk, v, kind, label), c in labels.items()
+                        if wk == self.w.week
+                        and v == value
+                        and kind == "cx_emotion"
+                        and label != "neutral"
+                    }
+                )
+                top = emotions.most_common(1)
+                summary["top_emotion"] = top[0][0] if top else None
+                summary["top_emotion_share"] = (
+                    _r(top[0][1] / summary["n"]) if top and summary["n"] else None
+                )
+            out.append(summary)
+        return out
+
+    def _worst(self, journey: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+        ranked = [
+            j
+            for j in journey
+            if not j.get("suppressed")
+            and j.get("n", 0) >= self.options.min_cell_n
+            and j.get("mean_sentiment") is not None
+        ]
+        if not ranked:
+            return None
+        worst = dict(min(ranked, key=lambda j: (j["mean_sentiment"], j["touchpoint"])))
+        worst["quotes"] = self.picker.pick(
+            where=_in_cell("touchpoint", worst["touchpoint"]), direction="negative"
+        )
+        return worst
+
+    def _trend(self, dimension: str) -> dict[str, Any]:
+        """Weekly mean sentiment per value over the trend weeks (None where too few or hidden)."""
+        series: dict[str, list[float | None]] = {}
+        volumes: dict[str, list[int | None]] = {}
+        minimum = self.options.min_group_size_scores if self.employee else 5
+        for value in sorted({v for (_, v) in self.cells[dimension]} - {UNKNOWN}):
+            points: list[float | None] = []
+            counts: list[int | None] = []
+            for week in self.w.trend:
+                cell = self._cell(dimension, week, value)
+                ok = cell.tagged >= minimum and self._published(dimension, week, value)
+                points.append(_r(cell.sentiment.mean, 3) if ok else None)
+                counts.append(cell.n if ok else None)
+            if any(p is not None for p in points):
+                series[value] = points
+                volumes[value] = counts
+        order = list(journey_order(self.audience, self.options))
+        names = [v for v in order if v in series] + sorted(v for v in series if v not in order)
+        return {
+            "dimension": dimension,
+            "weeks": self.w.trend,
+            "metric": "mean_sentiment",
+            "series": {n: series[n] for n in names},
+            "volume": {n: volumes[n] for n in names},
+        }
+
+
+def _dominant(counts: Mapping[str, int], share: float = 0.6) -> str | None:
+    """The value holding at least `share` of the counts, if one does."""
+    total = sum(counts.values())
+    if not total:
+        return None
+    value, count = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
+    return value if count >= share * total else None
+
+
+def _in_cell(dimension: str, value: str) -> Callable[[WeekItem], bool]:
+    if dimension == "org_unit":
+        return lambda i: i.org_unit == value
+    return lambda i: i.touchpoint == value
