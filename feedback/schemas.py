@@ -110,3 +110,7 @@ class TrendsOut(BaseModel):
     interval: str
     audience: str
     rows: list[dict[str, Any]]
+    source: str | None = Field(default=None, description="rollups, items, or items+privacy (employee)")
+    start: datetime | None = Field(default=None, description="start actually used (employee: a Monday)")
+    end: datetime | None = None
+    filters: dict[str, str] = Field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Shared fixtures: a migrated SQLite database per test, the real app, the real tagger."""
+"""Shared fixtures: a migrated SQLite database per test, the real app (with an admin API key), the real tagger."""
 
 from __future__ import annotations
 
@@ -52,13 +52,28 @@ def tagger():
     return load_service_tagger(Settings(_env_file=None))
 
 
+def make_api_key(settings: Settings, *scopes: str, name: str = "test") -> str:
+    """A stored API key with `scopes`, returned in full (as `voc keys create` prints it)."""
+    from feedback.apikeys import create_key
+    from feedback.db import session_scope
+
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            return create_key(session, name=name, scopes=scopes).secret_key
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def client(settings: Settings, tagger):
+    """The app with the real tagger; requests carry an admin API key."""
     from fastapi.testclient import TestClient
 
     from api.main import create_app
 
     with TestClient(create_app(settings, tagger=tagger)) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {make_api_key(settings, 'admin', name='test admin')}"
         yield test_client
 
 
@@ -75,4 +90,23 @@ def light_client(settings: Settings):
     app = create_app(settings)
     app.state.tagger_provider = _no_model
     with TestClient(app) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {make_api_key(settings, 'admin', name='test admin')}"
         yield test_client
+
+
+@pytest.fixture
+def scoped_client(light_client, settings: Settings):
+    """Make clients of the light app whose key has the given scopes: `scoped_client("cx", "bi")`.
+
+    No scopes: a client that sends no key at all.
+    """
+    from fastapi.testclient import TestClient
+
+    def make(*scopes: str) -> TestClient:
+        test_client = TestClient(light_client.app)
+        if scopes:
+            key = make_api_key(settings, *scopes, name="+".join(scopes))
+            test_client.headers["Authorization"] = f"Bearer {key}"
+        return test_client
+
+    return make

@@ -86,8 +86,10 @@ def test_employee_trends_suppress_small_groups(light_client, engine) -> None:
 
         source = get_or_create_source(session, name="pulse", connector="test", audience="employee")
         created = datetime(2026, 10, 5, tzinfo=UTC)
-        for n in range(12):
-            team = "warehouse" if n < 9 else "legal"  # legal: 3 people, below the minimum of 5
+        # legal: 3 people, below the minimum of 5. Complementary suppression then hides the next
+        # smallest team too (stores), or total minus warehouse would give legal away.
+        for n in range(18):
+            team = "warehouse" if n < 9 else "stores" if n < 15 else "legal"
             session.add(FeedbackItem(source_id=source.id, external_id=str(n), content_hash="x",
                                      audience="employee", org_unit=team, text="t", author=f"a{n}",
                                      created_at=created, extra={}))
@@ -95,3 +97,4 @@ def test_employee_trends_suppress_small_groups(light_client, engine) -> None:
     by_team = {r["org_unit"]: r for r in rows}
     assert by_team["warehouse"]["n"] == 9 and not by_team["warehouse"]["suppressed"]
     assert by_team["legal"]["suppressed"] and by_team["legal"]["n"] is None
+    assert by_team["stores"]["suppressed"] and by_team["stores"]["n"] is None

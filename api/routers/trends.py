@@ -1,14 +1,14 @@
-"""Trends by touchpoint (or another dimension) per period."""
+"""Trends by touchpoint (or any dimension) per period, every metric with its n and 95% interval."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep, SettingsDep
-from feedback.analytics.trends import TrendQuery, trends
+from api.deps import SessionDep
+from api.params import GroupBy, GroupSizesDep, SliceDep
+from feedback.analytics.trends import TrendQuery, table_rows, trend_table
 from feedback.schemas import TrendsOut
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
@@ -17,23 +17,22 @@ router = APIRouter(prefix="/v1", tags=["analytics"])
 @router.get("/trends", response_model=TrendsOut)
 def get_trends(
     session: SessionDep,
-    settings: SettingsDep,
-    by: Literal["touchpoint", "journey_stage", "channel", "segment", "org_unit", "language"] = "touchpoint",
+    where: SliceDep,
+    sizes: GroupSizesDep,
+    by: GroupBy = "touchpoint",
     interval: Literal["day", "week", "month"] = "week",
-    audience: Literal["customer", "employee"] = "customer",
-    start: datetime | None = None,
-    end: datetime | None = None,
-    touchpoint: Annotated[str | None, Query(description="filter")] = None,
-    channel: Annotated[str | None, Query(description="filter")] = None,
-    segment: Annotated[str | None, Query(description="filter")] = None,
-    org_unit: Annotated[str | None, Query(description="filter")] = None,
+    mixes: Annotated[bool, Query(description="add need, emotion and CX emotion mixes per row")] = False,
 ) -> TrendsOut:
-    """Volume, mean sentiment and share negative per value of `by` per period.
+    """Volume, share, mean and net sentiment, share negative, NPS, CSAT and mean rating per value of
+    `by` per period, each with its n and 95% interval (docs/api.md#metrics).
 
-    Employee groups smaller than the minimum group size come back with `suppressed: true`.
+    Filters: audience, start/end and any dimension (`touchpoint=delivery&channel=survey`). Employee
+    rows below the minimum group size come back with `suppressed: true` and no numbers; employee
+    data is reported by whole ISO weeks (months are whole weeks too) and takes one filter at most.
     """
-    filters = {k: v for k, v in {"touchpoint": touchpoint, "channel": channel, "segment": segment,
-                                 "org_unit": org_unit}.items() if v}
-    query = TrendQuery(by=by, interval=interval, audience=audience, start=start, end=end, filters=filters)
-    rows = trends(session, query, min_group_size=settings.privacy.min_group_size_scores)
-    return TrendsOut(by=by, interval=interval, audience=audience, rows=rows)
+    query = TrendQuery(by=by, interval=interval, audience=where.audience, start=where.start, end=where.end,
+                       filters=dict(where.filters), mixes=mixes)
+    table = trend_table(session, query, min_group_size=sizes[0])
+    rows = table_rows(session, table, mixes=mixes, min_group_size=sizes[0])
+    return TrendsOut(by=by, interval=interval, audience=where.audience, rows=rows, source=table.source,
+                     start=table.start, end=table.end, filters=dict(where.filters))

@@ -1,52 +1,38 @@
-"""Trends: volume and sentiment per dimension value per period."""
+"""Trends: every metric per dimension value per period, with its n and 95% interval.
+
+`trends(session, TrendQuery(...), min_group_size=...)` returns rows oldest period first. Customer
+trends read the rollups when they are current; employee trends apply the privacy rules of
+`feedback.privacy.groups` (suppressed rows have `suppressed: true` and no numbers).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, String, case, cast, func, literal, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
 
-from feedback.models import FeedbackItem, Tag
+from feedback.analytics.cells import DIMENSIONS as _DIMENSIONS
+from feedback.analytics.cells import (
+    INTERVALS,
+    Slice,
+    effective_touchpoint,
+    iso_week_label,
+    next_period,
+    period_label,
+    period_start,
+    value_labels,
+)
+from feedback.analytics.metrics import metric_row, suppressed_row
+from feedback.analytics.tables import RANGE, CellTable, cell_table
 
-INTERVALS = ("day", "week", "month")
+__all__ = ["DIMENSIONS", "INTERVALS", "TrendQuery", "trends", "trend_table", "table_rows",
+           "effective_touchpoint", "iso_week_label", "period_start", "period_bounds"]
 
-
-def effective_touchpoint() -> ColumnElement[Any]:
-    """The source's touchpoint, else the inferred one, else 'unknown'."""
-    return func.coalesce(FeedbackItem.touchpoint, Tag.touchpoint, literal("unknown"))
-
-
-DIMENSIONS: dict[str, Any] = {
-    "touchpoint": effective_touchpoint,
-    "journey_stage": lambda: func.coalesce(FeedbackItem.journey_stage, literal("unknown")),
-    "channel": lambda: func.coalesce(FeedbackItem.channel, literal("unknown")),
-    "segment": lambda: func.coalesce(FeedbackItem.segment, literal("unknown")),
-    "org_unit": lambda: func.coalesce(FeedbackItem.org_unit, literal("unknown")),
-    "language": lambda: func.coalesce(FeedbackItem.language, literal("und")),
-}
-
-
-def period_start(dialect: str, interval: str, column: Any) -> ColumnElement[Any]:
-    """SQL for the first day of `column`'s period (weeks start on Monday, as ISO weeks do)."""
-    if interval not in INTERVALS:
-        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
-    if dialect == "sqlite":
-        if interval == "day":
-            return func.date(column)
-        if interval == "week":
-            return func.date(column, "weekday 0", "-6 days")
-        return func.strftime("%Y-%m-01", column)
-    return cast(func.date_trunc(interval, column), Date)
-
-
-def iso_week_label(start: date) -> str:
-    """'2026-W47' for a week's Monday."""
-    year, week, _ = start.isocalendar()
-    return f"{year}-W{week:02d}"
+# name -> SQL expression factory for the single-valued dimensions (used by the digests too).
+DIMENSIONS: dict[str, Any] = {name: d.value for name, d in _DIMENSIONS.items()
+                              if d.value is not None and name != "all"}
 
 
 @dataclass
@@ -59,65 +45,65 @@ class TrendQuery:
     start: datetime | None = None
     end: datetime | None = None
     filters: dict[str, str] | None = None
+    mixes: bool = False
+
+
+def trend_table(session: Session, query: TrendQuery, *, min_group_size: int) -> CellTable:
+    """The cell table behind a trend query."""
+    if query.interval not in INTERVALS:
+        raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
+    where = Slice.make(query.audience, query.start, query.end, query.filters)
+    return cell_table(session, where, query.by, query.interval, min_group_size=min_group_size,
+                      mixes=query.mixes)
 
 
 def trends(session: Session, query: TrendQuery, *, min_group_size: int) -> list[dict[str, Any]]:
-    """Rows of (period, value, n, mean sentiment, share negative), oldest period first.
+    """Rows of (period, value, metrics), oldest period first; employee groups below the minimum
+    are suppressed (complementary suppression included)."""
+    table = trend_table(session, query, min_group_size=min_group_size)
+    return table_rows(session, table, mixes=query.mixes, min_group_size=min_group_size)
 
-    Employee groups with fewer distinct respondents than `min_group_size` are suppressed.
-    """
-    if query.by not in DIMENSIONS:
-        raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
-    dialect = session.get_bind().dialect.name
-    period = period_start(dialect, query.interval, FeedbackItem.created_at).label("period")
-    value = DIMENSIONS[query.by]().label("value")
-    negative = case((Tag.sentiment == "negative", 1.0), else_=0.0)
-    stmt = (
-        select(
-            period, value,
-            func.count().label("n"),
-            func.count(Tag.item_id).label("n_tagged"),
-            func.avg(Tag.sentiment_score).label("mean_sentiment"),
-            (func.sum(case((Tag.item_id.is_not(None), negative), else_=None))
-             / func.nullif(func.count(Tag.item_id), 0)).label("share_negative"),
-            func.count(func.distinct(func.coalesce(FeedbackItem.author, cast(FeedbackItem.id, String))))
-            .label("respondents"),
-        )
-        .select_from(FeedbackItem)
-        .outerjoin(Tag, Tag.item_id == FeedbackItem.id)
-        .where(FeedbackItem.audience == query.audience)
-        .group_by(period, value)
-        .order_by(period, value)
-    )
-    if query.start is not None:
-        stmt = stmt.where(FeedbackItem.created_at >= query.start)
-    if query.end is not None:
-        stmt = stmt.where(FeedbackItem.created_at < query.end)
-    for name, wanted in (query.filters or {}).items():
-        if name not in DIMENSIONS:
-            raise ValueError(f"cannot filter on {name!r}; filters: {', '.join(DIMENSIONS)}")
-        stmt = stmt.where(DIMENSIONS[name]() == wanted)
-    out = []
-    for row in session.execute(stmt):
-        start = row.period if isinstance(row.period, date) else date.fromisoformat(str(row.period))
-        suppressed = query.audience == "employee" and row.respondents < min_group_size
-        out.append({
-            "period": start.isoformat(),
-            "period_label": iso_week_label(start) if query.interval == "week" else start.isoformat(),
-            "period_end": _period_end(start, query.interval).isoformat(),
-            query.by: row.value,
-            "n": None if suppressed else row.n,
-            "n_tagged": None if suppressed else row.n_tagged,
-            "mean_sentiment": None if suppressed or row.mean_sentiment is None else round(row.mean_sentiment, 4),
-            "share_negative": None if suppressed or row.share_negative is None else round(row.share_negative, 4),
-            "suppressed": suppressed,
-        })
+
+def period_bounds(start: date | None, interval: str, audience: str, table: CellTable | None = None
+                  ) -> tuple[date | None, date | None]:
+    """[first day, day after the last) of a period as reported (employee months are whole weeks)."""
+    if start is None:  # the whole range
+        def day(moment: datetime | None) -> date | None:
+            return moment.date() if moment is not None else None
+
+        return (day(table.start), day(table.end)) if table is not None else (None, None)
+    if audience == "employee" and interval == "month":
+        from feedback.privacy.groups import employee_month_bounds
+
+        return employee_month_bounds(start)
+    return start, next_period(start, interval)
+
+
+def table_rows(session: Session, table: CellTable, *, mixes: bool = False,
+               min_group_size: int = 1) -> list[dict[str, Any]]:
+    """Flat rows of a cell table: period, value (label and code), suppressed, metrics."""
+    labels = value_labels(session, table.by, table.values())
+    mix_min = min_group_size if table.audience == "employee" else 1
+    out: list[dict[str, Any]] = []
+    for (period, code) in sorted(table.cells, key=lambda k: (k[0] or date.min, k[1])):
+        stats = table.cells[(period, code)]
+        if stats is not None and stats.n == 0:
+            continue
+        first, after = period_bounds(period, table.interval, table.audience, table)
+        total = table.totals.get(period)
+        row: dict[str, Any] = {
+            "period": first.isoformat() if first else None,
+            "period_label": (period_label(period, table.interval) if period is not None and table.interval != RANGE
+                             else None),
+            "period_end": after.isoformat() if after else None,
+            table.by: labels.get(code, code),
+            "value_code": code,
+            "suppressed": stats is None,
+        }
+        if stats is None:
+            row.update(suppressed_row(mixes=mixes))
+        else:
+            row.update(metric_row(stats, period_n=total.n if total is not None else None, mixes=mixes,
+                                  mix_min_count=mix_min))
+        out.append(row)
     return out
-
-
-def _period_end(start: date, interval: str) -> date:
-    if interval == "day":
-        return start + timedelta(days=1)
-    if interval == "week":
-        return start + timedelta(days=7)
-    return date(start.year + (start.month == 12), start.month % 12 + 1, 1)

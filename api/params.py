@@ -1,0 +1,61 @@
+"""Query parameters shared by the analytics endpoints: audience, date range, dimension filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import Depends, Query
+
+from api.deps import SettingsDep
+from feedback.analytics.cells import Slice
+from feedback.privacy.groups import min_sizes
+
+Audience = Literal["customer", "employee"]
+GroupBy = Literal["touchpoint", "journey_stage", "channel", "source", "segment", "org_unit", "language",
+                  "topic", "need", "emotion", "cx_emotion"]
+_F = "filter: only items with this value"
+
+
+def dimension_filters(
+    touchpoint: Annotated[str | None, Query(description=_F)] = None,
+    journey_stage: Annotated[str | None, Query(description=_F)] = None,
+    channel: Annotated[str | None, Query(description=_F)] = None,
+    source: Annotated[str | None, Query(description=_F + " (source name or id)")] = None,
+    segment: Annotated[str | None, Query(description=_F)] = None,
+    org_unit: Annotated[str | None, Query(description=_F)] = None,
+    language: Annotated[str | None, Query(description=_F + " (ISO 639-1)")] = None,
+    topic: Annotated[str | None, Query(description=_F + " (topic id)")] = None,
+    need: Annotated[str | None, Query(description=_F + " (items with this need)")] = None,
+    emotion: Annotated[str | None, Query(description=_F + " (items with this emotion)")] = None,
+    cx_emotion: Annotated[str | None, Query(description=_F + " (items with this CX emotion)")] = None,
+) -> dict[str, str]:
+    """Every dimension filter given, as {dimension: value}."""
+    given = {"touchpoint": touchpoint, "journey_stage": journey_stage, "channel": channel, "source": source,
+             "segment": segment, "org_unit": org_unit, "language": language, "topic": topic, "need": need,
+             "emotion": emotion, "cx_emotion": cx_emotion}
+    return {k: v for k, v in given.items() if v not in (None, "")}
+
+
+FiltersDep = Annotated[dict[str, str], Depends(dimension_filters)]
+
+
+def slice_params(
+    filters: FiltersDep,
+    audience: Audience = "customer",
+    start: Annotated[datetime | None, Query(description="from this moment (inclusive, ISO 8601)")] = None,
+    end: Annotated[datetime | None, Query(description="until this moment (exclusive, ISO 8601)")] = None,
+) -> Slice:
+    """The slice a request covers."""
+    return Slice.make(audience, start, end, filters)
+
+
+SliceDep = Annotated[Slice, Depends(slice_params)]
+
+
+def group_sizes(settings: SettingsDep) -> tuple[int, int]:
+    """(scores, comments) minimum group sizes for employee data."""
+    return min_sizes(settings.privacy)
+
+
+GroupSizesDep = Annotated[tuple[int, int], Depends(group_sizes)]

@@ -1,0 +1,39 @@
+"""The journey view: touchpoints in journey order with scores, emotions and needs; the worst flagged."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+
+from api.deps import SessionDep, SettingsDep
+from api.params import GroupSizesDep, SliceDep
+from feedback.analytics.journey import journey
+from feedback.config import Settings
+
+router = APIRouter(prefix="/v1", tags=["analytics"])
+
+
+def journey_steps(settings: Settings, audience: str) -> list[tuple[str, str | None]]:
+    """(touchpoint, journey stage) in the configured order, else the built-in taxonomy's order."""
+    if settings.models.touchpoints:
+        return [(t.name, t.journey_stage) for t in settings.models.touchpoints if t.audience == audience]
+    from classifiers.config import DEFAULT_TOUCHPOINTS  # plain data, no model code
+
+    return [(t.name, None) for t in DEFAULT_TOUCHPOINTS if t.audience == audience]
+
+
+@router.get("/journey")
+def get_journey(
+    session: SessionDep,
+    settings: SettingsDep,
+    where: SliceDep,
+    sizes: GroupSizesDep,
+    metric: Literal["net_sentiment", "mean_sentiment", "share_negative", "nps", "csat",
+                    "mean_rating"] = "net_sentiment",
+) -> dict[str, Any]:
+    """Touchpoints in journey order (configured in `models.touchpoints`), each with its metrics
+    (n and 95% intervals), top emotions, CX emotions and needs; `worst` names the touchpoint with
+    the lowest `metric` among those with enough answers, tested against all other items."""
+    return journey(session, where, steps=journey_steps(settings, where.audience),
+                   min_group_size=sizes[0], metric=metric)

@@ -1,0 +1,89 @@
+"""The journey view: touchpoints in journey order, each with its scores, emotions and needs.
+
+Touchpoints come in the configured order (`models.touchpoints` in the settings, else the
+built-in taxonomy), then any other touchpoint seen in the data by volume, then 'unknown'. The
+worst touchpoint is the one with the lowest score on `metric` among those with enough answers,
+tested against all the other items together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from feedback.analytics.cells import CellStats, Slice
+from feedback.analytics.metrics import SCORE_METRICS, metric_row, mix, moments, suppressed_row
+from feedback.analytics.stats import welch_test
+from feedback.analytics.tables import RANGE, cell_table
+
+# The fewest answers behind a metric for a touchpoint to be called the worst (customer data;
+# employee data uses the minimum group size, every shown group already has that many).
+MIN_N_WORST = 30
+TOP_LABELS = 3
+
+
+def journey(session: Session, where: Slice, *, steps: Sequence[tuple[str, str | None]],
+            min_group_size: int, metric: str = "net_sentiment", min_n_worst: int = MIN_N_WORST) -> dict[str, Any]:
+    """Touchpoints of `steps` ((name, journey stage) in order) with metrics; the worst flagged."""
+    if metric not in SCORE_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(SCORE_METRICS)}")
+    table = cell_table(session, where, "touchpoint", RANGE, min_group_size=min_group_size, mixes=True)
+    cells = {code: stats for (_, code), stats in table.cells.items()}
+    total = table.totals.get(None)
+    employee = where.audience == "employee"
+    mix_min = min_group_size if employee else 1
+    configured = [name for name, _ in steps]
+    stage_of = dict(steps)
+    extra = sorted((c for c in cells if c not in stage_of and c != "unknown"),
+                   key=lambda c: (-(cells[c].n if cells[c] is not None else 0), c))
+    order = configured + extra + (["unknown"] if "unknown" in cells else [])
+    out_steps: list[dict[str, Any]] = []
+    for position, name in enumerate(order, start=1):
+        stats = cells.get(name)
+        step: dict[str, Any] = {"position": position, "touchpoint": name,
+                                "journey_stage": stage_of.get(name), "configured": name in stage_of,
+                                "suppressed": name in cells and stats is None, "worst": False}
+        if stats is None:
+            step.update(suppressed_row())
+            step.update(emotions={}, cx_emotions={}, needs={})
+        else:
+            step.update(metric_row(stats, period_n=total.n if total is not None else None))
+            step["emotions"] = {k: v for k, v in mix(stats, "emotion", min_count=mix_min).items()
+                                if k != "neutral"}
+            step["emotions"] = dict(list(step["emotions"].items())[:TOP_LABELS])
+            step["cx_emotions"] = mix(stats, "cx_emotion", min_count=mix_min, top=TOP_LABELS)
+            step["needs"] = mix(stats, "need", min_count=mix_min, top=TOP_LABELS)
+        out_steps.append(step)
+    worst = _worst(out_steps, cells, total, metric, min_group_size if employee else min_n_worst)
+    return {"audience": where.audience, "metric": metric, "source": table.source,
+            "start": table.start.isoformat() if table.start else None,
+            "end": table.end.isoformat() if table.end else None,
+            "total": metric_row(total) if total is not None else None,
+            "steps": out_steps, "worst": worst}
+
+
+def _worst(steps: list[dict[str, Any]], cells: dict[str, CellStats | None], total: CellStats | None,
+           metric: str, min_n: int) -> dict[str, Any] | None:
+    candidates = []
+    for step in steps:
+        stats = cells.get(step["touchpoint"])
+        if stats is None or step["touchpoint"] == "unknown":
+            continue
+        m = moments(stats, metric)
+        if m.n >= min_n and m.mean is not None:
+            candidates.append((m.mean, step["touchpoint"], step, stats))
+    if not candidates:
+        return None
+    _, name, step, stats = min(candidates, key=lambda c: (c[0], c[1]))
+    step["worst"] = True
+    result: dict[str, Any] = {"touchpoint": name, "metric": metric, "value": step[metric]}
+    if total is not None:
+        rest = total.minus(stats)
+        test = welch_test(moments(rest, metric), moments(stats, metric))
+        if test is not None:
+            result.update(rest_value=round(float(moments(rest, metric).mean or 0.0), 4),
+                          difference=round(test.change, 4), p_value=round(test.p_value, 6),
+                          significant=test.p_value < 0.05)
+    return result

@@ -1,0 +1,243 @@
+"""Rollups: customer cell statistics per day, week and month for every dimension, kept current.
+
+The tagging job calls `refresh_rollups(session)` after it tags: the days of every item tagged
+since the last refresh (the watermark) are recomputed from the items, then their weeks and
+months are re-summed from the days. Reads check `rollups_current()` (two index lookups) and use
+the rollups only when every tag is in them; otherwise they compute from the items (slower,
+always right). `refresh_rollups(session, item_ids=...)` recomputes the days of given items (a
+topic refit that moved items between topics calls it), and `rebuild_rollups` redoes it all.
+
+Employee feedback is never rolled up: its numbers need distinct respondents per week for the
+privacy rules, which sums cannot give (`feedback.analytics.tables` computes them from items).
+
+A row whose value disappears from a period is kept with zero counts (a tombstone) and a new
+`updated_at`, so BI tools that pull `updated_since` learn about it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy.orm import Session
+
+from feedback.analytics.cells import (
+    DIMENSIONS,
+    SUM_FIELDS,
+    CellStats,
+    Slice,
+    as_date,
+    day_start,
+    floor_period,
+    next_period,
+    period_start,
+)
+from feedback.db import utcnow
+from feedback.models import AnalyticsRollup, FeedbackItem, RollupState, Tag
+
+ROLLED_UP_AUDIENCES = ("customer",)
+GRAINS = ("day", "week", "month")
+# Tags stamped just before a refresh may commit just after it (another tagger process);
+# each refresh looks this far behind its watermark so none is missed.
+WATERMARK_OVERLAP = timedelta(minutes=5)
+
+
+@dataclass
+class RefreshResult:
+    days: int
+    rows_written: int
+    watermark: datetime | None
+
+
+def rollups_current(session: Session, audience: str = "customer") -> bool:
+    """Whether the rollups of `audience` include every tag (so reads may use them)."""
+    if audience not in ROLLED_UP_AUDIENCES:
+        return False
+    state = session.get(RollupState, audience)
+    if state is None:
+        return False
+    newest = session.scalar(select(func.max(Tag.tagged_at)))
+    if newest is None:
+        return True
+    return state.tags_watermark is not None and newest <= state.tags_watermark
+
+
+def refresh_rollups(session: Session, item_ids: Iterable[int] | None = None, *,
+                    audience: str = "customer") -> RefreshResult:
+    """Recompute the days touched by tags newer than the watermark (or by `item_ids`); flushes only."""
+    if audience not in ROLLED_UP_AUDIENCES:
+        return RefreshResult(0, 0, None)
+    state = session.get(RollupState, audience)
+    newest = session.scalar(select(func.max(Tag.tagged_at)))
+    if item_ids is not None:
+        days = _days_of_items(session, list(item_ids), audience)
+    elif state is None or state.tags_watermark is None:
+        return rebuild_rollups(session, audience=audience)
+    else:
+        since = state.tags_watermark - WATERMARK_OVERLAP
+        day = period_start(session.get_bind().dialect.name, "day", FeedbackItem.created_at)
+        days = {as_date(d) for (d,) in session.execute(
+            select(day).distinct().join(Tag, Tag.item_id == FeedbackItem.id)
+            .where(Tag.tagged_at > since, FeedbackItem.audience == audience))}
+    written = _recompute(session, sorted(days), audience)
+    _set_state(session, audience, newest, state, rebuilt=False)
+    return RefreshResult(len(days), written, newest)
+
+
+def rebuild_rollups(session: Session, *, audience: str = "customer") -> RefreshResult:
+    """Recompute every rollup row of `audience` from the items; flushes only."""
+    state = session.get(RollupState, audience)
+    newest = session.scalar(select(func.max(Tag.tagged_at)))
+    first, last = session.execute(
+        select(func.min(FeedbackItem.created_at), func.max(FeedbackItem.created_at))
+        .where(FeedbackItem.audience == audience)).one()
+    days: list[date] = []
+    if first is not None:
+        day, end = first.date(), last.date()
+        while day <= end:
+            days.append(day)
+            day += timedelta(days=1)
+    stale = session.execute(select(AnalyticsRollup.grain, AnalyticsRollup.period_start)
+                            .where(AnalyticsRollup.audience == audience).distinct()).all()
+    written = _recompute(session, days, audience, extra_periods=stale)
+    _set_state(session, audience, newest, state, rebuilt=True)
+    return RefreshResult(len(days), written, newest)
+
+
+def _set_state(session: Session, audience: str, newest: datetime | None, state: RollupState | None,
+               *, rebuilt: bool) -> None:
+    now = utcnow()
+    if state is None:
+        state = RollupState(audience=audience)
+        session.add(state)
+    if newest is not None and (state.tags_watermark is None or newest > state.tags_watermark):
+        state.tags_watermark = newest
+    state.refreshed_at = now
+    if rebuilt:
+        state.rebuilt_at = now
+    session.flush()
+
+
+def _days_of_items(session: Session, item_ids: Sequence[int], audience: str) -> set[date]:
+    days: set[date] = set()
+    for start in range(0, len(item_ids), 900):
+        for (created,) in session.execute(
+            select(FeedbackItem.created_at).where(FeedbackItem.id.in_(item_ids[start:start + 900]),
+                                                  FeedbackItem.audience == audience)
+        ):
+            days.add(created.date())
+    return days
+
+
+def _runs(days: Sequence[date]) -> list[tuple[date, date]]:
+    """Sorted days as [first, last] runs of consecutive days."""
+    runs: list[tuple[date, date]] = []
+    for day in days:
+        if runs and day == runs[-1][1] + timedelta(days=1):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _recompute(session: Session, days: Sequence[date], audience: str,
+               extra_periods: Iterable[tuple[str, Any]] = ()) -> int:
+    """Recompute day rows for `days`, then their weeks and months; returns rows written."""
+    from feedback.analytics.tables import raw_cells  # the one SQL definition of cell sums
+
+    if not days and not extra_periods:
+        return 0
+    computed: dict[tuple[str, date], dict[tuple[str, str], CellStats]] = defaultdict(dict)
+    for first, last in _runs(days):
+        where = Slice(audience=audience, start=day_start(first), end=day_start(last + timedelta(days=1)))
+        for name in DIMENSIONS:
+            for (period, code), stats in raw_cells(session, where, name, "day", mixes=True).items():
+                computed[("day", period)][(name, code)] = stats
+    for day in days:
+        computed.setdefault(("day", day), {})
+    written = _write(session, audience, computed, extra_periods)
+    # Weeks and months are sums of their days (all of them, read back from the day rows).
+    coarse: dict[tuple[str, date], dict[tuple[str, str], CellStats]] = {}
+    for grain in ("week", "month"):
+        for start in sorted({floor_period(day, grain) for day in days}):
+            coarse[(grain, start)] = _sum_days(session, audience, start, next_period(start, grain))
+    return written + _write(session, audience, coarse, ())
+
+
+def _sum_days(session: Session, audience: str, start: date, end: date) -> dict[tuple[str, str], CellStats]:
+    out: dict[tuple[str, str], CellStats] = {}
+    rows = session.scalars(select(AnalyticsRollup).where(
+        AnalyticsRollup.audience == audience, AnalyticsRollup.grain == "day",
+        AnalyticsRollup.period_start >= start, AnalyticsRollup.period_start < end))
+    for row in rows:
+        if not row.n:
+            continue
+        key = (row.dimension, row.value)
+        stats = CellStats.from_row(row, row.labels)
+        if key in out:
+            out[key].add(stats)
+        else:
+            out[key] = stats
+    return out
+
+
+def _values(stats: CellStats) -> tuple[Any, ...]:
+    return (*(round(float(getattr(stats, f)), 9) for f in SUM_FIELDS),
+            tuple(sorted((k, v) for k, v in stats.labels.items() if v)))
+
+
+def _write(session: Session, audience: str, computed: dict[tuple[str, date], dict[tuple[str, str], CellStats]],
+           extra_periods: Iterable[tuple[str, Any]]) -> int:
+    """Replace the rows of the given (grain, period)s; unchanged rows keep their updated_at."""
+    periods = set(computed) | {(g, as_date(p)) for g, p in extra_periods}
+    if not periods:
+        return 0
+    now = utcnow()
+    existing: dict[tuple[str, date, str, str], AnalyticsRollup] = {}
+    keys = sorted(periods)
+    for start in range(0, len(keys), 400):
+        chunk = keys[start:start + 400]
+        for row in session.scalars(select(AnalyticsRollup).where(
+            AnalyticsRollup.audience == audience,
+            tuple_(AnalyticsRollup.grain, AnalyticsRollup.period_start).in_(chunk),
+        )):
+            existing[(row.grain, as_date(row.period_start), row.dimension, row.value)] = row
+    records: list[dict[str, Any]] = []
+    seen: set[tuple[str, date, str, str]] = set()
+    for (grain, start), cells in computed.items():
+        for (name, code), stats in cells.items():
+            key = (grain, start, name, code)
+            seen.add(key)
+            old = existing.get(key)
+            same = old is not None and _values(CellStats.from_row(old, old.labels)) == _values(stats)
+            records.append(_record(audience, grain, start, name, code, stats,
+                                   old.updated_at if same and old is not None else now))
+    for key, old in existing.items():
+        if key in seen:
+            continue
+        grain, start, name, code = key
+        # A value gone from a period: a zero row (tombstone) tells incremental BI pulls.
+        was_empty = not old.n
+        records.append(_record(audience, grain, start, name, code, CellStats(),
+                               old.updated_at if was_empty else now))
+    for start in range(0, len(keys), 400):
+        chunk = keys[start:start + 400]
+        session.execute(delete(AnalyticsRollup).where(
+            AnalyticsRollup.audience == audience,
+            tuple_(AnalyticsRollup.grain, AnalyticsRollup.period_start).in_(chunk)))
+    for start in range(0, len(records), 5000):
+        session.execute(insert(AnalyticsRollup), records[start:start + 5000])
+    session.flush()
+    return len(records)
+
+
+def _record(audience: str, grain: str, start: date, name: str, code: str, stats: CellStats,
+            updated_at: datetime) -> dict[str, Any]:
+    record: dict[str, Any] = {f: getattr(stats, f) for f in SUM_FIELDS}
+    record.update(audience=audience, grain=grain, period_start=start, dimension=name, value=code,
+                  labels=dict(Counter({k: v for k, v in stats.labels.items() if v})), updated_at=updated_at)
+    return record
