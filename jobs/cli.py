@@ -197,6 +197,9 @@ def evaluate(args: Annotated[list[str] | None, typer.Argument()] = None) -> None
 
 jobs_app = typer.Typer(help="Named jobs: list them, run one now.")
 app.add_typer(jobs_app, name="jobs")
+from jobs.cli_keys import app as keys_app  # noqa: E402  (voc keys create|list|revoke)
+
+app.add_typer(keys_app, name="keys")
 
 
 @jobs_app.command("list")

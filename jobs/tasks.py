@@ -10,12 +10,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from feedback.analytics.rollups import refresh_rollups
 from feedback.config import Settings
 from feedback.db import session_factory, session_scope, utcnow
 from feedback.models import JobRun
 from feedback.tagging import count_untagged, tag_batch
 
 log = logging.getLogger(__name__)
+ROLLUP_DAYS_PER_BATCH = 7
 
 
 def load_service_tagger(settings: Settings) -> Any:
@@ -59,11 +61,15 @@ def tag_pending(engine: Engine, tagger: Any, *, batch_size: int = 256, limit: in
     while done < total:
         with session_scope(engine) as session:
             n = tag_batch(session, tagger, batch_size=min(batch_size, total - done))
+            # Rollups follow in the same transaction when the batch is recent feedback (a few days).
+            refresh_rollups(session, max_days=ROLLUP_DAYS_PER_BATCH)
         if n == 0:
             break
         done += n
         if progress:
             progress(done, total)
+    with session_scope(engine) as session:  # what the batches left (a backfill: its days, once)
+        refresh_rollups(session)
     with factory() as session:
         remaining = count_untagged(session)
     return TagRunResult(tagged=done, remaining=remaining)

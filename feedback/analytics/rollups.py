@@ -67,8 +67,12 @@ def rollups_current(session: Session, audience: str = "customer") -> bool:
 
 
 def refresh_rollups(session: Session, item_ids: Iterable[int] | None = None, *,
-                    audience: str = "customer") -> RefreshResult:
-    """Recompute the days touched by tags newer than the watermark (or by `item_ids`); flushes only."""
+                    audience: str = "customer", max_days: int | None = None) -> RefreshResult:
+    """Recompute the days touched by tags newer than the watermark (or by `item_ids`); flushes only.
+
+    With `max_days`, do nothing when more days than that wait (a backfill of old feedback): the
+    tagging job refreshes cheaply after each batch of recent feedback and once at its end.
+    """
     if audience not in ROLLED_UP_AUDIENCES:
         return RefreshResult(0, 0, None)
     state = session.get(RollupState, audience)
@@ -76,6 +80,8 @@ def refresh_rollups(session: Session, item_ids: Iterable[int] | None = None, *,
     if item_ids is not None:
         days = _days_of_items(session, list(item_ids), audience)
     elif state is None or state.tags_watermark is None:
+        if max_days is not None:
+            return RefreshResult(0, 0, None)
         return rebuild_rollups(session, audience=audience)
     else:
         since = state.tags_watermark - WATERMARK_OVERLAP
@@ -83,6 +89,8 @@ def refresh_rollups(session: Session, item_ids: Iterable[int] | None = None, *,
         days = {as_date(d) for (d,) in session.execute(
             select(day).distinct().join(Tag, Tag.item_id == FeedbackItem.id)
             .where(Tag.tagged_at > since, FeedbackItem.audience == audience))}
+    if max_days is not None and len(days) > max_days:
+        return RefreshResult(0, 0, state.tags_watermark if state else None)
     written = _recompute(session, sorted(days), audience)
     _set_state(session, audience, newest, state, rebuilt=False)
     return RefreshResult(len(days), written, newest)
