@@ -1,0 +1,299 @@
+"""Digests on hand-built tagged feedback: findings, quiet weeks, privacy, escaping, API, CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from digest_seed import Seeder
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from feedback.config import Settings
+from feedback.db import make_engine, session_scope
+from feedback.insights.service import make_digest
+from feedback.insights.weeks import shift_week
+from feedback.models import Digest
+
+WEEKS = [f"2026-W{w}" for w in range(31, 41)]  # 2026-W31 .. 2026-W40
+TOUCHPOINTS = ("website", "app", "checkout", "delivery", "returns", "support", "store")
+SCRIPT = "The SwiftShip driver threw it <script>alert('x')</script> over the fence"
+SWIFT = (
+    "SwiftShip missed my delivery slot again",
+    "The SwiftShip courier left the box in the rain",
+    "No tracking updates since SwiftShip took the parcel",
+    "SwiftShip driver was rude and late",
+    SCRIPT,
+)
+WISHLIST = (
+    "My wishlist disappeared after the update",
+    "The wishlist crashes the app every time I open it",
+    "Since the update my wishlist is empty",
+)
+SPIKE = (
+    "The new {team} rota is exhausting and nobody asked us",
+    "Forced overtime again in {team}, management doesn't listen",
+    "Three weekends in a row, I am worn out",
+    "Morale in {team} has never been this low",
+)
+TEAMS = {"warehouse": 22, "stores": 20, "customer_service": 16, "legal": 8, "marketing": 4}
+
+
+@pytest.fixture(scope="module")
+def world(
+    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path
+) -> Iterator[dict[str, Any]]:
+    """Ten weeks of tagged customer and employee feedback with three planted changes in 2026-W40."""
+    root = tmp_path_factory.mktemp("digest")
+    shutil.copy(migrated_template, root / "voc.db")
+    settings = Settings(
+        database_url=f"sqlite:///{root / 'voc.db'}", var_dir=root / "var", _env_file=None
+    )
+    engine = make_engine(settings.database_url)
+    seed = Seeder(engine)
+    for week in WEEKS:
+        last = week == WEEKS[-1]
+        for tp in TOUCHPOINTS:
+            if tp == "delivery" and last:
+                seed.add(week=week, touchpoint=tp, n=40, negative=0.2)
+                seed.add(week=week, touchpoint=tp, n=30, negative=1.0, texts=SWIFT)
+            else:
+                seed.add(week=week, touchpoint=tp, n=40, negative=0.2)
+        seed.add(week=week, touchpoint=None, inferred_touchpoint="store", n=5, negative=0.2)
+        if last:
+            seed.add(week=week, touchpoint="app", n=12, negative=0.9, texts=WISHLIST)
+        for team, size in TEAMS.items():
+            spike = last and team in ("warehouse", "legal")
+            people = [f"{team}-person-{i}" for i in range(size)]
+            seed.add(
+                week=week,
+                touchpoint="manager" if team != "stores" else "tools",
+                n=size,
+                negative=0.75 if spike else 0.2,
+                audience="employee",
+                org_unit=team,
+                authors=people,
+                nps=True,
+                texts=[t.format(team=team) for t in SPIKE] if spike else None,
+            )
+    with session_scope(engine) as session:
+        digests = {
+            (a, w): make_digest(session, settings=settings, audience=a, week=w)
+            for a in ("customer", "employee")
+            for w in (WEEKS[-1], "2026-W35")
+        }
+    yield {"settings": settings, "engine": engine, "digests": digests}
+    engine.dispose()
+
+
+def _alerts(digest: Digest, kind: str | None = None) -> list[dict[str, Any]]:
+    return [a for a in digest.payload["alerts"] if kind is None or a["kind"] == kind]
+
+
+# --- customer digest -----------------------------------------------------------------------------
+
+
+def test_customer_digest_finds_the_delivery_spike_with_its_why(world) -> None:
+    digest = world["digests"][("customer", "2026-W40")]
+    payload = digest.payload
+    share = {a["value"]: a for a in _alerts(digest, "negative_share")}
+    assert sorted(share) == ["app", "delivery"]  # app: the wishlist complaints on top of the usual
+    delivery = share["delivery"]
+    assert delivery["baseline_weeks"] == 8 and delivery["q_value"] < 0.01
+    assert "swiftship" in delivery["phrases"]  # the new word said where it went wrong
+    assert len(delivery["quotes"]) >= 2
+    assert all(
+        q["touchpoint"] == "delivery" and q["sentiment"] == "negative" for q in delivery["quotes"]
+    )
+    assert any("SwiftShip" in q["text"] for q in delivery["quotes"])
+    assert (
+        payload["movers"][0]["touchpoint"] == "delivery"
+        and payload["movers"][0]["direction"] == "down"
+    )
+    assert payload["worst_touchpoint"]["touchpoint"] == "delivery"
+    headline = {m["key"]: m for m in payload["headline"]["metrics"]}
+    assert headline["share_negative"]["delta_baseline"] > 0
+    assert payload["headline"]["volume"]["last"] == 7 * 40 + 5
+
+
+def test_customer_digest_shows_the_new_wishlist_phrase(world) -> None:
+    payload = world["digests"][("customer", "2026-W40")].payload
+    labels = [p["label"] for p in payload["emerging"]["phrases"]]
+    assert "wishlist" in labels
+    wishlist = payload["emerging"]["phrases"][labels.index("wishlist")]
+    assert wishlist["new"] and wishlist["where"] == {"app": 12}
+    assert wishlist["quotes"] and all("wishlist" in q["text"].lower() for q in wishlist["quotes"])
+    # Said mostly where negative sentiment spiked, it explains that alert rather than adding one.
+    app = next(a for a in payload["alerts"] if a["value"] == "app")
+    assert app["kind"] == "negative_share" and app["phrases"] == ["wishlist"]
+    assert not any(a["kind"] == "emerging_phrase" for a in payload["alerts"])
+
+
+def test_journey_trend_and_shifts(world) -> None:
+    payload = world["digests"][("customer", "2026-W40")].payload
+    assert [j["touchpoint"] for j in payload["journey"]] == list(TOUCHPOINTS)  # journey order
+    delivery = payload["journey"][TOUCHPOINTS.index("delivery")]
+    assert (
+        delivery["top_emotion"] == "frustration"
+        and delivery["ci95"][0] < delivery["mean_sentiment"]
+    )
+    assert payload["trend"]["weeks"][-1] == "2026-W40" and len(payload["trend"]["weeks"]) == 12
+    assert payload["trend"]["series"]["delivery"][:2] == [None, None]  # no data before 2026-W31
+    assert "unknown" not in payload["trend"]["series"]
+    frustration = [s for s in payload["shifts"]["cx_emotions"] if s["label"] == "frustration"]
+    assert frustration and frustration[0]["direction"] == "up"
+
+
+def test_quiet_week_raises_no_alert(world) -> None:
+    for audience in ("customer", "employee"):
+        digest = world["digests"][(audience, "2026-W35")]
+        assert digest.payload["alerts"] == []
+        assert "No alerts this week" in digest.markdown and "No alerts this week" in digest.html
+        assert digest.payload["baseline_weeks"] == ["2026-W31", "2026-W32", "2026-W33", "2026-W34"]
+
+
+def test_html_and_markdown_render_feedback_as_text(world) -> None:
+    digest = world["digests"][("customer", "2026-W40")]
+    assert SCRIPT in json.dumps(digest.payload)  # the payload keeps the words as they were
+    assert "<script>" not in digest.html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in digest.html
+    assert "<script>" not in digest.markdown and r"\<script\>" in digest.markdown
+    assert digest.html.count("<svg") == 2  # the trend per touchpoint and the journey curve
+    assert "<title>Mean sentiment per touchpoint, last 12 weeks</title>" in digest.html
+
+
+# --- employee (HR) digest ------------------------------------------------------------------------
+
+
+def test_hr_digest_flags_the_team_and_keeps_people_unidentifiable(world) -> None:
+    digest = world["digests"][("employee", "2026-W40")]
+    payload = digest.payload
+    teams = {t["org_unit"]: t for t in payload["teams"]}
+    assert teams["marketing"]["suppressed"]  # 4 people
+    assert sum(t["suppressed"] for t in teams.values()) >= 2  # and one more to protect it
+    assert "mean_sentiment" not in teams["marketing"]
+    flagged = [
+        a["value"] for a in _alerts(digest, "negative_share") if a["dimension"] == "org_unit"
+    ]
+    assert "warehouse" in flagged
+    warehouse = next(a for a in payload["alerts"] if a["value"] == "warehouse")
+    assert warehouse["quotes"]  # 22 people: quotable
+    everything = json.dumps(payload) + digest.markdown + digest.html
+    assert "person-" not in everything  # no author pseudonym
+    assert "item_id" not in everything  # nor a way to look the item (and its author) up
+
+
+def test_hr_digest_never_quotes_a_group_under_the_comment_threshold(world) -> None:
+    payload = world["digests"][("employee", "2026-W40")].payload
+    # legal (8 people this week, < 10) said the same things as the warehouse, in the same theme
+    manager = next(a for a in payload["alerts"] if a["dimension"] == "touchpoint")
+    assert manager["value"] == "manager" and manager["quotes"]
+    quotes = [q for a in payload["alerts"] for q in a["quotes"]]
+    quotes += [q for m in payload["movers"] for q in m.get("quotes", [])]
+    quotes += [q for p in payload["emerging"]["phrases"] for q in p["quotes"]]
+    assert quotes and not any("legal" in q["text"] for q in quotes)
+    assert payload["privacy"]["min_group_size_comments"] == 10
+
+
+# --- storage, API, CLI, job ----------------------------------------------------------------------
+
+
+def test_remaking_a_digest_replaces_it(world) -> None:
+    engine, settings = world["engine"], world["settings"]
+    with session_scope(engine) as session:
+        make_digest(session, settings=settings, audience="customer", week="2026-W35")
+    with session_scope(engine) as session:
+        count = session.scalar(
+            select(func.count())
+            .select_from(Digest)
+            .where(Digest.audience == "customer", Digest.week == "2026-W35")
+        )
+    assert count == 1
+
+
+@pytest.fixture(scope="module")
+def api(world) -> Iterator[TestClient]:
+    from api.main import create_app
+
+    settings = world["settings"].model_copy(
+        update={"api": world["settings"].api.model_copy(update={"auth_enabled": False})}
+    )
+    app = create_app(settings)
+    app.state.tagger_provider = lambda: (_ for _ in ()).throw(AssertionError("no model needed"))
+    with TestClient(app) as client:
+        yield client
+
+
+def test_api_lists_and_serves_digests(api) -> None:
+    listing = api.get("/v1/digests", params={"audience": "customer"}).json()["digests"]
+    assert [d["week"] for d in listing] == ["2026-W40", "2026-W35"]
+    assert listing[0]["alerts"] >= 2 and listing[1]["alerts"] == 0
+    latest = api.get("/v1/digests/latest", params={"audience": "employee"})
+    assert latest.status_code == 200 and latest.json()["week"] == "2026-W40"
+    assert latest.json()["payload"]["audience"] == "employee"
+    md = api.get("/v1/digests/2026-W40", params={"audience": "customer", "format": "md"})
+    assert md.headers["content-type"].startswith("text/markdown") and md.text.startswith(
+        "# Weekly CX digest"
+    )
+    html = api.get("/v1/digests/2026-W40", params={"format": "html"})
+    assert html.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in html.headers["content-security-policy"]
+    assert "<script>" not in html.text
+
+
+def test_api_says_how_to_make_a_missing_digest(api) -> None:
+    response = api.get("/v1/digests/2026-W20", params={"audience": "customer"})
+    assert response.status_code == 404
+    assert "voc digest --week 2026-W20 --audience customer" in response.json()["detail"]
+    assert api.get("/v1/digests/2026-20").status_code == 422
+
+
+def test_cli_makes_prints_and_stores_a_digest(world, monkeypatch, tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from feedback.config import get_settings
+    from jobs.cli import app
+
+    monkeypatch.setenv("VOC_DATABASE_URL", world["settings"].database_url)
+    get_settings.cache_clear()
+    try:
+        out = tmp_path / "d.html"
+        result = CliRunner().invoke(
+            app,
+            [
+                "digest",
+                "--week",
+                "2026-W39",
+                "--audience",
+                "all",
+                "--format",
+                "html",
+                "--output",
+                str(out),
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        assert out.read_text().count("<!DOCTYPE html>") == 2
+        bad = CliRunner().invoke(app, ["digest", "--week", "2026-39"])
+        assert bad.exit_code == 2 and "2026-W47" in bad.output
+    finally:
+        get_settings.cache_clear()
+    with session_scope(world["engine"]) as session:
+        stored = session.scalars(select(Digest.audience).where(Digest.week == "2026-W39")).all()
+    assert sorted(stored) == ["customer", "employee"]
+
+
+def test_weekly_job_is_scheduled_and_makes_both_digests(world) -> None:
+    from jobs.digests import run_digests
+    from jobs.scheduler import job_specs
+
+    specs = {s.name: s for s in job_specs(world["settings"])}
+    assert "digest" in specs and "cron" in str(specs["digest"].trigger)
+    detail = run_digests(world["settings"], week="2026-W38", send=False)
+    assert detail["customer"]["week"] == "2026-W38" and detail["employee"]["week"] == "2026-W38"
+    empty = run_digests(world["settings"], week=shift_week("2026-W31", -20), send=False)
+    assert "skipped" in empty["customer"]
