@@ -9,9 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from feedback.insights.alerts import AlertPolicy, negative_share_alerts, topic_volume_alerts
+from feedback.insights.alerts import (
+    AlertPolicy,
+    negative_share_alerts,
+    phrase_alerts,
+    topic_volume_alerts,
+)
 from feedback.insights.phrases import (
     PhraseDoc,
+    PhraseTheme,
     candidate_phrases,
     count_in_weeks,
     emerging_themes,
@@ -239,3 +245,49 @@ def test_last_complete_week_is_the_week_before() -> None:
 
     assert last_complete_week(datetime(2026, 11, 23, 7, tzinfo=UTC)) == "2026-W47"  # a Monday
     assert last_complete_week(datetime(2026, 11, 29, 23, tzinfo=UTC)) == "2026-W47"  # Sunday
+
+
+def test_a_spike_already_there_last_week_is_continuing_not_new() -> None:
+    base = [_cell(10, 50)] * 8
+    cells = {("touchpoint", "delivery"): (_cell(45, 70), base)}
+    fresh = negative_share_alerts(
+        cells, week="2026-W39", policy=POLICY, last_week={("touchpoint", "delivery"): _cell(9, 50)}
+    )
+    assert [a.status for a in fresh] == ["new"]
+    ongoing = negative_share_alerts(
+        cells, week="2026-W40", policy=POLICY, last_week={("touchpoint", "delivery"): _cell(31, 50)}
+    )
+    assert [a.status for a in ongoing] == ["continuing"]
+
+
+def test_phrase_alerts_group_by_cell_and_know_what_is_new() -> None:
+    def theme(label: str, count: int, last: int | None, cell: str = "app") -> PhraseTheme:
+        return PhraseTheme(
+            label=label,
+            phrases=[label],
+            count=count,
+            authors=count,
+            lead_count=count,
+            baseline_weekly=0.0,
+            baseline_weeks=8,
+            ratio=None,
+            p_value=1e-9,
+            q_value=1e-7,
+            touchpoints={cell: count},
+            last_week_count=last,
+        )
+
+    alerts = phrase_alerts(
+        {
+            "app": [theme("wishlist", 16, 0), theme("saved items gone", 7, 0)],
+            "delivery": [theme("swiftship", 40, 38, "delivery")],
+        },
+        dimension="touchpoint",
+        week="2026-W42",
+        policy=POLICY,
+    )
+    by_cell = {a.value: a for a in alerts}
+    assert by_cell["app"].phrases == ["wishlist", "saved items gone"]
+    assert by_cell["app"].status == "new" and by_cell["app"].n == 23
+    assert "New in app: 'wishlist' (16 items, none before)" in by_cell["app"].message
+    assert by_cell["delivery"].status == "continuing"  # 40 this week after 38 last week

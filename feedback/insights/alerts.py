@@ -11,6 +11,10 @@
 - enough data (`min_n` items this week, `min_baseline_weeks` weeks of baseline) and an effect
   big enough to act on (`min_share_increase` in share negative, `min_topic_ratio` x the baseline
   rate): a significant but tiny change is not an alert.
+
+A spike is new when this week is also above last week alone (one-sided, at `new_vs_last_week`);
+a change that was already there last week is `continuing`: the digest lists it as still
+elevated, and only new alerts are sent. So one courier change raises one alert, not eight.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class AlertPolicy:
     min_topic_ratio: float = 2.0
     phrase_min_count: int = 5
     phrase_min_ratio: float = 3.0
+    new_vs_last_week: float = 0.05
 
 
 @dataclass
@@ -57,6 +62,7 @@ class Alert:
     test: str
     severity: str
     message: str
+    status: str = "new"  # new | continuing (already there last week)
     where: dict[str, int] = field(default_factory=dict)
     phrases: list[str] = field(default_factory=list)  # emerging phrases that explain it
     quotes: list[dict[str, Any]] = field(default_factory=list)
@@ -77,17 +83,23 @@ def _fmt_p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def _status(p_vs_last: float | None, policy: AlertPolicy) -> str:
+    return "new" if p_vs_last is None or p_vs_last <= policy.new_vs_last_week else "continuing"
+
+
 def negative_share_alerts(
     cells: Mapping[tuple[str, str], tuple[CellWeek, Sequence[CellWeek]]],
     *,
     week: str,
     policy: AlertPolicy,
     min_n: int | None = None,
+    last_week: Mapping[tuple[str, str], CellWeek] | None = None,
 ) -> list[Alert]:
     """Alerts for cells whose share of negative items rose significantly against the baseline.
 
     `cells[(dimension, value)] = (this week, [baseline weeks])`; every cell passed is tested (pass
     only cells that may be published: employee groups under the minimum size must be left out).
+    `last_week[(dimension, value)]` (where known and shown) decides new against continuing.
     """
     min_n = policy.min_n if min_n is None else min_n
     tested: list[tuple[tuple[str, str], CellWeek, CellWeek, int, float]] = []
@@ -127,11 +139,11 @@ def negative_share_alerts(
                 q_value=q,
                 test=(
                     f"one-sided Fisher exact test of share negative vs the {n_weeks}-week "
-                    "baseline, "
-                    f"over-dispersion adjusted; Benjamini-Hochberg q <= {policy.fdr} across "
-                    f"{len(tested)} cells"
+                    f"baseline, over-dispersion adjusted; Benjamini-Hochberg q <= {policy.fdr} "
+                    f"across {len(tested)} cells"
                 ),
                 severity="high" if share - base >= 0.25 else "medium",
+                status=_status(_vs_last(this, (last_week or {}).get(key)), policy),
                 message=(
                     f"Negative feedback on {value} rose to {share:.0%} ({this.negative} of "
                     f"{this.tagged}) from {base:.0%} over the {n_weeks} weeks before "
@@ -142,6 +154,12 @@ def negative_share_alerts(
     return sorted(alerts, key=lambda a: (a.q_value, -(a.observed - a.baseline)))
 
 
+def _vs_last(this: CellWeek, last: CellWeek | None) -> float | None:
+    if last is None or last.tagged < 5:
+        return None  # nothing to compare with: the change is new
+    return proportion_increase_p(this.negative, this.tagged, last.negative, last.tagged)
+
+
 def topic_volume_alerts(
     this_week: Mapping[str, int],
     baseline: Mapping[str, Sequence[int]],
@@ -150,11 +168,13 @@ def topic_volume_alerts(
     policy: AlertPolicy,
     where: Mapping[str, dict[str, int]] | None = None,
     dimension: str = "topic",
+    last_week: Mapping[str, int] | None = None,
 ) -> list[Alert]:
     """Alerts for topics whose weekly count rose significantly above their baseline rate.
 
     `this_week[label]` is the topic's count this week and `baseline[label]` its count in each
-    baseline week (weeks with feedback only; a new topic has zeros).
+    baseline week (weeks with feedback only; a new topic has zeros); `last_week[label]`, where
+    known, decides new against continuing.
     """
     tested = []
     for label, count in this_week.items():
@@ -190,39 +210,74 @@ def topic_volume_alerts(
                 severity="high" if weekly == 0 or count >= 4 * weekly else "medium",
                 message=_volume_message(f"Topic '{label}'", count, weekly, len(counts), p),
                 where=dict((where or {}).get(label, {})),
+                status=_status(_count_vs_last(count, (last_week or {}).get(label)), policy),
             )
         )
     return sorted(alerts, key=lambda a: (a.q_value, -a.observed))
 
 
-def phrase_alerts(themes: Sequence[PhraseTheme], *, week: str, fdr: float) -> list[Alert]:
-    """One alert per emerging phrase theme (they are already tested and BH-controlled)."""
-    return [
-        Alert(
-            kind="emerging_phrase",
-            dimension="phrase",
-            value=t.label,
-            week=week,
-            observed=t.lead_count,
-            baseline=t.baseline_weekly,
-            n=t.count,
-            baseline_n=round(t.baseline_weekly * t.baseline_weeks),
-            baseline_weeks=t.baseline_weeks,
-            p_value=t.p_value,
-            q_value=t.q_value,
-            test=(
-                f"exact conditional Poisson test of the phrase's weekly count vs its "
-                f"{t.baseline_weeks}-week baseline rate; Benjamini-Hochberg q <= {fdr} across "
-                f"every phrase tested"
-            ),
-            severity="high" if t.ratio is None or t.ratio >= 5 else "medium",
-            message=_volume_message(
-                f"'{t.label}'", t.lead_count, t.baseline_weekly, t.baseline_weeks, t.p_value
-            ),
-            where=dict(t.touchpoints),
+def _count_vs_last(count: int, last: int | None) -> float | None:
+    return None if last is None else rate_increase_p(count, [last])
+
+
+def phrase_status(theme: PhraseTheme, policy: AlertPolicy) -> str:
+    """new, or continuing when the phrase was already about as frequent last week."""
+    return _status(_count_vs_last(theme.lead_count, theme.last_week_count), policy)
+
+
+def phrase_alerts(
+    themes_by_cell: Mapping[str, Sequence[PhraseTheme]],
+    *,
+    dimension: str,
+    week: str,
+    policy: AlertPolicy,
+) -> list[Alert]:
+    """One alert per cell (touchpoint or team) for the emerging phrase themes said mostly there.
+
+    The themes are already tested and BH-controlled (`phrases.emerging_themes`). A theme spread
+    over many cells ("not happy") says nothing about where to look and raises no alert.
+    """
+    alerts = []
+    for cell, themes in themes_by_cell.items():
+        if not themes:
+            continue
+        lead = min(themes, key=lambda t: (t.q_value, t.p_value))
+        parts = []
+        for t in themes:
+            before = (
+                "none before"
+                if t.baseline_weekly == 0
+                else f"{t.baseline_weekly:.1f} a week before"
+            )
+            parts.append(f"'{t.label}' ({t.lead_count} items, {before})")
+        statuses = {phrase_status(t, policy) for t in themes}
+        alerts.append(
+            Alert(
+                kind="emerging_phrase",
+                dimension=dimension,
+                value=cell,
+                week=week,
+                observed=lead.lead_count,
+                baseline=lead.baseline_weekly,
+                n=sum(t.touchpoints.get(cell, 0) for t in themes),
+                baseline_n=round(lead.baseline_weekly * lead.baseline_weeks),
+                baseline_weeks=lead.baseline_weeks,
+                p_value=lead.p_value,
+                q_value=lead.q_value,
+                test=(
+                    f"exact conditional Poisson test of each phrase's weekly count vs its "
+                    f"{lead.baseline_weeks}-week baseline rate; Benjamini-Hochberg "
+                    f"q <= {policy.fdr} across every phrase tested"
+                ),
+                severity="high"
+                if any(t.ratio is None or t.ratio >= 5 for t in themes)
+                else "medium",
+                message=f"New in {cell}: {', '.join(parts)} ({_fmt_p(lead.p_value)})",
+                phrases=[t.label for t in themes],
+                status="new" if "new" in statuses else "continuing",
+            )
         )
-        for t in themes
-    ]
+    return sorted(alerts, key=lambda a: (a.q_value, -a.observed))
 
 
 def _volume_message(subject: str, count: int, weekly: float, weeks: int, p: float) -> str:

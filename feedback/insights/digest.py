@@ -32,6 +32,7 @@ from feedback.insights.alerts import (
     AlertPolicy,
     negative_share_alerts,
     phrase_alerts,
+    phrase_status,
     topic_volume_alerts,
 )
 from feedback.insights.phrases import (
@@ -493,6 +494,9 @@ class _Builder:
             min_count=self.policy.phrase_min_count,
             min_ratio=self.policy.phrase_min_ratio,
             fdr=self.policy.fdr,
+            last_week_index=self.w.baseline.index(self.w.last)
+            if self.w.last in self.w.baseline
+            else None,
         )
         if self.employee:  # a phrase is a fragment of someone's words: only from enough people
             themes = [t for t in themes if t.authors >= self.options.min_group_size_comments]
@@ -556,8 +560,14 @@ class _Builder:
             )
             for label, group in members.items()
         }
+        last = position.get(self.w.last)
         alerts = topic_volume_alerts(
-            this_week, baseline, week=self.w.week, policy=self.policy, where=where
+            this_week,
+            baseline,
+            week=self.w.week,
+            policy=self.policy,
+            where=where,
+            last_week=None if last is None else {k: v[last] for k, v in baseline.items()},
         )
         emerging = []
         for alert in alerts:
@@ -570,6 +580,7 @@ class _Builder:
                     "count": int(alert.observed),
                     "baseline_weekly": _r(alert.baseline, 2),
                     "new": alert.baseline == 0,
+                    "status": alert.status,
                     "q_value": float(f"{alert.q_value:.3g}"),
                     "where": alert.where,
                     "quotes": quotes,
@@ -626,30 +637,52 @@ class _Builder:
                 if value == UNKNOWN or not self._published(d, w.week, value):
                     continue
                 cells[(d, value)] = (self._cell(d, w.week, value), self._baseline_cells(d, value))
-        alerts = negative_share_alerts(cells, week=w.week, policy=self.policy, min_n=min_n)
+        last_cells = {
+            key: self._cell(key[0], w.last, key[1])
+            for key in cells
+            if self._published(key[0], w.last, key[1])
+        }
+        alerts = negative_share_alerts(
+            cells, week=w.week, policy=self.policy, min_n=min_n, last_week=last_cells
+        )
         themes, _ = self._phrases()
-        theme_alerts = phrase_alerts(themes, week=w.week, fdr=self.policy.fdr)
-        own_alerts = []
+        movers = self._movers(main, min_n)
+        falling = {m[main] for m in movers if m["direction"] == "down"}
         by_cell = {a.value: a for a in alerts if a.dimension == main}
-        for theme, alert in zip(themes, theme_alerts, strict=True):
-            alert.where = self._where(theme.touchpoints)
-            # A phrase mostly said where negative sentiment already spiked explains that alert:
-            # it is shown there, not raised a second time.
-            home = _dominant(theme.touchpoints)
+        homes = {t.label: _dominant(t.touchpoints) for t in themes}
+        unexplained: dict[str, list[PhraseTheme]] = {}
+        for theme in themes:
+            # A phrase said mostly where negative sentiment spiked, or keeps falling, explains
+            # that finding: it is shown there, not raised a second time. One said all over
+            # the place says nothing about where to look: it is listed, not alerted.
+            home = homes[theme.label]
             if home in by_cell:
                 by_cell[home].phrases.append(theme.label)
-            else:
-                own_alerts.append(alert)
+            elif home is not None and home not in falling and self._published(main, w.week, home):
+                unexplained.setdefault(home, []).append(theme)
+        phrase_cell_alerts = phrase_alerts(
+            unexplained, dimension=main, week=w.week, policy=self.policy
+        )
         for alert in alerts:  # the alerts' quotes first: they are read first
             if self._quotable_cell(alert.dimension, alert.value):
                 terms = [p for t in themes if t.label in alert.phrases for p in t.phrases]
                 alert.quotes = self.picker.pick(
                     where=_in_cell(alert.dimension, alert.value), direction="negative", terms=terms
                 )
+        for alert in phrase_cell_alerts:
+            members = list(unexplained[alert.value])
+            ids_in = {i for t in members for i in t.item_ids}
+            in_cell = _in_cell(main, alert.value)
+            alert.where = {alert.value: alert.n}
+            if self._quotable_cell(main, alert.value):
+                alert.quotes = self.picker.pick(
+                    where=lambda i, ids_in=ids_in, in_cell=in_cell: i.id in ids_in and in_cell(i),
+                    terms=[p for t in members for p in t.phrases],
+                )
         emerging_phrases = []
-        for theme, alert in zip(themes, theme_alerts, strict=True):
+        for theme in themes:
             ids_in = set(theme.item_ids)
-            alert.quotes = self.picker.pick(
+            quotes = self.picker.pick(
                 where=lambda i, ids_in=ids_in: i.id in ids_in, terms=theme.phrases
             )
             emerging_phrases.append(
@@ -660,14 +693,16 @@ class _Builder:
                     "baseline_weekly": theme.baseline_weekly,
                     "new": theme.ratio is None,
                     "ratio": theme.ratio,
+                    "status": phrase_status(theme, self.policy),
                     "q_value": float(f"{theme.q_value:.3g}"),
-                    "where": alert.where,
-                    "quotes": alert.quotes,
+                    "where": self._where(theme.touchpoints),
+                    "quotes": quotes,
                 }
             )
         emerging_topics, topic_alerts = self._topics()
-        all_alerts = alerts + topic_alerts + own_alerts
-        payload["alerts"] = [a.to_dict() for a in all_alerts]
+        found = alerts + topic_alerts + phrase_cell_alerts
+        payload["alerts"] = [a.to_dict() for a in found if a.status == "new"]
+        payload["ongoing"] = [a.to_dict() for a in found if a.status != "new"]
         payload["emerging"] = {
             "topic_model": bool(emerging_topics) or self._has_topics(),
             "topics": emerging_topics,
@@ -692,7 +727,6 @@ class _Builder:
             first_week=self.first,
             last_week=w.week,
         )
-        movers = self._movers(main, min_n)
         for mover in movers:
             value = mover[main]
             base = sum(self._baseline_cells(main, value), CellWeek())

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from feedback.insights.significance import bh_adjust, rate_increase_p
 
 # Common English function words; negations stay in ("doesn't work" is a finding, "work" is not).
+# Dates are out too: "since Oct" rises every time the month changes.
 STOP_WORDS = frozenset(
     """
 a about above after again all also am an and any are as at be because been before being below
@@ -32,7 +33,11 @@ only or other our ours ourselves out over own really same she should so some sti
 that that's the their theirs them themselves then there there's these they they're this those
 through to too under until up us very was we we're we've were what when where which while who
 whom why will with would you you're you've your yours yourself yourselves one two three also
-im ive ill id thats theres dont
+im ive ill id thats theres
+january february march april may june july august september october november december
+jan feb mar apr jun jul aug sep sept oct nov dec today yesterday tomorrow
+monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat
+week weeks weekend month months day days
 """.split()
 )
 
@@ -79,6 +84,7 @@ class PhraseTheme:
     q_value: float
     item_ids: list[int] = field(default_factory=list)
     touchpoints: dict[str, int] = field(default_factory=dict)
+    last_week_count: int | None = None  # the lead phrase's count last week, where known
 
 
 def candidate_phrases(docs: Sequence[PhraseDoc], *, min_count: int) -> dict[str, list[int]]:
@@ -116,10 +122,12 @@ def emerging_themes(
     fdr: float = 0.01,
     max_themes: int = 5,
     overlap: float = 0.6,
+    last_week_index: int | None = None,
 ) -> list[PhraseTheme]:
     """Significant emerging phrases grouped into themes, most significant first.
 
-    `baseline[phrase]` holds the phrase's count in each baseline week (weeks with feedback only).
+    `baseline[phrase]` holds the phrase's count in each baseline week (weeks with feedback only);
+    `last_week_index` says which of them is last week, if it had feedback.
     """
     tested: list[tuple[str, float]] = []
     for phrase, idx in candidates.items():
@@ -169,6 +177,9 @@ def emerging_themes(
                 q_value=q,
                 item_ids=sorted(docs[i].item_id for i in union),
                 touchpoints=dict(Counter(docs[i].touchpoint for i in union).most_common()),
+                last_week_count=None
+                if last_week_index is None
+                else baseline[phrase][last_week_index],
             )
         )
         if len(themes) >= max_themes:
