@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 PALETTE = (
     "#2563eb",
@@ -106,7 +107,9 @@ def trend_chart(
         zero_y=y(0.0) if low < 0 < high else None,
     )
     for k, (name, points) in enumerate(series.items()):
-        segments, run, dots = [], [], []
+        segments: list[str] = []
+        run: list[str] = []
+        dots: list[tuple[float, float]] = []
         for i, v in enumerate(points):
             if v is None:
                 if run:
@@ -130,7 +133,7 @@ def trend_chart(
 
 
 def journey_chart(
-    steps: Sequence[Mapping[str, object]],
+    steps: Sequence[Mapping[str, Any]],
     *,
     title: str,
     name_key: str = "touchpoint",
@@ -142,10 +145,10 @@ def journey_chart(
     shown = [s for s in steps if not s.get("suppressed") and s.get("mean_sentiment") is not None]
     if len(shown) < 2:
         return None
-    values = [float(s["mean_sentiment"]) for s in shown]  # type: ignore[arg-type]
+    values = [float(s["mean_sentiment"]) for s in shown]
     for s in shown:
         if s.get("ci95"):
-            values += [float(v) for v in s["ci95"]]  # type: ignore[union-attr]
+            values += [float(v) for v in s["ci95"]]
     low, high = _y_range(values)
     left, top, right, bottom = 52.0, 34.0, width - 30.0, height - 34.0
     step = (right - left) / (len(shown) - 1)
@@ -168,7 +171,7 @@ def journey_chart(
     )
     points = [
         (round(left + i * step, 1), y(float(s["mean_sentiment"]))) for i, s in enumerate(shown)
-    ]  # type: ignore[arg-type]
+    ]
     chart.series.append(
         Series(
             name="journey",
@@ -181,7 +184,7 @@ def journey_chart(
         label_y = py
         ci = s.get("ci95")
         if ci:
-            low_y, high_y = y(float(ci[0])), y(float(ci[1]))  # type: ignore[index]
+            low_y, high_y = y(float(ci[0])), y(float(ci[1]))
             chart.whiskers.append((px, low_y, high_y))
             label_y = min(py, high_y)
         if s.get("top_emotion"):

@@ -387,8 +387,8 @@ class _Builder:
             last_mean_sentiment=_r(last.sentiment.mean) if last_ok else None,
             baseline_mean_sentiment=_r(base.sentiment.mean) if base_ok else None,
             baseline_share_negative=_r(_share(base)) if base_ok else None,
-            delta_last=_r(mean - last.sentiment.mean) if last_ok and mean is not None else None,
-            delta_baseline=_r(mean - base.sentiment.mean) if base_ok and mean is not None else None,
+            delta_last=_difference(mean, last.sentiment.mean if last_ok else None),
+            delta_baseline=_difference(mean, base.sentiment.mean if base_ok else None),
             p_baseline=float(f"{mean_difference_p(this.sentiment, base.sentiment):.3g}")
             if base_ok
             else None,
@@ -432,13 +432,20 @@ class _Builder:
         return movers[: self.options.max_movers]
 
     def _label_shifts(
-        self, labels: Mapping[tuple[str, str, str, str], int], value: str, this_n: int, base_n: int
+        self,
+        labels: Mapping[tuple[str, str, str, str], int],
+        value: str,
+        this_n: int,
+        base_n: int,
+        baseline: set[str],
     ) -> dict[str, list[dict[str, Any]]]:
-        """Per kind, labels whose share of items changed significantly (BH per kind)."""
+        """Per kind, labels whose share of items changed significantly (BH per kind).
+
+        `baseline` is the weeks that `base_n` counts (for employees, the weeks the cell was shown).
+        """
         out: dict[str, list[dict[str, Any]]] = {}
         if this_n == 0 or base_n == 0:
             return {name: [] for _, name in SHIFT_KINDS}
-        baseline = set(self.w.baseline)
         for kind, name in SHIFT_KINDS:
             now: Counter[str] = Counter()
             before: Counter[str] = Counter()
@@ -451,7 +458,7 @@ class _Builder:
                     before[label] += count
             names = sorted((set(now) | set(before)) - {"neutral"})
             ps = [proportion_difference_p(now[x], this_n, before[x], base_n) for x in names]
-            shifts = []
+            shifts: list[dict[str, Any]] = []
             for label, q in zip(names, bh_adjust(ps), strict=True):
                 delta = now[label] / this_n - before[label] / base_n
                 if q <= self.options.mover_fdr and abs(delta) >= self.options.min_shift:
@@ -465,7 +472,7 @@ class _Builder:
                             "q_value": float(f"{q:.3g}"),
                         }
                     )
-            shifts.sort(key=lambda s: -abs(s["delta"]))
+            shifts.sort(key=lambda s: -abs(float(s["delta"])))
             out[name] = shifts[: self.options.max_shifts]
         return out
 
@@ -572,7 +579,7 @@ class _Builder:
         emerging = []
         for alert in alerts:
             ids_in = {i.id for i in members.get(alert.value, [])}
-            quotes = self.picker.pick(where=lambda i, ids_in=ids_in: i.id in ids_in, direction=None)
+            quotes = self.picker.pick(where=_among(ids_in), direction=None)
             alert.quotes = quotes
             emerging.append(
                 {
@@ -615,9 +622,15 @@ class _Builder:
             "baseline_weeks": w.baseline,
         }
         minimum = self.options.min_group_size_scores
-        base_totals = [self.totals.get((b, repo.ALL), CellWeek()) for b in w.baseline]
-        if employee:  # weeks too small to show are left out of every number
-            base_totals = [b for b in base_totals if b.respondents >= minimum]
+        # Employee weeks too small to show are left out of every number.
+        shown_weeks = {
+            b
+            for b in w.baseline
+            if not employee or self.totals.get((b, repo.ALL), CellWeek()).respondents >= minimum
+        }
+        base_totals = [
+            self.totals.get((b, repo.ALL), CellWeek()) for b in w.baseline if b in shown_weeks
+        ]
         total_shown = not employee or this_total.respondents >= minimum
         last_total = self.totals.get((w.last, repo.ALL))
         if employee and last_total is not None and last_total.respondents < minimum:
@@ -676,15 +689,13 @@ class _Builder:
             alert.where = {alert.value: alert.n}
             if self._quotable_cell(main, alert.value):
                 alert.quotes = self.picker.pick(
-                    where=lambda i, ids_in=ids_in, in_cell=in_cell: i.id in ids_in and in_cell(i),
+                    where=_among(ids_in, also=in_cell),
                     terms=[p for t in members for p in t.phrases],
                 )
         emerging_phrases = []
         for theme in themes:
             ids_in = set(theme.item_ids)
-            quotes = self.picker.pick(
-                where=lambda i, ids_in=ids_in: i.id in ids_in, terms=theme.phrases
-            )
+            quotes = self.picker.pick(where=_among(ids_in), terms=theme.phrases)
             emerging_phrases.append(
                 {
                     "label": theme.label,
@@ -730,7 +741,10 @@ class _Builder:
         for mover in movers:
             value = mover[main]
             base = sum(self._baseline_cells(main, value), CellWeek())
-            mover["drivers"] = self._label_shifts(labels[main], value, mover["n"], base.tagged)
+            shown = {b for b in w.baseline if self._published(main, b, value)}
+            mover["drivers"] = self._label_shifts(
+                labels[main], value, mover["n"], base.tagged, shown
+            )
             mover["phrases"] = [
                 t.label for t in themes if t.touchpoints and next(iter(t.touchpoints)) == value
             ][:3]
@@ -745,7 +759,9 @@ class _Builder:
                 mover["quotes"] = []
         payload["movers"] = movers
         base_n = sum(b.tagged for b in base_totals)
-        payload["shifts"] = self._label_shifts(overall_labels, repo.ALL, this_total.tagged, base_n)
+        payload["shifts"] = self._label_shifts(
+            overall_labels, repo.ALL, this_total.tagged, base_n, shown_weeks
+        )
 
         if employee:
             payload["teams"] = [self._cell_summary("org_unit", v) for v in self._values("org_unit")]
@@ -873,6 +889,17 @@ def _dominant(counts: Mapping[str, int], share: float = 0.6) -> str | None:
         return None
     value, count = max(counts.items(), key=lambda kv: (kv[1], kv[0]))
     return value if count >= share * total else None
+
+
+def _difference(now: float | None, before: float | None) -> float | None:
+    return None if now is None or before is None else _r(now - before)
+
+
+def _among(
+    ids: set[int], *, also: Callable[[WeekItem], bool] | None = None
+) -> Callable[[WeekItem], bool]:
+    """A quote filter: the item is one of `ids` (and passes `also`)."""
+    return lambda i: i.id in ids and (also is None or also(i))
 
 
 def _in_cell(dimension: str, value: str) -> Callable[[WeekItem], bool]:
