@@ -297,3 +297,31 @@ def test_weekly_job_is_scheduled_and_makes_both_digests(world) -> None:
     assert detail["customer"]["week"] == "2026-W38" and detail["employee"]["week"] == "2026-W38"
     empty = run_digests(world["settings"], week=shift_week("2026-W31", -20), send=False)
     assert "skipped" in empty["customer"]
+
+
+def test_quotes_skip_texts_that_held_contact_details() -> None:
+    from feedback.insights.quotes import QuotePicker
+    from feedback.insights.repository import WeekItem
+
+    def item(i: int, text: str) -> WeekItem:
+        return WeekItem(
+            id=i,
+            text=text,
+            touchpoint="delivery",
+            org_unit="unknown",
+            author=f"c{i}",
+            sentiment="negative",
+            negative_prob=0.9,
+            positive_prob=0.05,
+            cx_emotions=(),
+            topic_id=None,
+        )
+
+    items = [
+        item(1, "Late again. This is Jane Doe, my email is [EMAIL]."),
+        item(2, "The courier left my sofa in the rain and nobody called back."),
+        item(3, "Call me on 415-555-0105, the parcel never came."),
+    ]
+    picker = QuotePicker(items, redact=lambda t: t.replace("415-555-0105", "[PHONE]"))
+    quotes = picker.pick(where=lambda i: True, direction="negative")
+    assert [q["item_id"] for q in quotes] == [2]

@@ -151,7 +151,8 @@ def journey_chart(
             values += [float(v) for v in s["ci95"]]
     low, high = _y_range(values)
     left, top, right, bottom = 52.0, 34.0, width - 30.0, height - 34.0
-    step = (right - left) / (len(shown) - 1)
+    inset = 48.0  # keeps the first and last step's labels clear of the axis
+    step = (right - left - 2 * inset) / (len(shown) - 1)
 
     def y(v: float) -> float:
         return round(bottom - (bottom - top) * (v - low) / (high - low), 1)
@@ -164,13 +165,16 @@ def journey_chart(
         top=top,
         right=right,
         bottom=bottom,
-        x_labels=[(round(left + i * step, 1), str(s[name_key])) for i, s in enumerate(shown)],
+        x_labels=[
+            (round(left + inset + i * step, 1), str(s[name_key])) for i, s in enumerate(shown)
+        ],
         y_ticks=[(y(t), f"{t:+.2f}" if t else "0") for t in _ticks(low, high)],
         zero_y=y(0.0) if low < 0 < high else None,
         legend=False,
     )
     points = [
-        (round(left + i * step, 1), y(float(s["mean_sentiment"]))) for i, s in enumerate(shown)
+        (round(left + inset + i * step, 1), y(float(s["mean_sentiment"])))
+        for i, s in enumerate(shown)
     ]
     chart.series.append(
         Series(

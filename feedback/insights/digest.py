@@ -579,7 +579,7 @@ class _Builder:
         emerging = []
         for alert in alerts:
             ids_in = {i.id for i in members.get(alert.value, [])}
-            quotes = self.picker.pick(where=_among(ids_in), direction=None)
+            quotes = self.picker.pick(where=_among(ids_in), direction=self._tone(ids_in))
             alert.quotes = quotes
             emerging.append(
                 {
@@ -690,12 +690,15 @@ class _Builder:
             if self._quotable_cell(main, alert.value):
                 alert.quotes = self.picker.pick(
                     where=_among(ids_in, also=in_cell),
+                    direction=self._tone(ids_in),
                     terms=[p for t in members for p in t.phrases],
                 )
         emerging_phrases = []
         for theme in themes:
             ids_in = set(theme.item_ids)
-            quotes = self.picker.pick(where=_among(ids_in), terms=theme.phrases)
+            quotes = self.picker.pick(
+                where=_among(ids_in), direction=self._tone(ids_in), terms=theme.phrases
+            )
             emerging_phrases.append(
                 {
                     "label": theme.label,
@@ -806,6 +809,15 @@ class _Builder:
             ),
         }
         return payload
+
+    def _tone(self, ids: set[int]) -> str | None:
+        """The sentiment most of these items share (at least 60% of them), if one does."""
+        counts = Counter(i.sentiment for i in self.items if i.id in ids and i.sentiment)
+        total = sum(counts.values())
+        if not total:
+            return None
+        sentiment, count = counts.most_common(1)[0]
+        return sentiment if sentiment != "neutral" and count >= 0.6 * total else None
 
     def _has_topics(self) -> bool:
         return any(i.topic_id is not None for i in self.items)

@@ -4,7 +4,10 @@ A quote is representative when it says what the finding says: it comes from the 
 slice of the week, has the finding's sentiment (confidently), uses the finding's words where
 there are some, and is of readable length. Quotes in one finding differ from each other, and a
 digest avoids repeating a quote across findings. Texts were redacted at ingestion; they are
-redacted again here (cheap, idempotent) so a quote never carries PII even from old rows.
+redacted again here (cheap, idempotent) so a quote never carries PII even from old rows. A text
+that held contact details (it shows a redaction placeholder) is never quoted at all: the name
+written beside an email address ("This is Jane Doe, my email is ...") is not something a
+pattern can catch.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from feedback.insights.phrases import phrases_of
 from feedback.insights.repository import WeekItem
 
 MAX_CHARS = 280
+_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]")
 _WORDS = re.compile(r"[a-z0-9']+")
 _SPACE = re.compile(r"\s+")
 
@@ -48,7 +52,11 @@ class QuotePicker:
         show_item_ids: bool = True,
         eligible: Callable[[WeekItem], bool] | None = None,
     ) -> None:
-        self.items = [i for i in items if eligible is None or eligible(i)]
+        self.items = [
+            i
+            for i in items
+            if (eligible is None or eligible(i)) and not _PLACEHOLDER.search(redact(i.text))
+        ]
         self.redact = redact
         self.per_finding = per_finding
         self.show_item_ids = show_item_ids
