@@ -217,15 +217,30 @@ def test_remaking_a_digest_replaces_it(world) -> None:
 
 @pytest.fixture(scope="module")
 def api(world) -> Iterator[TestClient]:
+    """The real app on the digest world; requests carry an admin key (auth stays on)."""
+    from conftest import make_api_key
+
     from api.main import create_app
 
-    settings = world["settings"].model_copy(
-        update={"api": world["settings"].api.model_copy(update={"auth_enabled": False})}
-    )
-    app = create_app(settings)
+    app = create_app(world["settings"])
     app.state.tagger_provider = lambda: (_ for _ in ()).throw(AssertionError("no model needed"))
     with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {make_api_key(world['settings'], 'admin')}"
         yield client
+
+
+def test_digests_need_the_audiences_scope(world, api) -> None:
+    from conftest import make_api_key
+
+    cx = {"Authorization": f"Bearer {make_api_key(world['settings'], 'cx')}"}
+    hr = {"Authorization": f"Bearer {make_api_key(world['settings'], 'hr')}"}
+    hr_digest = "/v1/digests/2026-W40?audience=employee"
+    assert api.get("/v1/digests/2026-W40", headers=cx).status_code == 200
+    assert api.get(hr_digest, headers=cx).status_code == 403
+    assert api.get("/v1/digests?audience=employee", headers=cx).status_code == 403
+    assert api.get(hr_digest, headers=hr).status_code == 200
+    assert api.get("/v1/digests/latest", headers=hr).status_code == 403  # customer by default
+    assert api.get(hr_digest, headers={"Authorization": ""}).status_code == 401
 
 
 def test_api_lists_and_serves_digests(api) -> None:
