@@ -23,6 +23,10 @@ RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 USER_AGENT = "voc-service/0.1 (+feedback connector)"
 
 
+class BodyNotJson(TransientError):
+    """A 2xx answer whose body is not JSON (often a proxy's error page): worth one more try."""
+
+
 class HttpError(Exception):
     """A request that failed for good (a 4xx other than 408/425/429, or a body that is not JSON)."""
 
@@ -110,13 +114,13 @@ class HttpClient:
             try:
                 return response.json(), response
             except ValueError as exc:
-                raise TransientError(
+                raise BodyNotJson(
                     f"GET {_short(str(response.url))}: the body is not JSON "
                     f"({response.headers.get('content-type', 'no content type')}): {response.text[:120]!r}"
                 ) from exc
 
         return retry(attempt, backoff=Backoff(attempts=2, base_seconds=self.backoff.base_seconds),
-                     sleep=self.sleep)
+                     retry_on=(BodyNotJson,), sleep=self.sleep)
 
     def _explain(self, method: str, response: httpx.Response) -> str:
         where = f"{method} {_short(str(response.url))}: HTTP {response.status_code}"

@@ -402,3 +402,13 @@ def ingest_webhook(session: Session, *, source: Source, connector: Connector, do
         raise
     finish_run(session, run, stats)
     return stats
+
+
+def push_mapping(source: Source) -> FieldMapping | None:
+    """The declared mapping of a push source (constants such as a touchpoint), if it has one."""
+    if source.connector != "push" or not source.config:
+        return None
+    try:
+        return source_config(source).field_mapping()
+    except ValueError:
+        return None

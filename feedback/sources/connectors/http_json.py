@@ -164,7 +164,8 @@ class HttpJsonConnector(Connector):
         with self.ctx.http(**self.client_kwargs()) as client:
             while position is not None:
                 url, params = self._request(position, run_since)
-                document, response = client.get_json(url, params=params)
+                # No params for a next URL: httpx would replace the query it carries.
+                document, response = client.get_json(url, params=params or None)
                 items = self.items(document)
                 records = self.to_records(items, f"{self.ctx.source_name}:{_describe(position)}")
                 high = self._newest(items, high)

@@ -24,7 +24,7 @@ from feedback.sources.connectors.base import Batch, Connector, ConnectorOptions,
 
 CHAT_CHANNELS = frozenset({"chat", "chat_transcript", "native_messaging", "messaging", "sms", "whatsapp"})
 KEYS = ("external_id", "text", "created_at", "channel", "author", "status", "priority", "type",
-        "tags", "satisfaction", "updated_at", "via")
+        "tags", "satisfaction_rating", "updated_at", "via")
 
 
 class ZendeskOptions(ConnectorOptions):
@@ -141,7 +141,7 @@ def ticket_payload(ticket: dict[str, Any]) -> dict[str, Any]:
         priority=ticket.get("priority"),
         type=ticket.get("type"),
         tags=",".join(ticket.get("tags") or []) or None,
-        satisfaction=rating.get("score") if isinstance(rating, dict) and rating.get("score") not in
+        satisfaction_rating=rating.get("score") if isinstance(rating, dict) and rating.get("score") not in
         (None, "unoffered", "offered") else None,
         updated_at=ticket.get("updated_at"),
         via=via,

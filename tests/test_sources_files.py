@@ -1,0 +1,227 @@
+"""File connectors against fixtures in the real export formats: each item once, nothing lost."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from feedback.db import session_factory
+from feedback.models import DeadLetter, FeedbackItem, IngestionRun, Source
+from feedback.sources.config import SourceConfig
+from feedback.sources.service import pull_source, save_source
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def declare(engine, **fields) -> SourceConfig:
+    config = SourceConfig(**fields)
+    with session_factory(engine)() as session:
+        save_source(session, config, origin="api")
+        session.commit()
+    return config
+
+
+def items(engine, source: str | None = None) -> dict[str, FeedbackItem]:
+    with session_factory(engine)() as session:
+        stmt = select(FeedbackItem)
+        if source:
+            stmt = stmt.join(Source).where(Source.name == source)
+        return {i.external_id: i for i in session.scalars(stmt)}
+
+
+def dead_letters(engine) -> list[DeadLetter]:
+    with session_factory(engine)() as session:
+        return list(session.scalars(select(DeadLetter).order_by(DeadLetter.id)))
+
+
+def cursor(engine, name: str) -> dict | None:
+    with session_factory(engine)() as session:
+        return session.scalar(select(Source.cursor).where(Source.name == name))
+
+
+def test_qualtrics_export_gives_one_item_per_open_answer(engine, settings) -> None:
+    declare(engine, name="nps-survey", connector="qualtrics", options={
+        "path": str(FIXTURES / "qualtrics_responses.csv"), "csat_question": "Q4", "extra_columns": ["Store"]})
+    result = pull_source(engine, "nps-survey", settings=settings)
+    assert result.status == "succeeded", result.error
+    # R1: 3 answers, R2: 1, R3 is a preview (skipped), R4: 1, R5: no text, R6: NPS 12 -> dead letter.
+    assert (result.stats.new, result.stats.dead) == (5, 1)
+    stored = items(engine)
+    r1 = [i for k, i in stored.items() if k.startswith("R_1abcDEF234ghIJk:")]
+    assert sorted(i.extra["question_id"] for i in r1) == ["Q2", "Q3_5_TEXT", "Q5"]
+    assert {i.nps for i in r1} == {3} and {i.csat for i in r1} == {1}
+    assert {i.extra["response_id"] for i in r1} == {"R_1abcDEF234ghIJk"}
+    assert all(i.channel == "survey" and i.extra["Store"] == "Denver" for i in r1)
+    reason = stored["R_1abcDEF234ghIJk:Q2"]
+    assert reason.extra["question"] == "What is the main reason for your score?"
+    # Recorded 09:15:45 in America/Denver (MDT, UTC-6), per the export's timeZone.
+    assert reason.created_at.isoformat() == "2026-09-01T15:15:45+00:00"
+    anything_else = stored["R_1abcDEF234ghIJk:Q5"]
+    assert "[PHONE]" in anything_else.text and "555 0134" not in anything_else.text
+    assert stored["R_4defGHI567jkLMn:Q2"].language == "de"
+    assert not any(k.startswith("R_3cde") for k in stored)  # preview skipped
+    everything = json.dumps([i.extra for i in stored.values()]) + " ".join(i.text for i in stored.values())
+    for personal in ("203.0.113.7", "jane.doe@example.com", "Jane", "39.7392", "CUST-1001"):
+        assert personal not in everything
+    assert reason.author and "CUST" not in reason.author  # pseudonymised respondent
+    dead = dead_letters(engine)
+    assert len(dead) == 1 and "nps '12' is outside 0-10" in dead[0].reason
+    assert "R_6fghIJK789lmNOp" in dead[0].raw_payload and "192.0.2.46" not in dead[0].raw_payload
+
+
+def test_surveymonkey_export_maps_nps_csat_and_open_ended_answers(engine, settings) -> None:
+    declare(engine, name="sm", connector="surveymonkey", options={
+        "path": str(FIXTURES / "surveymonkey_responses.csv"), "csat_question": "how satisfied are you"})
+    result = pull_source(engine, "sm", settings=settings)
+    assert result.status == "succeeded", result.error
+    assert (result.stats.new, result.stats.dead) == (4, 0)
+    stored = items(engine)
+    by_response: dict[str, list[FeedbackItem]] = {}
+    for item in stored.values():
+        by_response.setdefault(item.extra["response_id"], []).append(item)
+    assert sorted(len(v) for v in by_response.values()) == [1, 1, 2]
+    first = by_response["114022456789"][0]
+    assert (first.nps, first.csat) == (9, 5)
+    assert first.created_at.isoformat() == "2026-09-14T10:25:02+00:00"
+    assert first.extra["question"] == "What is the main reason for your score?"
+    assert {i.csat for i in by_response["114022456790"]} == {2}
+    assert first.author is not None and "sam.lee" not in first.author
+    assert "198.51.100.23" not in json.dumps([i.extra for i in stored.values()])
+
+
+def test_pulse_export_is_employee_feedback_by_org_unit_and_tenure(engine, settings) -> None:
+    declare(engine, name="pulse-oct", connector="pulse", audience="employee",
+            options={"path": str(FIXTURES / "pulse_survey.csv"), "extra_columns": ["Location"]})
+    result = pull_source(engine, "pulse-oct", settings=settings)
+    assert result.status == "succeeded", result.error
+    assert result.stats.new == 6
+    stored = items(engine)
+    rota = stored["P-0001:Comment: What should we improve?"]
+    assert rota.audience == "employee" and rota.channel == "pulse"
+    assert (rota.org_unit, rota.segment, rota.nps) == ("Warehouse North", "1-2 years", 8)
+    assert rota.extra["team"] == "Picking" and rota.extra["Location"] == "Leeds"
+    assert all(i.author is None for i in stored.values())
+
+
+def test_google_play_export_utf16_with_review_ids(engine, settings) -> None:
+    declare(engine, name="play", connector="google_play",
+            options={"path": str(FIXTURES / "google_play_reviews_com.northwind.home_202609.csv")})
+    result = pull_source(engine, "play", settings=settings)
+    assert result.status == "succeeded", result.error
+    assert result.stats.new == 3  # the rating without text is not an item
+    stored = items(engine)
+    crash = stored["gp:AOqpTOF1aaaaaaaaaaaaaaaaaaaaaaaaaa"]
+    assert crash.stars == 1.0 and crash.channel == "app_review"
+    assert crash.created_at.isoformat() == "2026-09-01T08:14:22+00:00"
+    assert crash.extra["app_version_name"] == "4.12.0" and "fix is in" in crash.extra["developer_reply"]
+    assert stored["gp:AOqpTOF2bbbbbbbbbbbbbbbbbbbbbbbbbb"].text.startswith("Love it\n")
+    assert stored["gp:AOqpTOF3cccccccccccccccccccccccccc"].language == "de"
+
+
+def test_single_file_is_skipped_when_unchanged_and_updated_when_changed(tmp_path, engine, settings) -> None:
+    path = tmp_path / "survey.csv"
+    path.write_text("external_id,text,created_at,csat\ns1,Okay service,2026-09-01,3\ns2,Great,2026-09-02,5\n")
+    declare(engine, name="csv", connector="file", options={"path": str(path)})
+    assert pull_source(engine, "csv", settings=settings).stats.new == 2
+    again = pull_source(engine, "csv", settings=settings)
+    assert again.status == "succeeded" and again.stats.seen == 0  # same bytes: not even read
+    path.write_text("external_id,text,created_at,csat\ns1,Okay service but no refund,2026-09-01,2\n"
+                    "s2,Great,2026-09-02,5\ns3,New one,2026-09-03,4\n")
+    changed = pull_source(engine, "csv", settings=settings)
+    assert (changed.stats.new, changed.stats.updated, changed.stats.unchanged) == (1, 1, 1)
+
+
+def _xlsx(path: Path, rows: list[list]) -> Path:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    for row in rows:
+        sheet.append(row)
+    workbook.save(path)
+    return path
+
+
+def test_watched_folder_reads_each_file_once_and_archives_it(tmp_path, engine, settings) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.csv").write_text("external_id,text,created_at\na1,First,2026-09-01\na2,Second,2026-09-01\n")
+    (inbox / "b.tsv").write_text("external_id\ttext\tcreated_at\nb1\tTabbed\t2026-09-02\n")
+    (inbox / "c.jsonl").write_text('{"external_id": "c1", "text": "Line one", "created_at": "2026-09-03"}\n')
+    (inbox / "d.json").write_text(json.dumps({"items": [{"external_id": "d1", "text": "Json doc"}]}))
+    _xlsx(inbox / "e.xlsx", [["external_id", "text", "created_at", "stars"], ["e1", "From Excel", "2026-09-04", 4]])
+    (inbox / "f.csv").write_text("id,comment_body\n1,no text column here\n")  # a whole-file problem
+    (inbox / "g.csv.part").write_text("external_id,text\ng1,still uploading\n")
+    declare(engine, name="inbox", connector="file", options={"path": str(inbox), "settle_seconds": 0})
+    result = pull_source(engine, "inbox", settings=settings)
+    assert result.status == "succeeded", result.error
+    assert set(items(engine)) == {"a1", "a2", "b1", "c1", "d1", "e1"}
+    assert items(engine)["e1"].stars == 4.0
+    assert sorted(p.name for p in (inbox / "archive").iterdir()) == ["a.csv", "b.tsv", "c.jsonl", "d.json", "e.xlsx"]
+    assert [p.name for p in (inbox / "failed").iterdir()] == ["f.csv"]
+    assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["g.csv.part"]
+    assert "column 'text' not found" in dead_letters(engine)[0].reason
+
+    # The same export dropped again is recognised by its digest and archived unread.
+    shutil.copy(inbox / "archive" / "a.csv", inbox / "a-again.csv")
+    again = pull_source(engine, "inbox", settings=settings)
+    assert again.stats.seen == 0 and not (inbox / "a-again.csv").exists()
+
+
+def test_a_crash_mid_file_resumes_after_the_last_committed_batch(tmp_path, engine, settings, monkeypatch) -> None:
+    from feedback.sources.connectors.files import FileConnector
+
+    path = tmp_path / "big.csv"
+    path.write_text("external_id,text,created_at\n" + "".join(f"r{i},Comment {i},2026-09-01\n" for i in range(50)))
+    declare(engine, name="big", connector="file", batch_size=7, options={"path": str(path)})
+    real = FileConnector.records
+
+    def crashing(self, p):
+        for n, record in enumerate(real(self, p)):
+            if n == 30:
+                raise RuntimeError("power cut")
+            yield record
+
+    monkeypatch.setattr(FileConnector, "records", crashing)
+    first = pull_source(engine, "big", settings=settings)
+    assert first.status == "failed" and "power cut" in (first.error or "")
+    assert first.stats.new == 28  # four batches of 7 were committed
+    assert cursor(engine, "big")["file"]["offset"] == 28
+    monkeypatch.setattr(FileConnector, "records", real)
+    second = pull_source(engine, "big", settings=settings)
+    assert second.status == "succeeded"
+    assert (second.stats.seen, second.stats.new, second.stats.unchanged) == (22, 22, 0)
+    assert len(items(engine)) == 50
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(FeedbackItem)) == 50
+        statuses = [r.status for r in session.scalars(select(IngestionRun).order_by(IngestionRun.id))]
+    assert statuses == ["failed", "succeeded"]
+
+
+def test_missing_path_fails_this_source_only(tmp_path, engine, settings) -> None:
+    from feedback.sources.service import pull_all
+
+    good = tmp_path / "good.csv"
+    good.write_text("external_id,text\ng1,Fine\n")
+    declare(engine, name="broken", connector="file", options={"path": str(tmp_path / "nowhere.csv")})
+    declare(engine, name="good", connector="file", options={"path": str(good)})
+    results = {r.source: r for r in pull_all(engine, settings=settings)}
+    assert results["broken"].status == "failed" and "no such file or folder" in results["broken"].error
+    assert "options.path" in results["broken"].error
+    assert results["good"].status == "succeeded" and results["good"].stats.new == 1
+
+
+@pytest.mark.parametrize("bad", ["not a date", "2026-13-45"])
+def test_row_problems_are_dead_lettered_with_their_raw_row(tmp_path, engine, settings, bad) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text(f"external_id,text,created_at\nok,Fine,2026-09-01\nbad,Broken date,{bad}\n")
+    declare(engine, name="rows", connector="file", options={"path": str(path)})
+    result = pull_source(engine, "rows", settings=settings)
+    assert (result.stats.new, result.stats.dead) == (1, 1)
+    letter = dead_letters(engine)[0]
+    assert json.loads(letter.raw_payload)["external_id"] == "bad"  # with its column names
+    assert "date_format" in letter.reason
