@@ -60,7 +60,12 @@ def ingest(
     settings = _settings()
     engine = get_engine(settings.database_url)
     if file is None:
-        console.print("give a FILE (configured sources are pulled with `voc jobs run source:<name>`)")
+        if source:  # a configured source: pull it like the scheduler would
+            from jobs.cli_sources import pull_configured
+
+            pull_configured(source)
+            return
+        console.print("give a FILE, or --source NAME to pull a configured source (see `voc sources list`)")
         raise typer.Exit(2)
     try:
         base = FieldMapping.from_file(mapping) if mapping else None
@@ -257,6 +262,11 @@ def _dead_letter_json(d: Any) -> dict[str, Any]:
 from jobs.cli_digest import digest as digest_command  # noqa: E402  (its imports are lazy)
 
 app.command("digest")(digest_command)
+
+
+from jobs.cli_sources import register as _register_sources  # noqa: E402  (its imports are lazy)
+
+_register_sources(app, deadletters)
 
 
 if __name__ == "__main__":
