@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from feedback.insights.alerts import (
     AlertPolicy,
+    already_emerged,
     negative_share_alerts,
     phrase_alerts,
     topic_volume_alerts,
@@ -247,40 +248,47 @@ def test_last_complete_week_is_the_week_before() -> None:
     assert last_complete_week(datetime(2026, 11, 29, 23, tzinfo=UTC)) == "2026-W47"  # Sunday
 
 
-def test_a_spike_already_there_last_week_is_continuing_not_new() -> None:
+def test_a_spike_alerted_last_week_is_continuing_not_new() -> None:
     base = [_cell(10, 50)] * 8
     cells = {("touchpoint", "delivery"): (_cell(45, 70), base)}
-    fresh = negative_share_alerts(
-        cells, week="2026-W39", policy=POLICY, last_week={("touchpoint", "delivery"): _cell(9, 50)}
+    [fresh] = negative_share_alerts(cells, week="2026-W39", policy=POLICY)
+    assert fresh.status == "new"
+    [ongoing] = negative_share_alerts(
+        cells, week="2026-W40", policy=POLICY, already_alerted={("touchpoint", "delivery")}
     )
-    assert [a.status for a in fresh] == ["new"]
-    ongoing = negative_share_alerts(
-        cells, week="2026-W40", policy=POLICY, last_week={("touchpoint", "delivery"): _cell(31, 50)}
-    )
-    assert [a.status for a in ongoing] == ["continuing"]
+    assert ongoing.status == "continuing"
+
+
+def test_a_rise_seen_within_the_baseline_has_emerged_before() -> None:
+    kw = {"min_count": 5, "min_ratio": 3, "policy": POLICY}
+    assert already_emerged([0, 0, 0, 0, 0, 0, 0, 16], **kw)  # last week
+    assert already_emerged([0, 0, 0, 0, 9, 7, 6, 8], **kw)  # four weeks ago, and since
+    assert not already_emerged([0, 0, 0, 0, 0, 0, 0, 2], **kw)  # too few
+    assert not already_emerged([9, 11, 10, 8, 12, 10, 9, 11], **kw)  # always there
+    assert not already_emerged([0, 0, 9], **kw)  # too early to tell
 
 
 def test_phrase_alerts_group_by_cell_and_know_what_is_new() -> None:
-    def theme(label: str, count: int, last: int | None, cell: str = "app") -> PhraseTheme:
+    def theme(label: str, count: int, counts: list[int], cell: str = "app") -> PhraseTheme:
         return PhraseTheme(
             label=label,
             phrases=[label],
             count=count,
             authors=count,
             lead_count=count,
-            baseline_weekly=0.0,
-            baseline_weeks=8,
+            baseline_weekly=sum(counts) / len(counts),
+            baseline_weeks=len(counts),
             ratio=None,
             p_value=1e-9,
             q_value=1e-7,
             touchpoints={cell: count},
-            last_week_count=last,
+            baseline_counts=counts,
         )
 
     alerts = phrase_alerts(
         {
-            "app": [theme("wishlist", 16, 0), theme("saved items gone", 7, 0)],
-            "delivery": [theme("swiftship", 40, 38, "delivery")],
+            "app": [theme("wishlist", 16, [0] * 8), theme("saved items gone", 7, [0] * 8)],
+            "delivery": [theme("swiftship", 40, [0] * 7 + [38], "delivery")],
         },
         dimension="touchpoint",
         week="2026-W42",
@@ -290,4 +298,13 @@ def test_phrase_alerts_group_by_cell_and_know_what_is_new() -> None:
     assert by_cell["app"].phrases == ["wishlist", "saved items gone"]
     assert by_cell["app"].status == "new" and by_cell["app"].n == 23
     assert "New in app: 'wishlist' (16 items, none before)" in by_cell["app"].message
-    assert by_cell["delivery"].status == "continuing"  # 40 this week after 38 last week
+    assert by_cell["delivery"].status == "continuing"  # it had already emerged last week
+    # A new wording of last week's story is not news either.
+    [again] = phrase_alerts(
+        {"app": [theme("update wipe wishlist", 6, [0] * 8)]},
+        dimension="touchpoint",
+        week="2026-W43",
+        policy=POLICY,
+        emerged_before={"wishlist"},
+    )
+    assert again.status == "continuing"

@@ -17,7 +17,7 @@ from feedback.config import Settings
 from feedback.db import make_engine, session_scope
 from feedback.insights.service import make_digest
 from feedback.insights.weeks import shift_week
-from feedback.models import Digest
+from feedback.models import Digest, Topic
 
 WEEKS = [f"2026-W{w}" for w in range(31, 41)]  # 2026-W31 .. 2026-W40
 TOUCHPOINTS = ("website", "app", "checkout", "delivery", "returns", "support", "store")
@@ -55,8 +55,19 @@ def world(
     )
     engine = make_engine(settings.database_url)
     seed = Seeder(engine)
+    with session_scope(engine) as session:  # as a topic model would have left them
+        steady = Topic(audience="customer", label="stock availability", keywords=["stock"])
+        fresh = Topic(audience="customer", label="size guide wrong", keywords=["size", "guide"])
+        session.add_all([steady, fresh])
+        session.flush()
+        topic_ids = {"steady": steady.id, "fresh": fresh.id}
     for week in WEEKS:
         last = week == WEEKS[-1]
+        seed.add(week=week, touchpoint="store", n=9, negative=0.2, topic_id=topic_ids["steady"])
+        if last:
+            seed.add(
+                week=week, touchpoint="website", n=11, negative=0.3, topic_id=topic_ids["fresh"]
+            )
         for tp in TOUCHPOINTS:
             if tp == "delivery" and last:
                 seed.add(week=week, touchpoint=tp, n=40, negative=0.2)
@@ -65,7 +76,7 @@ def world(
                 seed.add(week=week, touchpoint=tp, n=40, negative=0.2)
         seed.add(week=week, touchpoint=None, inferred_touchpoint="store", n=5, negative=0.2)
         if last:
-            seed.add(week=week, touchpoint="app", n=12, negative=0.9, texts=WISHLIST)
+            seed.add(week=week, touchpoint="app", n=18, negative=1.0, texts=WISHLIST)
         for team, size in TEAMS.items():
             spike = last and team in ("warehouse", "legal")
             people = [f"{team}-person-{i}" for i in range(size)]
@@ -117,7 +128,7 @@ def test_customer_digest_finds_the_delivery_spike_with_its_why(world) -> None:
     assert payload["worst_touchpoint"]["touchpoint"] == "delivery"
     headline = {m["key"]: m for m in payload["headline"]["metrics"]}
     assert headline["share_negative"]["delta_baseline"] > 0
-    assert payload["headline"]["volume"]["last"] == 7 * 40 + 5
+    assert payload["headline"]["volume"]["last"] == 7 * 40 + 5 + 9  # + the steady topic
 
 
 def test_customer_digest_shows_the_new_wishlist_phrase(world) -> None:
@@ -125,12 +136,25 @@ def test_customer_digest_shows_the_new_wishlist_phrase(world) -> None:
     labels = [p["label"] for p in payload["emerging"]["phrases"]]
     assert "wishlist" in labels
     wishlist = payload["emerging"]["phrases"][labels.index("wishlist")]
-    assert wishlist["new"] and wishlist["where"] == {"app": 12}
+    assert wishlist["new"] and wishlist["where"] == {"app": 18}
     assert wishlist["quotes"] and all("wishlist" in q["text"].lower() for q in wishlist["quotes"])
     # Said mostly where negative sentiment spiked, it explains that alert rather than adding one.
     app = next(a for a in payload["alerts"] if a["value"] == "app")
     assert app["kind"] == "negative_share" and app["phrases"] == ["wishlist"]
     assert not any(a["kind"] == "emerging_phrase" for a in payload["alerts"])
+
+
+def test_topic_model_topics_emerge_when_items_carry_them(world) -> None:
+    payload = world["digests"][("customer", "2026-W40")].payload
+    assert payload["emerging"]["topic_model"]
+    [topic] = payload["emerging"]["topics"]  # the steady topic is not news
+    assert topic["label"] == "size guide wrong" and topic["new"] and topic["count"] == 11
+    assert topic["where"] == {"website": 11} and len(topic["quotes"]) >= 1
+    [alert] = [a for a in payload["alerts"] if a["kind"] == "topic_volume"]
+    assert alert["value"] == "size guide wrong" and alert["status"] == "new"
+    assert "is new: 11 items this week" in alert["message"]
+    quiet = world["digests"][("customer", "2026-W35")].payload
+    assert quiet["emerging"]["topic_model"] and quiet["emerging"]["topics"] == []
 
 
 def test_journey_trend_and_shifts(world) -> None:

@@ -12,14 +12,15 @@
   big enough to act on (`min_share_increase` in share negative, `min_topic_ratio` x the baseline
   rate): a significant but tiny change is not an alert.
 
-A spike is new when this week is also above last week alone (one-sided, at `new_vs_last_week`);
-a change that was already there last week is `continuing`: the digest lists it as still
-elevated, and only new alerts are sent. So one courier change raises one alert, not eight.
+An alert is `new` unless the same cell or phrase had already raised it last week (judged
+against last week's own baseline, as last week's digest did); then it is `continuing`: the
+digest lists it as still elevated and only new alerts are sent. So one courier change raises
+one alert, not one a week until the baseline catches up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -41,7 +42,6 @@ class AlertPolicy:
     min_topic_ratio: float = 2.0
     phrase_min_count: int = 5
     phrase_min_ratio: float = 3.0
-    new_vs_last_week: float = 0.05
 
 
 @dataclass
@@ -83,23 +83,19 @@ def _fmt_p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def _status(p_vs_last: float | None, policy: AlertPolicy) -> str:
-    return "new" if p_vs_last is None or p_vs_last <= policy.new_vs_last_week else "continuing"
-
-
 def negative_share_alerts(
     cells: Mapping[tuple[str, str], tuple[CellWeek, Sequence[CellWeek]]],
     *,
     week: str,
     policy: AlertPolicy,
     min_n: int | None = None,
-    last_week: Mapping[tuple[str, str], CellWeek] | None = None,
+    already_alerted: Collection[tuple[str, str]] = (),
 ) -> list[Alert]:
     """Alerts for cells whose share of negative items rose significantly against the baseline.
 
     `cells[(dimension, value)] = (this week, [baseline weeks])`; every cell passed is tested (pass
     only cells that may be published: employee groups under the minimum size must be left out).
-    `last_week[(dimension, value)]` (where known and shown) decides new against continuing.
+    Cells in `already_alerted` (last week's alerts) are `continuing`.
     """
     min_n = policy.min_n if min_n is None else min_n
     tested: list[tuple[tuple[str, str], CellWeek, CellWeek, int, float]] = []
@@ -143,7 +139,7 @@ def negative_share_alerts(
                     f"across {len(tested)} cells"
                 ),
                 severity="high" if share - base >= 0.25 else "medium",
-                status=_status(_vs_last(this, (last_week or {}).get(key)), policy),
+                status="continuing" if key in already_alerted else "new",
                 message=(
                     f"Negative feedback on {value} rose to {share:.0%} ({this.negative} of "
                     f"{this.tagged}) from {base:.0%} over the {n_weeks} weeks before "
@@ -154,10 +150,23 @@ def negative_share_alerts(
     return sorted(alerts, key=lambda a: (a.q_value, -(a.observed - a.baseline)))
 
 
-def _vs_last(this: CellWeek, last: CellWeek | None) -> float | None:
-    if last is None or last.tagged < 5:
-        return None  # nothing to compare with: the change is new
-    return proportion_increase_p(this.negative, this.tagged, last.negative, last.tagged)
+def already_emerged(
+    counts: Sequence[int], *, min_count: int, min_ratio: float, policy: AlertPolicy
+) -> bool:
+    """Whether a count had already risen in one of the baseline weeks, against the weeks before.
+
+    `counts` are the baseline weeks' counts, oldest first. Each week with enough weeks before it
+    is judged like this week (count, ratio, significance at `policy.fdr`), without the
+    multiple-testing step: when in doubt, an old rise counts as continuing and stays quiet.
+    """
+    for k in range(policy.min_baseline_weeks, len(counts)):
+        prior, count = counts[:k], counts[k]
+        if count < min_count:
+            continue
+        weekly = sum(prior) / len(prior)
+        if count >= min_ratio * weekly and rate_increase_p(count, prior) <= policy.fdr:
+            return True
+    return False
 
 
 def topic_volume_alerts(
@@ -168,13 +177,12 @@ def topic_volume_alerts(
     policy: AlertPolicy,
     where: Mapping[str, dict[str, int]] | None = None,
     dimension: str = "topic",
-    last_week: Mapping[str, int] | None = None,
 ) -> list[Alert]:
     """Alerts for topics whose weekly count rose significantly above their baseline rate.
 
     `this_week[label]` is the topic's count this week and `baseline[label]` its count in each
-    baseline week (weeks with feedback only; a new topic has zeros); `last_week[label]`, where
-    known, decides new against continuing.
+    baseline week (weeks with feedback only; a new topic has zeros). A topic that had already
+    risen within the baseline weeks is `continuing`.
     """
     tested = []
     for label, count in this_week.items():
@@ -210,19 +218,37 @@ def topic_volume_alerts(
                 severity="high" if weekly == 0 or count >= 4 * weekly else "medium",
                 message=_volume_message(f"Topic '{label}'", count, weekly, len(counts), p),
                 where=dict((where or {}).get(label, {})),
-                status=_status(_count_vs_last(count, (last_week or {}).get(label)), policy),
+                status="continuing"
+                if already_emerged(
+                    counts,
+                    min_count=policy.min_topic_count,
+                    min_ratio=policy.min_topic_ratio,
+                    policy=policy,
+                )
+                else "new",
             )
         )
     return sorted(alerts, key=lambda a: (a.q_value, -a.observed))
 
 
-def _count_vs_last(count: int, last: int | None) -> float | None:
-    return None if last is None else rate_increase_p(count, [last])
+def phrase_status(
+    theme: PhraseTheme, policy: AlertPolicy, emerged_before: Collection[str] = ()
+) -> str:
+    """new, or continuing when the theme had already emerged within the baseline weeks.
 
-
-def phrase_status(theme: PhraseTheme, policy: AlertPolicy) -> str:
-    """new, or continuing when the phrase was already about as frequent last week."""
-    return _status(_count_vs_last(theme.lead_count, theme.last_week_count), policy)
+    `emerged_before` holds the phrases that had risen in a baseline week (`already_emerged`); a
+    theme that uses one of them, or one of their words ("update wipe wishlist" after
+    "wishlist"), is the same story told in new words.
+    """
+    if already_emerged(
+        theme.baseline_counts,
+        min_count=policy.phrase_min_count,
+        min_ratio=policy.phrase_min_ratio,
+        policy=policy,
+    ):
+        return "continuing"
+    words = {w for p in theme.phrases for w in p.split()} | set(theme.phrases)
+    return "continuing" if words & set(emerged_before) else "new"
 
 
 def phrase_alerts(
@@ -231,6 +257,7 @@ def phrase_alerts(
     dimension: str,
     week: str,
     policy: AlertPolicy,
+    emerged_before: Collection[str] = (),
 ) -> list[Alert]:
     """One alert per cell (touchpoint or team) for the emerging phrase themes said mostly there.
 
@@ -250,7 +277,7 @@ def phrase_alerts(
                 else f"{t.baseline_weekly:.1f} a week before"
             )
             parts.append(f"'{t.label}' ({t.lead_count} items, {before})")
-        statuses = {phrase_status(t, policy) for t in themes}
+        statuses = {phrase_status(t, policy, emerged_before) for t in themes}
         alerts.append(
             Alert(
                 kind="emerging_phrase",

@@ -30,6 +30,7 @@ from feedback.insights import repository as repo
 from feedback.insights.alerts import (
     Alert,
     AlertPolicy,
+    already_emerged,
     negative_share_alerts,
     phrase_alerts,
     phrase_status,
@@ -233,18 +234,26 @@ class _Window:
     baseline: list[str]  # baseline weeks that have feedback of this audience
     trend: list[str]
     first: str  # the earliest week any part of the digest reads
+    last_baseline: list[str]  # last week's own baseline (to know what it already alerted)
 
 
 def _window(session: Session, audience: str, week: str, options: DigestOptions) -> _Window:
-    first = shift_week(week, -(max(options.trend_weeks, options.policy.baseline_weeks + 1) - 1))
+    first = shift_week(week, -(max(options.trend_weeks, options.policy.baseline_weeks + 2) - 1))
     totals = repo.weekly_cells(
         session, audience=audience, dimension=None, first_week=first, last_week=week
     )
     with_data = {w for (w, _), c in totals.items() if c.n > 0}
     baseline = [w for w in weeks_before(week, options.policy.baseline_weeks) if w in with_data]
     trend = weeks_before(week, options.trend_weeks - 1) + [week]
+    last = shift_week(week, -1)
+    last_baseline = [w for w in weeks_before(last, options.policy.baseline_weeks) if w in with_data]
     return _Window(
-        week=week, last=shift_week(week, -1), baseline=baseline, trend=trend, first=first
+        week=week,
+        last=last,
+        baseline=baseline,
+        trend=trend,
+        first=first,
+        last_baseline=last_baseline,
     )
 
 
@@ -283,6 +292,7 @@ class _Builder:
         self.first = self.w.first
         self.policy = options.policy
         self.notes: list[str] = []
+        self.emerged_before: set[str] = set()
         self.items = repo.week_items(session, audience=audience, week=week)
         self.redactor = build_redactor(settings)
         self.dimensions = ("org_unit", "touchpoint") if self.employee else ("touchpoint",)
@@ -355,13 +365,30 @@ class _Builder:
     def _values(self, dimension: str) -> list[str]:
         return sorted({v for (w, v) in self.cells[dimension] if w == self.w.week})
 
-    def _baseline_cells(self, dimension: str, value: str) -> list[CellWeek]:
+    def _baseline_cells(
+        self, dimension: str, value: str, weeks: Sequence[str] | None = None
+    ) -> list[CellWeek]:
         """The cell in each baseline week; for employees only the weeks it was shown in."""
         return [
             self._cell(dimension, w, value)
-            for w in self.w.baseline
+            for w in (self.w.baseline if weeks is None else weeks)
             if self._published(dimension, w, value)
         ]
+
+    def _tested_cells(
+        self, week: str, baseline: Sequence[str]
+    ) -> dict[tuple[str, str], tuple[CellWeek, list[CellWeek]]]:
+        """Every cell the negative-share test may look at in `week`: shown, with a touchpoint."""
+        cells: dict[tuple[str, str], tuple[CellWeek, list[CellWeek]]] = {}
+        for d in self.dimensions:
+            for value in sorted({v for (wk, v) in self.cells[d] if wk == week}):
+                if value == UNKNOWN or not self._published(d, week, value):
+                    continue
+                cells[(d, value)] = (
+                    self._cell(d, week, value),
+                    self._baseline_cells(d, value, baseline),
+                )
+        return cells
 
     def _cell_summary(self, dimension: str, value: str) -> dict[str, Any]:
         this = self._cell(dimension, self.w.week, value)
@@ -501,10 +528,17 @@ class _Builder:
             min_count=self.policy.phrase_min_count,
             min_ratio=self.policy.phrase_min_ratio,
             fdr=self.policy.fdr,
-            last_week_index=self.w.baseline.index(self.w.last)
-            if self.w.last in self.w.baseline
-            else None,
         )
+        self.emerged_before = {
+            phrase
+            for phrase, counts in baseline.items()
+            if already_emerged(
+                counts,
+                min_count=self.policy.phrase_min_count,
+                min_ratio=self.policy.phrase_min_ratio,
+                policy=self.policy,
+            )
+        }
         if self.employee:  # a phrase is a fragment of someone's words: only from enough people
             themes = [t for t in themes if t.authors >= self.options.min_group_size_comments]
         return themes, docs
@@ -567,14 +601,12 @@ class _Builder:
             )
             for label, group in members.items()
         }
-        last = position.get(self.w.last)
         alerts = topic_volume_alerts(
             this_week,
             baseline,
             week=self.w.week,
             policy=self.policy,
             where=where,
-            last_week=None if last is None else {k: v[last] for k, v in baseline.items()},
         )
         emerging = []
         for alert in alerts:
@@ -644,19 +676,19 @@ class _Builder:
         min_n = max(self.options.min_group_size_scores, 10) if employee else self.options.min_cell_n
 
         # Alerts: negative-share spikes per published cell, emerging phrases, topic spikes.
-        cells: dict[tuple[str, str], tuple[CellWeek, list[CellWeek]]] = {}
-        for d in self.dimensions:
-            for value in self._values(d):
-                if value == UNKNOWN or not self._published(d, w.week, value):
-                    continue
-                cells[(d, value)] = (self._cell(d, w.week, value), self._baseline_cells(d, value))
-        last_cells = {
-            key: self._cell(key[0], w.last, key[1])
-            for key in cells
-            if self._published(key[0], w.last, key[1])
-        }
+        # What last week's digest alerted (against its own baseline) is continuing, not new.
+        last_alerts = negative_share_alerts(
+            self._tested_cells(w.last, w.last_baseline),
+            week=w.last,
+            policy=self.policy,
+            min_n=min_n,
+        )
         alerts = negative_share_alerts(
-            cells, week=w.week, policy=self.policy, min_n=min_n, last_week=last_cells
+            self._tested_cells(w.week, w.baseline),
+            week=w.week,
+            policy=self.policy,
+            min_n=min_n,
+            already_alerted={(a.dimension, a.value) for a in last_alerts},
         )
         themes, _ = self._phrases()
         movers = self._movers(main, min_n)
@@ -674,7 +706,11 @@ class _Builder:
             elif home is not None and home not in falling and self._published(main, w.week, home):
                 unexplained.setdefault(home, []).append(theme)
         phrase_cell_alerts = phrase_alerts(
-            unexplained, dimension=main, week=w.week, policy=self.policy
+            unexplained,
+            dimension=main,
+            week=w.week,
+            policy=self.policy,
+            emerged_before=self.emerged_before,
         )
         for alert in alerts:  # the alerts' quotes first: they are read first
             if self._quotable_cell(alert.dimension, alert.value):
@@ -707,7 +743,7 @@ class _Builder:
                     "baseline_weekly": theme.baseline_weekly,
                     "new": theme.ratio is None,
                     "ratio": theme.ratio,
-                    "status": phrase_status(theme, self.policy),
+                    "status": phrase_status(theme, self.policy, self.emerged_before),
                     "q_value": float(f"{theme.q_value:.3g}"),
                     "where": self._where(theme.touchpoints),
                     "quotes": quotes,
@@ -765,6 +801,13 @@ class _Builder:
         payload["shifts"] = self._label_shifts(
             overall_labels, repo.ALL, this_total.tagged, base_n, shown_weeks
         )
+        for (kind, name), quoted in zip(SHIFT_KINDS, (1, 2, 1), strict=True):
+            for shift in payload["shifts"][name]:  # the biggest rises, in people's words
+                if shift["direction"] == "up" and quoted > 0:
+                    quoted -= 1
+                    key = (kind, shift["label"])
+                    ids = {i.id for i in self.items if key in i.labels}
+                    shift["quotes"] = self.picker.pick(where=_among(ids), direction=self._tone(ids))
 
         if employee:
             payload["teams"] = [self._cell_summary("org_unit", v) for v in self._values("org_unit")]

@@ -84,7 +84,7 @@ class PhraseTheme:
     q_value: float
     item_ids: list[int] = field(default_factory=list)
     touchpoints: dict[str, int] = field(default_factory=dict)
-    last_week_count: int | None = None  # the lead phrase's count last week, where known
+    baseline_counts: list[int] = field(default_factory=list)  # the lead phrase's, per week
 
 
 def candidate_phrases(docs: Sequence[PhraseDoc], *, min_count: int) -> dict[str, list[int]]:
@@ -122,12 +122,10 @@ def emerging_themes(
     fdr: float = 0.01,
     max_themes: int = 5,
     overlap: float = 0.6,
-    last_week_index: int | None = None,
 ) -> list[PhraseTheme]:
     """Significant emerging phrases grouped into themes, most significant first.
 
-    `baseline[phrase]` holds the phrase's count in each baseline week (weeks with feedback only);
-    `last_week_index` says which of them is last week, if it had feedback.
+    `baseline[phrase]` holds the phrase's count in each baseline week (weeks with feedback only).
     """
     tested: list[tuple[str, float]] = []
     for phrase, idx in candidates.items():
@@ -177,9 +175,7 @@ def emerging_themes(
                 q_value=q,
                 item_ids=sorted(docs[i].item_id for i in union),
                 touchpoints=dict(Counter(docs[i].touchpoint for i in union).most_common()),
-                last_week_count=None
-                if last_week_index is None
-                else baseline[phrase][last_week_index],
+                baseline_counts=list(baseline[phrase]),
             )
         )
         if len(themes) >= max_themes:

@@ -223,6 +223,7 @@ class WeekItem:
     positive_prob: float
     cx_emotions: tuple[str, ...]
     topic_id: int | None
+    labels: frozenset[tuple[str, str]] = frozenset()  # (kind, label): need, emotion, cx_emotion
 
 
 def week_items(session: Session, *, audience: str, week: str) -> list[WeekItem]:
@@ -239,6 +240,8 @@ def week_items(session: Session, *, audience: str, week: str) -> list[WeekItem]:
             Tag.sentiment_probs,
             Tag.cx_emotions,
             Tag.topic_id,
+            Tag.needs,
+            Tag.emotions,
         )
         .select_from(FeedbackItem)
         .outerjoin(Tag, Tag.item_id == FeedbackItem.id)
@@ -268,6 +271,11 @@ def week_items(session: Session, *, audience: str, week: str) -> list[WeekItem]:
                 ),
                 cx_emotions=tuple(row.cx_emotions or ()),
                 topic_id=row.topic_id,
+                labels=frozenset(
+                    [("need", str(x)) for x in row.needs or ()]
+                    + [("emotion", str(x)) for x in row.emotions or ()]
+                    + [("cx_emotion", str(x)) for x in row.cx_emotions or ()]
+                ),
             )
         )
     return items
