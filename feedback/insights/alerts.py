@@ -80,7 +80,7 @@ def _sig(p: float) -> float:
 
 
 def _fmt_p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    return "p ≤ 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
 def negative_share_alerts(
