@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -97,12 +98,10 @@ def get_aggregates(
         return Response(to_csv(page), media_type="text/csv; charset=utf-8", headers=headers)
     if format == "parquet":
         return Response(to_parquet(page), media_type="application/vnd.apache.parquet", headers=headers)
-    from fastapi.encoders import jsonable_encoder
-    from fastapi.responses import JSONResponse
-
-    body = {"columns": list(COLUMN_NAMES), "rows": page.rows, "next_cursor": page.next_cursor,
+    rows = [{k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()} for row in page.rows]
+    body = {"columns": list(COLUMN_NAMES), "rows": rows, "next_cursor": page.next_cursor,
             "next_url": next_url, "source": page.source}
-    return JSONResponse(jsonable_encoder(body), headers=headers)
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=headers)
 
 
 @router.get("/aggregates/schema")

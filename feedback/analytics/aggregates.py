@@ -37,11 +37,11 @@ from feedback.analytics.cells import (
     period_start,
     value_labels,
 )
-from feedback.analytics.metrics import METRIC_COLUMNS, metric_row, suppressed_row
-from feedback.analytics.rollups import rollups_current
+from feedback.analytics.metrics import METRIC_COLUMNS, metric_rows, suppressed_row
+from feedback.analytics.rollups import ROLLUP, STAT_COLUMNS, rollup_stats, rollups_current
 from feedback.analytics.tables import cell_table, raw_cells
 from feedback.db import utcnow
-from feedback.models import AnalyticsRollup, FeedbackItem, Tag
+from feedback.models import FeedbackItem, Tag
 from feedback.privacy.groups import check_employee_query, employee_month, employee_month_bounds
 
 _METRIC_TYPES = {"n": "int64", "n_tagged": "int64", "nps_n": "int64", "csat_n": "int64", "rating_n": "int64"}
@@ -125,14 +125,30 @@ def aggregates_page(session: Session, query: AggregateQuery, *, min_group_size: 
 
 def _row(period: date, query: AggregateQuery, name: str, code: str, label: str, stats: CellStats | None,
          period_n: int | None, updated_at: datetime, end: date) -> dict[str, Any]:
-    row: dict[str, Any] = {
+    """An export row; its metrics are filled in by `_fill` (all rows of a page at once)."""
+    return {
         "period_start": period, "period_end": end, "interval": query.interval,
         "audience": query.audience, "dimension": name, "value_code": code, "value_label": label,
-        "suppressed": stats is None,
+        "suppressed": stats is None, "_stats": stats, "_period_n": period_n,
+        "updated_at": updated_at.astimezone(UTC) if updated_at.tzinfo else updated_at.replace(tzinfo=UTC),
     }
-    row.update(suppressed_row() if stats is None else metric_row(stats, period_n=period_n))
-    row["updated_at"] = updated_at.astimezone(UTC) if updated_at.tzinfo else updated_at.replace(tzinfo=UTC)
-    return row
+
+
+def _fill(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    shown = [r for r in rows if r["_stats"] is not None]
+    metrics = metric_rows([r["_stats"] for r in shown], [r["_period_n"] for r in shown])
+    for row, values in zip(shown, metrics, strict=True):
+        row.update(values)
+    empty = suppressed_row()
+    out = []
+    for row in rows:
+        if row["_stats"] is None:
+            row.update(empty)
+        del row["_stats"], row["_period_n"]
+        updated = row.pop("updated_at")
+        row["updated_at"] = updated  # last column
+        out.append(row)
+    return out
 
 
 def _labelled(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -147,8 +163,9 @@ def _labelled(session: Session, rows: list[dict[str, Any]]) -> list[dict[str, An
 
 def _rollup_page(session: Session, query: AggregateQuery, names: tuple[str, ...],
                  after: tuple[str, str, str] | None) -> AggregatePage:
-    R = AnalyticsRollup
-    stmt = select(R).where(R.audience == query.audience, R.grain == query.interval, R.dimension.in_(names))
+    R = ROLLUP.c
+    stmt = select(R.period_start, R.dimension, R.value, R.updated_at, *STAT_COLUMNS).where(
+        R.audience == query.audience, R.grain == query.interval, R.dimension.in_(names))
     if query.start is not None:
         stmt = stmt.where(R.period_start >= query.start)
     if query.end is not None:
@@ -161,7 +178,7 @@ def _rollup_page(session: Session, query: AggregateQuery, names: tuple[str, ...]
         stmt = stmt.where(tuple_(R.period_start, R.dimension, R.value)
                           > tuple_(date.fromisoformat(after[0]), after[1], after[2]))
     stmt = stmt.order_by(R.period_start, R.dimension, R.value).limit(query.limit + 1)
-    found = list(session.scalars(stmt))
+    found = session.execute(stmt).all()
     more = len(found) > query.limit
     found = found[:query.limit]
     periods = sorted({as_date(r.period_start) for r in found})
@@ -174,12 +191,12 @@ def _rollup_page(session: Session, query: AggregateQuery, names: tuple[str, ...]
     rows = []
     for r in found:
         period = as_date(r.period_start)
-        stats = CellStats.from_row(r)
+        stats = rollup_stats(r, 4)
         rows.append(_row(period, query, r.dimension, r.value, r.value, stats, totals.get(period),
                          r.updated_at, next_period(period, query.interval)))
     last = found[-1] if found else None
     cursor = encode_cursor((as_date(last.period_start).isoformat(), last.dimension, last.value)) if more and last else None
-    return AggregatePage(_labelled(session, rows), cursor, "rollups")
+    return AggregatePage(_labelled(session, _fill(rows)), cursor, "rollups")
 
 
 def _page(rows: list[dict[str, Any]], query: AggregateQuery, after: tuple[str, str, str] | None,
@@ -224,7 +241,7 @@ def _items_page(session: Session, query: AggregateQuery, names: tuple[str, ...],
             rows.append(_row(period, query, name, code, code, stats, totals.get(period), now,
                              next_period(period, query.interval)))
     page = _page(rows, query, after, "items")
-    page.rows = _labelled(session, page.rows)
+    page.rows = _labelled(session, _fill(page.rows))
     return page
 
 
@@ -245,7 +262,7 @@ def _employee_page(session: Session, query: AggregateQuery, names: tuple[str, ..
             rows.append(_row(first, query, name, code, code, stats, total.n if total else None,
                              changed.get(period, utcnow()), after_end))
     page = _page(rows, query, after, "items+privacy")
-    page.rows = _labelled(session, page.rows)
+    page.rows = _labelled(session, _fill(page.rows))
     return page
 
 

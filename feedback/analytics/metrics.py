@@ -15,10 +15,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
-from feedback.analytics.cells import CellStats
-from feedback.analytics.stats import Moments, mean_ci, net_ci, wilson_ci
+import numpy as np
+
+from feedback.analytics.cells import SUM_FIELDS, CellStats
+from feedback.analytics.stats import Z95, Moments, t_quantile
 
 SCORE_METRICS = ("mean_sentiment", "net_sentiment", "share_negative", "nps", "csat", "mean_rating")
 METRICS = ("volume", "share", *SCORE_METRICS, "need_mix", "emotion_mix", "cx_emotion_mix")
@@ -54,50 +58,104 @@ def moments(stats: CellStats, metric: str) -> Moments:
     raise ValueError(f"unknown metric {metric!r}; metrics: {', '.join(SCORE_METRICS)}")
 
 
-def _r(value: float | None, digits: int = 4) -> float | None:
-    return None if value is None else round(float(value), digits)
+_STATS = attrgetter(*SUM_FIELDS)
 
 
-def _ci(row: dict[str, Any], name: str, ci: tuple[float, float] | None, digits: int = 4) -> None:
-    row[f"{name}_ci_low"] = _r(ci[0], digits) if ci else None
-    row[f"{name}_ci_high"] = _r(ci[1], digits) if ci else None
+def _wilson(x: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    z2 = Z95 * Z95
+    p = x / n
+    denom = 1 + z2 / n
+    centre = (p + z2 / (2 * n)) / denom
+    half = Z95 * np.sqrt(np.clip(p * (1 - p) / n + z2 / (4 * n * n), 0, None)) / denom
+    return (np.where(x == 0, 0.0, np.clip(centre - half, 0, 1)),
+            np.where(x == n, 1.0, np.clip(centre + half, 0, 1)))
+
+
+def _net(plus: np.ndarray, minus: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As stats.net_ci: one pseudo-answer per category, then the multinomial difference interval."""
+    p_plus, p_minus = (plus + 1) / (n + 3), (minus + 1) / (n + 3)
+    d = p_plus - p_minus
+    half = Z95 * np.sqrt(np.clip(p_plus + p_minus - d * d, 0, None) / (n + 3))
+    return np.clip(d - half, -1, 1), np.clip(d + half, -1, 1)
+
+
+def _t(df: np.ndarray) -> np.ndarray:
+    out = np.full(df.shape, Z95)
+    for value in np.unique(df[(df >= 1) & (df < 200)]):
+        out[df == value] = t_quantile(int(value))
+    return out
+
+
+def _mean(total: np.ndarray, total_sq: np.ndarray, n: np.ndarray, lo: float, hi: float
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    mean = total / n
+    var = np.clip((total_sq - total * total / n) / (n - 1), 0, None)
+    half = _t(np.where(n >= 2, n - 1, 0)) * np.sqrt(var / n)
+    ok = n >= 2
+    return mean, np.where(ok, np.clip(mean - half, lo, hi), np.nan), np.where(ok, np.clip(mean + half, lo, hi), np.nan)
+
+
+def _out(values: np.ndarray, digits: int = 4) -> list[float | None]:
+    rounded = np.where(np.isfinite(values), np.round(values, digits), np.nan)
+    return [None if v != v else v for v in rounded.tolist()]  # NaN -> None
+
+
+def metric_rows(cells: Sequence[CellStats], period_ns: Sequence[int | None] | None = None, *,
+                mixes: bool = False, mix_min_count: int = 1) -> list[dict[str, Any]]:
+    """Every metric of each cell, flat (see METRIC_COLUMNS), plus the mixes when asked.
+
+    Computed for all cells at once (a trend page has hundreds). `mix_min_count` hides mix entries
+    counted on fewer items (employee cells use the minimum group size here, so a mix never says
+    'one person in this team mentioned ...').
+    """
+    if not cells:
+        return []
+    a = np.array([_STATS(c) for c in cells], dtype=float)
+    (n, tagged, pos, neg, s_sum, s_sq, nps_n, prom, detr, csat_n, sat, r_n, r_sum, r_sq) = a.T
+    pn = np.array([np.nan if not p else p for p in (period_ns or [None] * len(cells))], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        columns: dict[str, list[Any]] = {"n": a[:, 0].astype(int).tolist(), "n_tagged": a[:, 1].astype(int).tolist()}
+        columns["share"] = _out(n / pn)
+        low, high = _wilson(n, pn)
+        columns["share_ci_low"], columns["share_ci_high"] = _out(low), _out(high)
+        mean, low, high = _mean(s_sum, s_sq, tagged, -1.0, 1.0)
+        columns["mean_sentiment"], columns["mean_sentiment_ci_low"], columns["mean_sentiment_ci_high"] = (
+            _out(mean), _out(low), _out(high))
+        low, high = _net(pos, neg, tagged)
+        valid = tagged > 0
+        columns["net_sentiment"] = _out(np.where(valid, (pos - neg) / tagged, np.nan))
+        columns["net_sentiment_ci_low"] = _out(np.where(valid, low, np.nan))
+        columns["net_sentiment_ci_high"] = _out(np.where(valid, high, np.nan))
+        columns["share_negative"] = _out(neg / tagged)
+        low, high = _wilson(neg, tagged)
+        columns["share_negative_ci_low"], columns["share_negative_ci_high"] = _out(low), _out(high)
+        low, high = _net(prom, detr, nps_n)
+        valid = nps_n > 0
+        columns["nps"] = _out(np.where(valid, 100 * (prom - detr) / nps_n, np.nan), 2)
+        columns["nps_n"] = nps_n.astype(int).tolist()
+        columns["nps_ci_low"] = _out(np.where(valid, 100 * low, np.nan), 2)
+        columns["nps_ci_high"] = _out(np.where(valid, 100 * high, np.nan), 2)
+        columns["csat"] = _out(sat / csat_n)
+        columns["csat_n"] = csat_n.astype(int).tolist()
+        low, high = _wilson(sat, csat_n)
+        columns["csat_ci_low"], columns["csat_ci_high"] = _out(low), _out(high)
+        mean, low, high = _mean(r_sum, r_sq, r_n, 1.0, 5.0)
+        columns["mean_rating"] = _out(mean)
+        columns["rating_n"] = r_n.astype(int).tolist()
+        columns["mean_rating_ci_low"], columns["mean_rating_ci_high"] = _out(low), _out(high)
+    names = list(METRIC_COLUMNS)
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*(columns[c] for c in names), strict=True)]
+    if mixes:
+        for row, stats in zip(rows, cells, strict=True):
+            for kind in MIX_KINDS:
+                row[f"{kind}_mix"] = mix(stats, kind, min_count=mix_min_count)
+    return rows
 
 
 def metric_row(stats: CellStats, *, period_n: int | None = None, mixes: bool = False,
                mix_min_count: int = 1) -> dict[str, Any]:
-    """Every metric of one cell, flat (see METRIC_COLUMNS), plus the mixes when asked.
-
-    `mix_min_count` hides mix entries counted on fewer items (employee cells use the minimum
-    group size here, so a mix never says 'one person in this team mentioned ...').
-    """
-    row: dict[str, Any] = {"n": stats.n, "n_tagged": stats.n_tagged}
-    if period_n:
-        row["share"] = _r(stats.n / period_n)
-        _ci(row, "share", wilson_ci(stats.n, period_n))
-    else:
-        row["share"] = row["share_ci_low"] = row["share_ci_high"] = None
-    tagged = stats.n_tagged
-    sentiment = moments(stats, "mean_sentiment")
-    row["mean_sentiment"] = _r(sentiment.mean)
-    _ci(row, "mean_sentiment", mean_ci(sentiment, lo=-1.0, hi=1.0))
-    row["net_sentiment"] = _r((stats.n_positive - stats.n_negative) / tagged) if tagged else None
-    _ci(row, "net_sentiment", net_ci(stats.n_positive, stats.n_negative, tagged))
-    row["share_negative"] = _r(stats.n_negative / tagged) if tagged else None
-    _ci(row, "share_negative", wilson_ci(stats.n_negative, tagged))
-    row["nps"] = _r(100.0 * (stats.nps_promoters - stats.nps_detractors) / stats.nps_n, 2) if stats.nps_n else None
-    row["nps_n"] = stats.nps_n
-    _ci(row, "nps", net_ci(stats.nps_promoters, stats.nps_detractors, stats.nps_n, scale=100.0), 2)
-    row["csat"] = _r(stats.csat_satisfied / stats.csat_n) if stats.csat_n else None
-    row["csat_n"] = stats.csat_n
-    _ci(row, "csat", wilson_ci(stats.csat_satisfied, stats.csat_n))
-    rating = moments(stats, "mean_rating")
-    row["mean_rating"] = _r(rating.mean)
-    row["rating_n"] = stats.rating_n
-    _ci(row, "mean_rating", mean_ci(rating, lo=1.0, hi=5.0))
-    if mixes:
-        for kind in MIX_KINDS:
-            row[f"{kind}_mix"] = mix(stats, kind, min_count=mix_min_count)
-    return row
+    """Every metric of one cell (see `metric_rows`)."""
+    return metric_rows([stats], [period_n], mixes=mixes, mix_min_count=mix_min_count)[0]
 
 
 def mix(stats: CellStats, kind: str, *, min_count: int = 1, top: int | None = None) -> dict[str, float]:

@@ -73,10 +73,18 @@ def representative_quotes(session: Session, query: QuoteQuery, *, min_group_size
                               "sentiment": query.sentiment, "pool": len(rows), "quotes": []}
     if not rows:
         return result
-    chosen = _choose(session, rows, query.limit)
+    chosen = _choose(session, rows, query.limit * 3)  # spares: redaction can make texts equal
     labels = _labels(session, [r.id for r in chosen])
+    seen: set[str] = set()
     for row in chosen:
-        quote: dict[str, Any] = {"text": redact(row.text), "sentiment": row.sentiment,
+        text = redact(row.text)
+        key = " ".join(text.lower().split())
+        if key in seen:
+            continue
+        seen.add(key)
+        if len(result["quotes"]) >= query.limit:
+            break
+        quote: dict[str, Any] = {"text": text, "sentiment": row.sentiment,
                                  "sentiment_score": round(float(row.sentiment_score), 4),
                                  "needs": labels.get((row.id, "need"), []),
                                  "emotions": labels.get((row.id, "emotion"), [])}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from feedback.analytics.cells import (
@@ -41,6 +41,9 @@ from feedback.models import AnalyticsRollup, FeedbackItem, RollupState, Tag
 
 ROLLED_UP_AUDIENCES = ("customer",)
 GRAINS = ("day", "week", "month")
+# Dimensions whose rows carry need/emotion mixes (journeys, trends with mixes); the others
+# (multi-label ones, whose mix is co-occurrence) are computed from the items when asked.
+MIX_DIMENSIONS = ("all", "touchpoint", "journey_stage", "channel", "segment", "topic", "source")
 # Tags stamped just before a refresh may commit just after it (another tagger process);
 # each refresh looks this far behind its watermark so none is missed.
 WATERMARK_OVERLAP = timedelta(minutes=5)
@@ -152,6 +155,15 @@ def _runs(days: Sequence[date]) -> list[tuple[date, date]]:
     return runs
 
 
+ROLLUP = AnalyticsRollup.__table__
+STAT_COLUMNS = [ROLLUP.c[name] for name in SUM_FIELDS]
+
+
+def rollup_stats(row: Any, offset: int, labels: Any = None) -> CellStats:
+    """CellStats from a Core row holding the SUM_FIELDS from position `offset` on."""
+    return CellStats(*row[offset:offset + len(SUM_FIELDS)], labels=Counter(labels or {}))
+
+
 def _recompute(session: Session, days: Sequence[date], audience: str,
                extra_periods: Iterable[tuple[str, Any]] = ()) -> int:
     """Recompute day rows for `days`, then their weeks and months; returns rows written."""
@@ -163,34 +175,38 @@ def _recompute(session: Session, days: Sequence[date], audience: str,
     for first, last in _runs(days):
         where = Slice(audience=audience, start=day_start(first), end=day_start(last + timedelta(days=1)))
         for name in DIMENSIONS:
-            for (period, code), stats in raw_cells(session, where, name, "day", mixes=True).items():
+            mixes = name in MIX_DIMENSIONS
+            for (period, code), stats in raw_cells(session, where, name, "day", mixes=mixes).items():
                 computed[("day", period)][(name, code)] = stats
     for day in days:
         computed.setdefault(("day", day), {})
     written = _write(session, audience, computed, extra_periods)
-    # Weeks and months are sums of their days (all of them, read back from the day rows).
+    # Weeks and months are sums of their days: the ones just computed, the others read back.
     coarse: dict[tuple[str, date], dict[tuple[str, str], CellStats]] = {}
-    for grain in ("week", "month"):
-        for start in sorted({floor_period(day, grain) for day in days}):
-            coarse[(grain, start)] = _sum_days(session, audience, start, next_period(start, grain))
+    periods = {(grain, floor_period(day, grain)) for grain in ("week", "month") for day in days}
+    if periods:
+        first = min(start for _, start in periods)
+        last = max(next_period(start, grain) for grain, start in periods)
+        stored: dict[date, dict[tuple[str, str], CellStats]] = defaultdict(dict)
+        for row in session.execute(select(ROLLUP.c.period_start, ROLLUP.c.dimension, ROLLUP.c.value,
+                                          ROLLUP.c.labels, *STAT_COLUMNS).where(
+                ROLLUP.c.audience == audience, ROLLUP.c.grain == "day", ROLLUP.c.period_start >= first,
+                ROLLUP.c.period_start < last, ROLLUP.c.n > 0)):
+            day = as_date(row[0])
+            if ("day", day) not in computed:
+                stored[day][(row[1], row[2])] = rollup_stats(row, 4, row[3])
+        for grain, start in sorted(periods):
+            sums: dict[tuple[str, str], CellStats] = {}
+            day = start
+            while day < next_period(start, grain):
+                for key, stats in (computed.get(("day", day)) or stored.get(day) or {}).items():
+                    if key in sums:
+                        sums[key].add(stats)
+                    else:
+                        sums[key] = CellStats().add(stats)
+                day += timedelta(days=1)
+            coarse[(grain, start)] = sums
     return written + _write(session, audience, coarse, ())
-
-
-def _sum_days(session: Session, audience: str, start: date, end: date) -> dict[tuple[str, str], CellStats]:
-    out: dict[tuple[str, str], CellStats] = {}
-    rows = session.scalars(select(AnalyticsRollup).where(
-        AnalyticsRollup.audience == audience, AnalyticsRollup.grain == "day",
-        AnalyticsRollup.period_start >= start, AnalyticsRollup.period_start < end))
-    for row in rows:
-        if not row.n:
-            continue
-        key = (row.dimension, row.value)
-        stats = CellStats.from_row(row, row.labels)
-        if key in out:
-            out[key].add(stats)
-        else:
-            out[key] = stats
-    return out
 
 
 def _values(stats: CellStats) -> tuple[Any, ...]:
@@ -205,15 +221,17 @@ def _write(session: Session, audience: str, computed: dict[tuple[str, date], dic
     if not periods:
         return 0
     now = utcnow()
-    existing: dict[tuple[str, date, str, str], AnalyticsRollup] = {}
+    existing: dict[tuple[str, date, str, str], tuple[CellStats, datetime]] = {}
     keys = sorted(periods)
-    for start in range(0, len(keys), 400):
-        chunk = keys[start:start + 400]
-        for row in session.scalars(select(AnalyticsRollup).where(
-            AnalyticsRollup.audience == audience,
-            tuple_(AnalyticsRollup.grain, AnalyticsRollup.period_start).in_(chunk),
-        )):
-            existing[(row.grain, as_date(row.period_start), row.dimension, row.value)] = row
+    for grain in {g for g, _ in keys}:
+        starts = [p for g, p in keys if g == grain]
+        for row in session.execute(select(ROLLUP.c.period_start, ROLLUP.c.dimension, ROLLUP.c.value,
+                                          ROLLUP.c.updated_at, ROLLUP.c.labels, *STAT_COLUMNS).where(
+                ROLLUP.c.audience == audience, ROLLUP.c.grain == grain,
+                ROLLUP.c.period_start >= min(starts), ROLLUP.c.period_start <= max(starts))):
+            key = (grain, as_date(row[0]), row[1], row[2])
+            if (grain, key[1]) in periods:
+                existing[key] = (rollup_stats(row, 5, row[4]), row[3])
     records: list[dict[str, Any]] = []
     seen: set[tuple[str, date, str, str]] = set()
     for (grain, start), cells in computed.items():
@@ -221,25 +239,23 @@ def _write(session: Session, audience: str, computed: dict[tuple[str, date], dic
             key = (grain, start, name, code)
             seen.add(key)
             old = existing.get(key)
-            same = old is not None and _values(CellStats.from_row(old, old.labels)) == _values(stats)
+            same = old is not None and _values(old[0]) == _values(stats)
             records.append(_record(audience, grain, start, name, code, stats,
-                                   old.updated_at if same and old is not None else now))
-    for key, old in existing.items():
+                                   old[1] if same and old is not None else now))
+    for key, (old_stats, old_updated) in existing.items():
         if key in seen:
             continue
         grain, start, name, code = key
         # A value gone from a period: a zero row (tombstone) tells incremental BI pulls.
-        was_empty = not old.n
         records.append(_record(audience, grain, start, name, code, CellStats(),
-                               old.updated_at if was_empty else now))
-    for start in range(0, len(keys), 400):
-        chunk = keys[start:start + 400]
-        session.execute(delete(AnalyticsRollup).where(
-            AnalyticsRollup.audience == audience,
-            tuple_(AnalyticsRollup.grain, AnalyticsRollup.period_start).in_(chunk)))
-    for start in range(0, len(records), 5000):
-        session.execute(insert(AnalyticsRollup), records[start:start + 5000])
-    session.flush()
+                               old_updated if not old_stats.n else now))
+    for grain in {g for g, _ in keys}:
+        starts = sorted(p for g, p in keys if g == grain)
+        for i in range(0, len(starts), 400):
+            session.execute(delete(ROLLUP).where(ROLLUP.c.audience == audience, ROLLUP.c.grain == grain,
+                                                 ROLLUP.c.period_start.in_(starts[i:i + 400])))
+    for i in range(0, len(records), 5000):
+        session.execute(insert(ROLLUP), records[i:i + 5000])
     return len(records)
 
 
@@ -247,5 +263,5 @@ def _record(audience: str, grain: str, start: date, name: str, code: str, stats:
             updated_at: datetime) -> dict[str, Any]:
     record: dict[str, Any] = {f: getattr(stats, f) for f in SUM_FIELDS}
     record.update(audience=audience, grain=grain, period_start=start, dimension=name, value=code,
-                  labels=dict(Counter({k: v for k, v in stats.labels.items() if v})), updated_at=updated_at)
+                  labels={k: v for k, v in stats.labels.items() if v}, updated_at=updated_at)
     return record

@@ -83,7 +83,8 @@ def wilson_ci(successes: int, n: int, *, z: float = Z95) -> tuple[float, float] 
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # exact at the edges (the formula gives them up to rounding)
+    return (0.0 if successes == 0 else max(0.0, centre - half)), (1.0 if successes == n else min(1.0, centre + half))
 
 
 def net_ci(plus: int, minus: int, n: int, *, scale: float = 1.0, z: float = Z95) -> tuple[float, float] | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from feedback.analytics.cells import (
@@ -31,14 +31,21 @@ from feedback.analytics.cells import (
     floor_period,
     is_midnight,
     join_labels,
+    next_period,
     period_start,
     respondent_key,
     stats_columns,
     value_expression,
 )
 from feedback.analytics.metrics import MIX_KINDS
-from feedback.analytics.rollups import rollups_current
-from feedback.models import AnalyticsRollup, FeedbackItem, Tag, TagLabel
+from feedback.analytics.rollups import (
+    MIX_DIMENSIONS,
+    ROLLUP,
+    STAT_COLUMNS,
+    rollup_stats,
+    rollups_current,
+)
+from feedback.models import FeedbackItem, Tag, TagLabel
 from feedback.privacy.groups import (
     check_employee_query,
     employee_month,
@@ -98,9 +105,10 @@ def raw_cells(session: Session, where: Slice, by: str, interval: str, *,
         stmt = join_labels(stmt, by)
     stmt = apply_slice(stmt, where).group_by(*[g for g in (period, value) if g is not None])
     out: dict[tuple[date | None, str], CellStats] = {}
+    offset = len(group)
     for row in session.execute(stmt):
-        key = (as_date(row.period) if period is not None else None, str(row.value))
-        out[key] = CellStats.from_row(row)
+        key = (as_date(row[0]) if period is not None else None, str(row[offset - 1]))
+        out[key] = CellStats(*row[offset:])
     if mixes and out:
         mix = aliased(TagLabel)
         mstmt = base_select(*group, mix.kind, mix.label, func.count().label("count"))
@@ -133,15 +141,6 @@ def raw_cross_cells(session: Session, where: Slice, by: str, other: str) -> dict
 # Customer
 
 
-def _aligned(moment: datetime | None, grain: str) -> bool:
-    if moment is None:
-        return True
-    if not is_midnight(moment):
-        return False
-    day = (moment.astimezone(UTC) if moment.tzinfo else moment).date()
-    return floor_period(day, grain) == day
-
-
 def _bucket(day: date, interval: str) -> date | None:
     return None if interval == RANGE else floor_period(day, interval)
 
@@ -149,25 +148,27 @@ def _bucket(day: date, interval: str) -> date | None:
 def customer_table(session: Session, where: Slice, by: str, interval: str, *, mixes: bool = False) -> CellTable:
     """Customer cells from the rollups when possible, else from the items."""
     table = CellTable(by=by, interval=interval, audience=where.audience, start=where.start, end=where.end)
-    grain = _rollup_grain(where, interval)
-    if grain is not None and rollups_current(session, where.audience):
+    reads = _rollup_reads(where, interval, by, mixes)
+    if reads is not None and rollups_current(session, where.audience):
         table.source = "rollups"
-        for name in ({by, "all"}):
-            stmt = select(AnalyticsRollup).where(
-                AnalyticsRollup.audience == where.audience, AnalyticsRollup.grain == grain,
-                AnalyticsRollup.dimension == name, AnalyticsRollup.n > 0)
-            if where.start is not None:
-                stmt = stmt.where(AnalyticsRollup.period_start >= _day(where.start))
-            if where.end is not None:
-                stmt = stmt.where(AnalyticsRollup.period_start < _day(where.end))
-            for row in session.scalars(stmt):
-                period = _bucket(as_date(row.period_start), interval)
-                stats = CellStats.from_row(row, row.labels if mixes else None)
-                if name == by:
-                    _add(table.cells, (period, row.value), stats)
-                if name == "all":
-                    current = table.totals.get(period)
-                    table.totals[period] = stats if current is None else current.add(stats)
+        for grain, first, after in reads:
+            columns = [ROLLUP.c.period_start, ROLLUP.c.dimension, ROLLUP.c.value,
+                       ROLLUP.c.labels if mixes else literal(None), *STAT_COLUMNS]
+            stmt = select(*columns).where(ROLLUP.c.audience == where.audience, ROLLUP.c.grain == grain,
+                                          ROLLUP.c.dimension.in_({by, "all"}), ROLLUP.c.n > 0)
+            if first is not None:
+                stmt = stmt.where(ROLLUP.c.period_start >= first)
+            if after is not None:
+                stmt = stmt.where(ROLLUP.c.period_start < after)
+            same = interval == grain
+            for row in session.execute(stmt):
+                day = as_date(row[0])
+                period = None if interval == RANGE else (day if same else floor_period(day, interval))
+                stats = rollup_stats(row, 4, row[3])
+                if row[1] == by:
+                    _add(table.cells, (period, row[2]), stats)
+                if row[1] == "all":
+                    _add(table.totals, period, stats if row[1] != by else CellStats().add(stats))
         return table
     table.cells = dict(raw_cells(session, where, by, interval, mixes=mixes))
     for (period, _), stats in raw_cells(session, where, "all", interval).items():
@@ -184,19 +185,34 @@ def _day(moment: datetime) -> date:
     return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
 
 
-def _rollup_grain(where: Slice, interval: str) -> str | None:
-    """The rollup grain that answers this slice exactly, or None (filters, partial days)."""
-    if where.filters or where.audience != "customer":
+def _rollup_reads(where: Slice, interval: str, by: str, mixes: bool
+                  ) -> list[tuple[str, date | None, date | None]] | None:
+    """Which rollup rows answer this slice exactly: [(grain, first period, end)], or None.
+
+    Whole periods of the interval come from its own rows; partial periods at the edges of the
+    range from day rows. None when the rollups cannot answer: dimension filters, bounds inside
+    a day, or mixes for a dimension whose rows carry none.
+    """
+    if where.filters or where.audience != "customer" or (mixes and by not in MIX_DIMENSIONS):
         return None
-    if interval != RANGE and _aligned(where.start, interval) and _aligned(where.end, interval):
-        return interval
-    if interval == RANGE:
-        for grain in ("month", "week"):
-            if _aligned(where.start, grain) and _aligned(where.end, grain):
-                return grain
-    if _aligned(where.start, "day") and _aligned(where.end, "day"):
-        return "day"
-    return None
+    if not (is_midnight(where.start) and is_midnight(where.end)):
+        return None
+    start = _day(where.start) if where.start is not None else None
+    end = _day(where.end) if where.end is not None else None
+    coarse = "month" if interval == RANGE else interval
+    if coarse == "day":
+        return [("day", start, end)]
+    inner_start = start if start is None or floor_period(start, coarse) == start else next_period(
+        floor_period(start, coarse), coarse)
+    inner_end = end if end is None else floor_period(end, coarse)
+    if inner_start is not None and inner_end is not None and inner_start >= inner_end:
+        return [("day", start, end)]
+    reads: list[tuple[str, date | None, date | None]] = [(coarse, inner_start, inner_end)]
+    if start is not None and inner_start is not None and start < inner_start:
+        reads.append(("day", start, inner_start))
+    if end is not None and inner_end is not None and inner_end < end:
+        reads.append(("day", inner_end, end))
+    return reads
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from feedback.analytics.cells import DIMENSIONS as _DIMENSIONS
 from feedback.analytics.cells import (
     INTERVALS,
+    CellStats,
     Slice,
     effective_touchpoint,
     iso_week_label,
@@ -24,7 +25,7 @@ from feedback.analytics.cells import (
     period_start,
     value_labels,
 )
-from feedback.analytics.metrics import metric_row, suppressed_row
+from feedback.analytics.metrics import metric_rows, suppressed_row
 from feedback.analytics.tables import RANGE, CellTable, cell_table
 
 __all__ = ["DIMENSIONS", "INTERVALS", "TrendQuery", "trends", "trend_table", "table_rows",
@@ -85,6 +86,7 @@ def table_rows(session: Session, table: CellTable, *, mixes: bool = False,
     labels = value_labels(session, table.by, table.values())
     mix_min = min_group_size if table.audience == "employee" else 1
     out: list[dict[str, Any]] = []
+    shown: list[tuple[dict[str, Any], CellStats, int | None]] = []
     for (period, code) in sorted(table.cells, key=lambda k: (k[0] or date.min, k[1])):
         stats = table.cells[(period, code)]
         if stats is not None and stats.n == 0:
@@ -103,7 +105,9 @@ def table_rows(session: Session, table: CellTable, *, mixes: bool = False,
         if stats is None:
             row.update(suppressed_row(mixes=mixes))
         else:
-            row.update(metric_row(stats, period_n=total.n if total is not None else None, mixes=mixes,
-                                  mix_min_count=mix_min))
+            shown.append((row, stats, total.n if total is not None else None))
         out.append(row)
+    computed = metric_rows([s for _, s, _ in shown], [p for _, _, p in shown], mixes=mixes, mix_min_count=mix_min)
+    for (row, _, _), metrics in zip(shown, computed, strict=True):
+        row.update(metrics)
     return out
