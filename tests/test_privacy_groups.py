@@ -41,7 +41,7 @@ def test_small_group_and_its_complement_are_hidden() -> None:
 
 def test_respondent_sets_count_people_once() -> None:
     # Two hidden groups of the same three people hold three people, not six: hide a third group.
-    sizes = {"pay": {"p1", "p2", "p3"}, "tools": {"p1", "p2", "p3"}, "manager": set(f"m{i}" for i in range(8))}
+    sizes = {"pay": {"p1", "p2", "p3"}, "tools": {"p1", "p2", "p3"}, "manager": {f"m{i}" for i in range(8)}}
     assert suppressed_groups(sizes, min_size=K) == {"pay", "tools", "manager"}
 
 
