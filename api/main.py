@@ -7,10 +7,24 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.routers import classify, digests, feedback, health, trends
+from api.auth import audience_guard, require_scopes
+from api.routers import (
+    aggregates,
+    classify,
+    compare,
+    digests,
+    drivers,
+    feedback,
+    health,
+    journey,
+    quotes,
+    sources,
+    trends,
+    webhooks,
+)
 from feedback.config import Settings, get_settings
 from feedback.db import make_engine, session_factory
 from feedback.ingest.readers import IngestError
@@ -60,9 +74,17 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
     async def _value_error(_: Request, exc: ValueError) -> JSONResponse:
         return JSONResponse(status_code=400, content={"detail": str(exc)})
 
+    # Who may call what (docs/api.md#auth; tests/test_auth.py checks the whole matrix): every
+    # router but /health and the HMAC-signed webhooks needs an API key with the scope below.
+    # audience_guard(): cx for customer data, hr for employee data (admin: all).
+    by_audience = [Depends(audience_guard("customer"))]
     app.include_router(health.router)
-    app.include_router(feedback.router)
-    app.include_router(trends.router)
-    app.include_router(classify.router)
-    app.include_router(digests.router)
+    app.include_router(feedback.router, dependencies=[Depends(audience_guard(None))])  # no audience: both
+    app.include_router(classify.router, dependencies=by_audience)
+    for analytics in (trends, journey, compare, drivers, quotes):
+        app.include_router(analytics.router, dependencies=by_audience)
+    app.include_router(aggregates.router, dependencies=[Depends(audience_guard("customer", also=("bi",)))])
+    app.include_router(digests.router, dependencies=by_audience)
+    app.include_router(sources.router, dependencies=[Depends(require_scopes("admin"))])
+    app.include_router(webhooks.router)  # no API key: each delivery is HMAC-signed instead
     return app
