@@ -243,8 +243,11 @@ def normalize(payload: Mapping[str, Any], columns: Mapping[str, str], mapping: F
         "stars": ratings["stars"],
         "extra": extra,
     }
+    # A missing date is "now", which differs on every run: it must not count as a change (nor
+    # give an id-less item a new identity), or re-sending an item would re-date it.
+    dated = "" if extra.get("created_at_missing") else item["created_at"].isoformat()
     item["content_hash"] = content_hash(
-        (item["text"], item["created_at"].isoformat(), item["audience"], item["channel"],
+        (item["text"], dated, item["audience"], item["channel"],
          item["touchpoint"], item["journey_stage"], item["segment"], item["org_unit"],
          item["author"], item["nps"], item["csat"], item["stars"])
     )
