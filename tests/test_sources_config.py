@@ -1,0 +1,218 @@
+"""Declaring sources, dead-letter retries, `voc sources`, `voc redact --all`, and the pure helpers."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from feedback.db import session_factory
+from feedback.models import DeadLetter, FeedbackItem, Source
+from feedback.sources.backoff import Backoff, TransientError, retry
+from feedback.sources.config import CredentialsError, SourceConfig, parse_schedule
+from feedback.sources.http import parse_retry_after
+from feedback.sources.jsonpath import JsonPathError, compile_path
+from feedback.sources.service import pull_source, retry_dead_letters, save_source
+
+
+# -- declarations -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("text", "kind", "seconds"), [
+    ("every 15m", "interval", 900), ("30s", "interval", 30), ("every 2 hours", "interval", 7200),
+    ("every 1d", "interval", 86400), ("*/15 * * * *", "cron", None), ("0 3 * * mon", "cron", None),
+])
+def test_schedules(text, kind, seconds) -> None:
+    schedule = parse_schedule(text)
+    assert schedule.kind == kind and schedule.seconds == seconds
+
+
+@pytest.mark.parametrize("text", ["sometimes", "61 * * * *", "every 0s", "* * *"])
+def test_bad_schedules_say_how_to_write_one(text) -> None:
+    with pytest.raises(ValueError, match="every 15m|crontab|at least"):
+        parse_schedule(text)
+
+
+def test_declarations_are_checked_with_the_fix_in_the_message() -> None:
+    with pytest.raises(ValidationError, match="unknown connector 'sftp'; connectors: app_store"):
+        SourceConfig(name="x", connector="sftp")
+    with pytest.raises(ValidationError, match="options: pagen: Extra inputs"):
+        SourceConfig(name="x", connector="http_json", options={"url": "https://example.org", "pagen": 1})
+    with pytest.raises(ValidationError, match="options.password looks like a credential"):
+        SourceConfig(name="x", connector="http_json", options={"url": "https://example.org", "password": "p"})
+    with pytest.raises(ValidationError, match="zendesk.*credentials_env"):
+        SourceConfig(name="zd", connector="zendesk", options={"subdomain": "nw"})
+    with pytest.raises(ValidationError, match="unknown item field"):
+        SourceConfig(name="x", connector="file", options={"path": "/tmp"}, mapping={"columns": {"txt": "a"}})
+
+
+def test_credentials_are_read_from_the_environment_at_run_time() -> None:
+    config = SourceConfig(name="zd", connector="zendesk", options={"subdomain": "nw"},
+                          credentials_env={"email": "ZD_EMAIL", "token": "ZD_TOKEN"})
+    assert config.credentials({"ZD_EMAIL": "a@b.c", "ZD_TOKEN": "t"}) == {"email": "a@b.c", "token": "t"}
+    with pytest.raises(CredentialsError, match=r"token \(\$ZD_TOKEN\)"):
+        config.credentials({"ZD_EMAIL": "a@b.c"})
+    stored = config.stored_config(origin="api")
+    assert stored["credentials_env"] == {"email": "ZD_EMAIL", "token": "ZD_TOKEN"}  # names only
+
+
+def test_config_file_sources_sync_and_disappear_as_disabled(settings, engine, tmp_path) -> None:
+    from feedback.sources.service import sync_declared_sources
+
+    path = tmp_path / "a.csv"
+    path.write_text("text\nhello there\n")
+    declared = settings.model_copy(update={"sources": [
+        {"name": "a", "connector": "file", "schedule": "every 1h", "options": {"path": str(path)}},
+        {"name": "bad", "connector": "file", "options": {}}]})
+    with session_factory(engine)() as session:
+        errors = sync_declared_sources(session, declared)
+        session.commit()
+        assert len(errors) == 1 and "source bad in the config file is invalid" in errors[0]
+        assert session.scalar(select(Source).where(Source.name == "a")).enabled
+        sync_declared_sources(session, settings.model_copy(update={"sources": []}))
+        session.commit()
+        assert not session.scalar(select(Source).where(Source.name == "a")).enabled  # kept, disabled
+
+
+# -- dead letters ------------------------------------------------------------------------------------
+def test_dead_letters_retry_with_the_fixed_mapping(settings, engine, tmp_path) -> None:
+    path = tmp_path / "hr.csv"
+    path.write_text("resp,comment,date\n1,Too much overtime,23.09.2026\n2,Great team lead,24.09.2026\n"
+                    "3,,25.09.2026\n")
+    config = SourceConfig(name="hr", connector="file", audience="employee", options={"path": str(path)})
+    with session_factory(engine)() as session:
+        save_source(session, config, origin="api")
+        session.commit()
+    first = pull_source(engine, "hr", settings=settings)
+    assert (first.stats.new, first.stats.dead) == (0, 3)  # dates are not ISO
+    fixed = config.model_copy(update={"mapping": config.mapping.model_copy(
+        update={"date_format": "%d.%m.%Y", "columns": {"external_id": "resp"}})})
+    with session_factory(engine)() as session:
+        save_source(session, fixed, origin="api")
+        session.commit()
+    outcome = retry_dead_letters(engine, settings=settings, source_name="hr")
+    assert len(outcome.resolved) == 2 and outcome.stats.new == 2
+    assert len(outcome.failed) == 1 and "text is empty" in next(iter(outcome.failed.values()))
+    with session_factory(engine)() as session:
+        letters = session.scalars(select(DeadLetter).order_by(DeadLetter.id)).all()
+        items = session.scalars(select(FeedbackItem).order_by(FeedbackItem.external_id)).all()
+    assert [bool(d.resolved_at) for d in letters] == [True, True, False]
+    assert all(d.retries == 1 for d in letters) and len(letters) == 3  # no new dead letters
+    assert [i.external_id for i in items] == ["1", "2"] and items[0].created_at.day == 23
+    again = retry_dead_letters(engine, settings=settings)
+    assert again.resolved == [] and len(again.failed) == 1  # resolved ones are not retried
+
+
+def test_cli_deadletters_retry_uses_map_options_for_voc_ingest_files(settings, engine, tmp_path, monkeypatch) -> None:
+    from jobs import cli
+
+    path = tmp_path / "shop.csv"
+    path.write_text("id,comment,date\na,Lovely staff,2026-09-01\nb,Queue too long,01/09/2026\n")
+    monkeypatch.setattr(cli, "_settings", lambda: settings)
+    monkeypatch.setattr("jobs.cli_sources._settings", lambda: settings)
+    runner = CliRunner()
+    ingested = runner.invoke(cli.app, ["ingest", str(path)])
+    assert ingested.exit_code == 0 and "1 dead-lettered" in ingested.output
+    listed = runner.invoke(cli.app, ["deadletters", "list", "--json"])
+    letter = json.loads(listed.output)[0]
+    retried = runner.invoke(cli.app, ["deadletters", "retry", str(letter["id"]), "--set", "created_at=2026-09-01"])
+    assert retried.exit_code == 0 and "1 resolved" in retried.output, retried.output
+    with session_factory(engine)() as session:
+        assert session.scalar(select(FeedbackItem).where(FeedbackItem.external_id == "b")) is not None
+
+
+def test_cli_sources_add_list_pull_and_ingest_source(settings, engine, tmp_path, monkeypatch) -> None:
+    from jobs import cli
+
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"id": "j1", "comment": "Fast refund"}\n{"id": "j2", "comment": "Slow app"}\n')
+    monkeypatch.setattr("jobs.cli_sources._settings", lambda: settings)
+    monkeypatch.setattr(cli, "_settings", lambda: settings)
+    runner = CliRunner()
+    added = runner.invoke(cli.app, ["sources", "add", "jl", "--connector", "file", "-o", f"path={path}",
+                                    "--schedule", "every 10m", "--set", "touchpoint=refunds"])
+    assert added.exit_code == 0, added.output
+    refused = runner.invoke(cli.app, ["sources", "add", "jl", "--connector", "file", "-o", f"path={path}"])
+    assert refused.exit_code == 1 and "--replace" in refused.output
+    bad = runner.invoke(cli.app, ["sources", "add", "x", "--connector", "zendesk", "-o", "subdomain=nw",
+                                  "-o", "token=abc"])
+    assert bad.exit_code == 2 and "credentials_env" in bad.output
+    pulled = runner.invoke(cli.app, ["ingest", "--source", "jl"])
+    assert pulled.exit_code == 0 and "2 new" in pulled.output, pulled.output
+    listed = runner.invoke(cli.app, ["sources", "list"])
+    assert "jl" in listed.output and "every 10m" in listed.output and "succeeded" in listed.output
+    assert runner.invoke(cli.app, ["sources", "pull", "nope"]).exit_code == 1
+    with session_factory(engine)() as session:
+        assert {i.touchpoint for i in session.scalars(select(FeedbackItem))} == {"refunds"}
+
+
+def test_redact_all_applies_new_patterns_to_stored_items(settings, engine, monkeypatch) -> None:
+    from feedback.ingest.service import get_or_create_source
+    from jobs import cli
+
+    with session_factory(engine)() as session:
+        source = get_or_create_source(session, name="old", connector="push")
+        for n, text in enumerate(["Ask EMP-12345 about the rota", "Mail me: a.b@example.com", "Nothing here"]):
+            session.add(FeedbackItem(source_id=source.id, external_id=str(n), content_hash="x", audience="employee",
+                                     text=text, created_at=source.created_at, extra={"note": text}))
+        session.commit()
+    with_rule = settings.model_copy(update={"privacy": settings.privacy.model_copy(
+        update={"extra_patterns": [{"name": "employee_id", "pattern": r"EMP-\d{5}"}]})})
+    monkeypatch.setattr("jobs.cli_sources._settings", lambda: with_rule)
+    result = CliRunner().invoke(cli.app, ["redact", "--all", "--batch-size", "2"])
+    assert result.exit_code == 0 and "3 items scanned, 2 changed" in result.output, result.output
+    with session_factory(engine)() as session:
+        texts = {i.external_id: i for i in session.scalars(select(FeedbackItem))}
+    assert texts["0"].text == "Ask [EMPLOYEE_ID] about the rota" and texts["0"].extra["note"] == texts["0"].text
+    assert texts["1"].text == "Mail me: [EMAIL]" and texts["1"].extra["redacted"] == {"EMAIL": 1}
+    again = CliRunner().invoke(cli.app, ["redact", "--all"])
+    assert "0 changed" in again.output  # idempotent
+
+
+# -- pure helpers ------------------------------------------------------------------------------------
+@given(attempt=st.integers(1, 40), base=st.floats(0, 10), cap=st.floats(0, 100), seed=st.integers(0, 2**32))
+def test_backoff_stays_within_the_capped_exponential_ceiling(attempt, base, cap, seed) -> None:
+    backoff = Backoff(base_seconds=base, cap_seconds=cap)
+    delay = backoff.delay(attempt, rng=random.Random(seed))
+    assert 0.0 <= delay <= min(cap, base * 2 ** (attempt - 1)) + 1e-9
+
+
+@given(st.floats(0, 1e6, allow_nan=False))
+def test_retry_after_is_obeyed_but_capped(seconds) -> None:
+    assert Backoff(max_retry_after_seconds=300).delay(1, retry_after=seconds) == min(seconds, 300)
+
+
+def test_retry_gives_up_after_the_attempts_and_reraises() -> None:
+    calls, waits = [], []
+
+    def failing() -> None:
+        calls.append(1)
+        raise TransientError("503", retry_after=2)
+
+    with pytest.raises(TransientError):
+        retry(failing, backoff=Backoff(attempts=3), sleep=waits.append)
+    assert len(calls) == 3 and waits == [2, 2]
+
+
+def test_retry_after_header_forms() -> None:
+    from datetime import UTC, datetime
+
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    now = datetime(2026, 9, 1, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("Tue, 01 Sep 2026 12:00:30 GMT", now=now) == 30.0
+
+
+def test_jsonpath_subset() -> None:
+    doc = {"data": {"items": [{"id": 1, "a b": {"x": [10, 20]}}, {"id": 2, "a b": {"x": [30]}}]}}
+    assert compile_path("$.data.items[*].id").find(doc) == [1, 2]
+    assert compile_path("data.items[0]['a b'].x[-1]").first(doc) == 20
+    assert compile_path("$.data.items[5].id").first(doc) is None
+    assert compile_path("$").first(doc) is doc
+    assert compile_path('$.data.items.*["id"]').find(doc) == [1, 2]
+    with pytest.raises(JsonPathError, match="supported are"):
+        compile_path("$..id")
