@@ -232,23 +232,28 @@ def _write(session: Session, audience: str, computed: dict[tuple[str, date], dic
             key = (grain, as_date(row[0]), row[1], row[2])
             if (grain, key[1]) in periods:
                 existing[key] = (rollup_stats(row, 5, row[4]), row[3])
-    records: list[dict[str, Any]] = []
+    # Rows of one period change together: a share is a row over its period's total, so when
+    # any row of a period changes, every row of it gets the new updated_at.
+    rows: dict[tuple[str, date], list[tuple[str, str, CellStats]]] = defaultdict(list)
     seen: set[tuple[str, date, str, str]] = set()
     for (grain, start), cells in computed.items():
         for (name, code), stats in cells.items():
-            key = (grain, start, name, code)
-            seen.add(key)
-            old = existing.get(key)
-            same = old is not None and _values(old[0]) == _values(stats)
-            records.append(_record(audience, grain, start, name, code, stats,
-                                   old[1] if same and old is not None else now))
-    for key, (old_stats, old_updated) in existing.items():
-        if key in seen:
-            continue
-        grain, start, name, code = key
-        # A value gone from a period: a zero row (tombstone) tells incremental BI pulls.
-        records.append(_record(audience, grain, start, name, code, CellStats(),
-                               old_updated if not old_stats.n else now))
+            seen.add((grain, start, name, code))
+            rows[(grain, start)].append((name, code, stats))
+    for key, (old_stats, _) in existing.items():
+        if key not in seen and old_stats.n:
+            # A value gone from its period: a zero row (tombstone) tells incremental BI pulls.
+            rows[(key[0], key[1])].append((key[2], key[3], CellStats()))
+        elif key not in seen:
+            rows[(key[0], key[1])].append((key[2], key[3], old_stats))  # an old tombstone stays
+    records: list[dict[str, Any]] = []
+    for (grain, start), period_rows in rows.items():
+        olds = [existing.get((grain, start, name, code)) for name, code, _ in period_rows]
+        unchanged = all(old is not None and _values(old[0]) == _values(stats)
+                        for old, (_, _, stats) in zip(olds, period_rows, strict=True))
+        stamp = max(old[1] for old in olds if old is not None) if unchanged and olds else now
+        for name, code, stats in period_rows:
+            records.append(_record(audience, grain, start, name, code, stats, stamp))
     for grain in {g for g, _ in keys}:
         starts = sorted(p for g, p in keys if g == grain)
         for i in range(0, len(starts), 400):
