@@ -206,12 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     with TestClient(create_app(settings)) as client:
         client.headers["Authorization"] = f"Bearer {key}"
-        # a page deep in the export, reached through the cursor
+        # a full page further in, reached through the cursor
         cursor = client.get("/v1/aggregates", params={"interval": "week", "limit": 1000}).json()["next_cursor"]
-        for _ in range(3):
-            cursor = client.get("/v1/aggregates", params={"interval": "week", "limit": 1000,
-                                                           "cursor": cursor}).json()["next_cursor"]
-        cases.insert(5, ("aggregates: 5th page via cursor (JSON)", "/v1/aggregates",
+        cursor = client.get("/v1/aggregates", params={"interval": "week", "limit": 1000,
+                                                       "cursor": cursor}).json()["next_cursor"]
+        cases.insert(5, ("aggregates: 3rd page via cursor (1000 rows, JSON)", "/v1/aggregates",
                          {"interval": "week", "limit": 1000, "cursor": cursor}))
         print(f"\n{args.items:,} customer items, SQLite, through the ASGI app with an API key "
               f"({args.repeat} requests each)")

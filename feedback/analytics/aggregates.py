@@ -57,7 +57,7 @@ AGGREGATE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("value_label", "string", "readable label of the value (topic labels can be renamed; codes stay)"),
     ("suppressed", "bool", "true when an employee group is too small to show (numbers are empty)"),
     *((name, _METRIC_TYPES.get(name, "float64"), "see docs/api.md#metrics") for name in METRIC_COLUMNS),
-    ("updated_at", "timestamp", "when this row's numbers last changed (UTC)"),
+    ("updated_at", "timestamp", "when this row's period last changed (UTC); a period's rows change together"),
 )
 COLUMN_NAMES = tuple(c[0] for c in AGGREGATE_COLUMNS)
 EXPORT_DIMENSIONS = tuple(DIMENSIONS)  # 'all' first, then every query dimension
