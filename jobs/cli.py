@@ -153,18 +153,25 @@ def demo(
 
 
 def _print_examples(host: str, port: int) -> None:
+    from jobs.cli_keys import demo_key_header
+
     base = f"http://{'localhost' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}"
+    key = demo_key_header(_settings())  # every endpoint but /health needs an API key
     out.print("\nTry:")
+    if key:
+        out.print(f"  export VOC_KEY={key}", soft_wrap=True)
+        key = "-H \"Authorization: Bearer $VOC_KEY\" "
     for line in (
         f"curl -s '{base}/health'",
-        f"curl -s '{base}/v1/trends?by=touchpoint&interval=week' | python3 -m json.tool | head -40",
-        f"curl -s '{base}/v1/trends?by=org_unit&audience=employee'",
-        f"curl -s '{base}/v1/feedback?touchpoint=delivery&limit=3'",
-        f"curl -s -X POST '{base}/v1/classify' -H 'content-type: application/json' "
+        f"curl -s {key}'{base}/v1/trends?by=touchpoint&interval=week' | python3 -m json.tool | head -40",
+        f"curl -s {key}'{base}/v1/trends?by=org_unit&audience=employee'",
+        f"curl -s {key}'{base}/v1/journey'",
+        f"curl -s {key}'{base}/v1/feedback?touchpoint=delivery&limit=3&audience=customer'",
+        f"curl -s -X POST {key}'{base}/v1/classify' -H 'content-type: application/json' "
         "-d '{\"texts\": [\"The courier left my sofa in the rain\"]}'",
         f"open {base}/docs",
     ):
-        out.print(f"  {line}")
+        out.print(f"  {line}", soft_wrap=True)
     out.print("")
 
 

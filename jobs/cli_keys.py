@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from feedback.apikeys import SCOPES, ApiKeyError, create_key, list_keys, revoke_key
-from feedback.config import get_settings
+from feedback.config import Settings, get_settings
 from feedback.db import get_engine, session_scope
 
 app = typer.Typer(help="API keys: create, list, revoke. Scopes: cx (customer feedback), hr (employee "
@@ -79,3 +79,12 @@ def revoke(ref: Annotated[str, typer.Argument(help="the key's prefix (or id, or 
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     out.print(f"revoked key {prefix} ({name})")
+
+
+def demo_key_header(settings: Settings) -> str:
+    """A new cx+hr key for the demo's example curl lines, or '' when keys are off."""
+    if not settings.api.auth_enabled:
+        return ""
+    with session_scope(get_engine(settings.database_url)) as session:
+        key = create_key(session, name="voc demo examples", scopes=["cx", "hr"])
+    return key.secret_key
