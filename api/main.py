@@ -22,6 +22,7 @@ from api.routers import (
     journey,
     quotes,
     sources,
+    topics,
     trends,
     webhooks,
 )
@@ -86,5 +87,6 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
     app.include_router(aggregates.router, dependencies=[Depends(audience_guard("customer", also=("bi",)))])
     app.include_router(digests.router, dependencies=by_audience)
     app.include_router(sources.router, dependencies=[Depends(require_scopes("admin"))])
+    app.include_router(topics.router)  # each endpoint checks the topic's audience (cx/hr/admin)
     app.include_router(webhooks.router)  # no API key: each delivery is HMAC-signed instead
     return app

@@ -212,6 +212,9 @@ app.add_typer(jobs_app, name="jobs")
 from jobs.cli_keys import app as keys_app  # noqa: E402  (voc keys create|list|revoke)
 
 app.add_typer(keys_app, name="keys")
+from jobs.cli_topics import topics_app  # noqa: E402  (voc topics fit|list|show|rename|merge|pin)
+
+app.add_typer(topics_app, name="topics")
 
 
 @jobs_app.command("list")

@@ -71,7 +71,29 @@ def job_specs(settings: Settings) -> list[JobSpec]:
                 tag_new),
         digest_job_spec(settings),
         *source_job_specs(settings),
+        *topic_job_specs(settings),
     ]
+
+
+def topic_job_specs(settings: Settings) -> list[JobSpec]:
+    """A topic refit per audience, on `scheduler.topic_refit_cron` (weekly by default)."""
+
+    def refit_job(audience: str) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
+            from feedback.db import session_scope
+            from feedback.topics.service import refit
+
+            try:
+                with session_scope(get_engine(settings.database_url)) as session:
+                    return refit(session, var_dir=settings.var_dir, audience=audience).to_json()
+            except ValueError as exc:  # nothing to fit yet: not a failure
+                return {"skipped": str(exc)}
+
+        return run
+
+    trigger = CronTrigger.from_crontab(settings.scheduler.topic_refit_cron, timezone=settings.scheduler.timezone)
+    return [JobSpec(f"topics:refit:{audience}", f"refit the {audience} topics (aligned to the last version)",
+                    trigger, refit_job(audience)) for audience in ("customer", "employee")]
 
 
 # -- sources ----------------------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""Readable topic labels: a 2-4 word phrase a CX lead would accept, from words already counted.
+
+Keywords are BERTopic's c-TF-IDF words (stop words removed). The label is the phrase of two or
+three words that the topic's most central documents (nearest its centroid, by the cached
+embeddings) use most, among phrases that contain one of the top keywords: "Card Arrival",
+"Work Life Balance", "Upper Management". When no phrase is common enough, the two best
+keywords joined ("Pay & Benefits"). No encoder is run: labels cost a count over a few hundred
+documents per topic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+# Words that carry no topic in feedback, on top of the English stop words.
+FEEDBACK_STOP_WORDS = frozenset({
+    "just", "really", "lot", "lots", "like", "dont", "don", "didn", "doesn", "isn", "wasn", "im",
+    "ive", "thing", "things", "way", "make", "makes", "got", "get", "gets", "did", "does", "ll",
+    "ve", "re", "want", "need", "know", "think", "say", "said", "use", "used", "new", "time",
+    "good", "great", "bad", "better", "best", "pretty", "quite", "bit", "sure", "able", "going",
+    "cons", "pros", "con", "pro", "company", "none", "nothing", "n", "s", "t", "d", "m", "amp",
+    "isnt", "doesnt", "didnt", "cant", "wont", "wasnt", "arent", "havent", "says", "tell",
+    "wanted", "saw", "tried", "trying", "help", "please", "thanks", "thank", "hi", "hello",
+})
+STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | FEEDBACK_STOP_WORDS
+PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]")
+WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
+MIN_PHRASE_DOCS = 3
+SMALL_WORDS = frozenset({"and", "of", "to", "in", "on", "for", "the", "a", "an", "or", "with", "at", "by"})
+
+
+def clean(text: str) -> str:
+    """Text with redaction placeholders removed, so `[CARD]` never becomes the word 'card'."""
+    return PLACEHOLDER.sub(" ", text)
+
+
+def _words(text: str) -> list[str]:
+    return [w.strip("'-") for w in WORD.findall(clean(text).lower())]
+
+
+def phrases(text: str, sizes: Sequence[int] = (2, 3)) -> set[str]:
+    """The n-grams of `text` that neither start nor end with a stop word (each counted once)."""
+    words = _words(text)
+    out: set[str] = set()
+    for n in sizes:
+        for i in range(len(words) - n + 1):
+            gram = words[i:i + n]
+            if gram[0] in STOP_WORDS or gram[-1] in STOP_WORDS or len(gram[0]) < 2 or len(gram[-1]) < 2:
+                continue
+            if any(len(w) < 2 for w in gram) or len(set(gram)) < n:
+                continue
+            if any(w in STOP_WORDS and w not in SMALL_WORDS for w in gram[1:-1]):
+                continue
+            out.add(" ".join(gram))
+    return out
+
+
+def title(phrase: str) -> str:
+    """'work life balance' -> 'Work Life Balance' (small words stay lower case inside)."""
+    words = phrase.split()
+    return " ".join(w if (i and w in SMALL_WORDS) else (w[:1].upper() + w[1:]) for i, w in enumerate(words))
+
+
+def distinct_keywords(keywords: Sequence[str], limit: int = 10) -> list[str]:
+    """Keywords without the single words already inside a higher-ranked phrase."""
+    out: list[str] = []
+    covered: set[str] = set()
+    for word in keywords:
+        if not word or word in out:
+            continue
+        parts = set(word.split())
+        if len(parts) == 1 and word in covered:
+            continue
+        out.append(word)
+        covered |= parts
+        if len(out) >= limit:
+            break
+    return out
+
+
+def label_for(keywords: Sequence[str], central_docs: Sequence[str]) -> str:
+    """A 2-4 word title-cased label from the keywords and the topic's most central documents."""
+    keywords = [k for k in keywords if k]
+    if not keywords:
+        return "Miscellaneous"
+    top_words = {w for k in keywords[:5] for w in k.split()}
+    counts: Counter[str] = Counter()
+    for doc in central_docs:
+        counts.update(phrases(doc))
+    min_docs = max(2, min(MIN_PHRASE_DOCS, len(central_docs) // 15))
+    rank = {k: i for i, k in enumerate(keywords)}
+    best: tuple[float, str] | None = None
+    for phrase, df in counts.items():
+        if df < min_docs:
+            continue
+        words = phrase.split()
+        hits = sum(1 for w in words if w in top_words)
+        if not hits:
+            continue
+        # Frequency among central documents, boosted by keywords it contains and when the phrase
+        # is itself a ranked keyword; a third word must earn its place.
+        score = df * (1 + 0.5 * hits) * (1.5 if phrase in rank else 1.0)
+        if len(words) == 3:
+            score *= 0.8
+        if best is None or score > best[0]:
+            best = (score, phrase)
+    if best is not None:
+        return title(best[1])
+    first = keywords[0]
+    if len(first.split()) >= 2:
+        return title(first)
+    second = next((k for k in keywords[1:] if not set(k.split()) & set(first.split())), None)
+    return title(f"{first} & {second}") if second else title(first)
+
+
+def deduplicate(labels: dict[int, str], keywords: dict[int, Sequence[str]]) -> dict[int, str]:
+    """Make labels unique: a repeated label gets its topic's best keyword not already in it."""
+    seen: Counter[str] = Counter(labels.values())
+    out = dict(labels)
+    for topic, label in labels.items():
+        if seen[label] < 2:
+            continue
+        inside = set(label.lower().replace("&", " ").split())
+        candidates = sorted(keywords.get(topic, []), key=lambda k: len(k.split()))  # single words first
+        extra = next((k for k in candidates if not set(k.split()) & inside), None)
+        out[topic] = f"{label}: {title(extra)}" if extra else f"{label} ({topic})"
+    return out
