@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -53,7 +53,7 @@ def list_command(
 ) -> None:
     """List keys: prefix, name, scopes, created, last used, revoked (never the secret)."""
     with session_scope(_engine()) as session:
-        rows = [{"id": k.id, "prefix": k.prefix, "name": k.name, "scopes": list(k.scopes or []),
+        rows: list[dict[str, Any]] = [{"id": k.id, "prefix": k.prefix, "name": k.name, "scopes": list(k.scopes or []),
                  "created_at": k.created_at.isoformat(),
                  "last_used_at": k.last_used_at.isoformat() if k.last_used_at else None,
                  "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None}

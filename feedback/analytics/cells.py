@@ -297,7 +297,7 @@ def value_expression(name: str) -> tuple[ColumnElement[Any], bool]:
     """(SQL for the value code, whether TagLabel must be joined) for a dimension."""
     dim = dimension(name)
     if dim.label_kind is not None:
-        return TagLabel.label, True
+        return TagLabel.label.expression, True
     assert dim.value is not None
     return dim.value(), False
 

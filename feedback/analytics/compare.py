@@ -122,8 +122,9 @@ def compare(session: Session, query: CompareQuery, *, min_group_size: int) -> di
     drivers_by = query.drivers_by or ("touchpoint" if query.by == "topic" else "topic")
     if drivers_by not in DRIVER_DIMENSIONS:
         raise ValueError(f"drivers_by must be a single-valued dimension: {', '.join(DRIVER_DIMENSIONS)}")
-    ranges = {"baseline": (query.baseline_start, query.baseline_end),
-              "current": (query.current_start, query.current_end)}
+    ranges: dict[str, tuple[datetime | None, datetime | None]] = {
+        "baseline": (query.baseline_start, query.baseline_end),
+        "current": (query.current_start, query.current_end)}
     if query.audience == "employee":  # employee numbers are whole weeks: compare what is computed
         ranges = {k: snap_to_weeks(*v) for k, v in ranges.items()}  # type: ignore[misc]
     tables = {}
@@ -139,6 +140,7 @@ def compare(session: Session, query: CompareQuery, *, min_group_size: int) -> di
         if kind == "overall":
             base, cur = tables["baseline"].totals.get(None), tables["current"].totals.get(None)
         else:
+            assert code is not None
             base, cur = tables["baseline"].cells.get((None, code)), tables["current"].cells.get((None, code))
         row: dict[str, Any] = {query.by: "(all)" if code is None else labels.get(code, code),
                                "value_code": code, "baseline": _side(base, query.metric),
@@ -210,7 +212,7 @@ def decompose(base: dict[str, CellStats], cur: dict[str, CellStats], metric: str
 
     b, _ = parts(base)
     c, _ = parts(cur)
-    drivers = []
+    drivers: list[dict[str, Any]] = []
     for code in set(b) | set(c):
         w0, m0 = b.get(code, (0.0, c.get(code, (0.0, 0.0))[1]))
         w1, m1 = c.get(code, (0.0, m0))

@@ -216,7 +216,7 @@ def _regression(y: np.ndarray, features: dict[tuple[str, str], np.ndarray], kept
 
 def _employee_drivers(session: Session, where: Slice, query: DriverQuery, min_group_size: int) -> dict[str, Any]:
     metric = OUTCOMES[query.outcome]
-    drivers = []
+    drivers: list[dict[str, Any]] = []
     overall = CellStats()
     table = None
     for name in query.dimensions:

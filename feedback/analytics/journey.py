@@ -37,7 +37,7 @@ def journey(session: Session, where: Slice, *, steps: Sequence[tuple[str, str | 
     configured = [name for name, _ in steps]
     stage_of = dict(steps)
     extra = sorted((c for c in cells if c not in stage_of and c != "unknown"),
-                   key=lambda c: (-(cells[c].n if cells[c] is not None else 0), c))
+                   key=lambda c: (-(getattr(cells[c], "n", 0) or 0), c))
     order = configured + extra + (["unknown"] if "unknown" in cells else [])
     out_steps: list[dict[str, Any]] = []
     for position, name in enumerate(order, start=1):

@@ -65,10 +65,9 @@ def representative_quotes(session: Session, query: QuoteQuery, *, min_group_size
     if query.sentiment:
         stmt = stmt.where(Tag.sentiment == query.sentiment)
     if employee:
-        rows = session.execute(stmt).all()
-        rows = _employee_pool(rows, min_group_size_comments)
+        rows = _employee_pool(list(session.execute(stmt).all()), min_group_size_comments)
     else:
-        rows = session.execute(stmt.order_by(FeedbackItem.created_at.desc()).limit(POOL)).all()
+        rows = list(session.execute(stmt.order_by(FeedbackItem.created_at.desc()).limit(POOL)).all())
     result: dict[str, Any] = {"audience": query.audience, "filters": dict(where.filters),
                               "sentiment": query.sentiment, "pool": len(rows), "quotes": []}
     if not rows:

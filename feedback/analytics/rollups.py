@@ -20,9 +20,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from feedback.analytics.cells import (
@@ -155,13 +155,14 @@ def _runs(days: Sequence[date]) -> list[tuple[date, date]]:
     return runs
 
 
-ROLLUP = AnalyticsRollup.__table__
+ROLLUP = cast(Table, AnalyticsRollup.__table__)
 STAT_COLUMNS = [ROLLUP.c[name] for name in SUM_FIELDS]
 
 
 def rollup_stats(row: Any, offset: int, labels: Any = None) -> CellStats:
     """CellStats from a Core row holding the SUM_FIELDS from position `offset` on."""
-    return CellStats(*row[offset:offset + len(SUM_FIELDS)], labels=Counter(labels or {}))
+    values = row[offset:offset + len(SUM_FIELDS)]
+    return CellStats(*values, labels=Counter(labels or {}))  # type: ignore[misc]  # the SUM_FIELDS, in order
 
 
 def _recompute(session: Session, days: Sequence[date], audience: str,
@@ -177,6 +178,7 @@ def _recompute(session: Session, days: Sequence[date], audience: str,
         for name in DIMENSIONS:
             mixes = name in MIX_DIMENSIONS
             for (period, code), stats in raw_cells(session, where, name, "day", mixes=mixes).items():
+                assert period is not None
                 computed[("day", period)][(name, code)] = stats
     for day in days:
         computed.setdefault(("day", day), {})

@@ -108,10 +108,10 @@ def raw_cells(session: Session, where: Slice, by: str, interval: str, *,
     offset = len(group)
     for row in session.execute(stmt):
         key = (as_date(row[0]) if period is not None else None, str(row[offset - 1]))
-        out[key] = CellStats(*row[offset:])
+        out[key] = CellStats(*row[offset:])  # type: ignore[arg-type]  # the SUM_FIELDS, in order
     if mixes and out:
         mix = aliased(TagLabel)
-        mstmt = base_select(*group, mix.kind, mix.label, func.count().label("count"))
+        mstmt = base_select(*group, mix.kind, mix.label, func.count().label("items"))
         if labelled:
             mstmt = join_labels(mstmt, by)
         mstmt = mstmt.join(mix, and_(mix.item_id == FeedbackItem.id, mix.kind.in_(MIX_KINDS)))
@@ -120,7 +120,7 @@ def raw_cells(session: Session, where: Slice, by: str, interval: str, *,
         for row in session.execute(mstmt):
             key = (as_date(row.period) if period is not None else None, str(row.value))
             if key in out:
-                out[key].labels[f"{row.kind}:{row.label}"] = int(row.count)
+                out[key].labels[f"{row.kind}:{row.label}"] = int(row.items)
     return out
 
 
