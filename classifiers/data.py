@@ -1,0 +1,186 @@
+"""Readers for the public labelled datasets in `../shared/data` (never copied into the repo).
+
+Each reader returns plain Python lists so training, evaluation and caching share one view of
+the data. Splits follow the datasets' own; the two datasets without splits (amazon_reviews,
+glassdoor) are split 80/10/10 by a stable hash of the review id, so every run agrees on which
+reviews are held out.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from classifiers.labels import GOEMOTIONS_LABELS, GOEMOTIONS_SENTIMENT_GROUPS, NEED_LABELS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir() -> Path:
+    """The shared data folder: $VOC_DATA_DIR, else `<repo>/../shared/data`."""
+    path = Path(os.environ.get("VOC_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"training data folder {path} not found; set VOC_DATA_DIR to the folder that holds "
+            "goemotions/, sst/, tweeteval/, banking77/, glassdoor/, amazon_reviews/ and needs/"
+        )
+    return path
+
+
+@dataclass
+class Split:
+    """Texts with one label each (`labels`) or several (`multi`, a list of label lists)."""
+
+    texts: list[str] = field(default_factory=list)
+    labels: list = field(default_factory=list)
+
+
+def hash_split(key: str) -> str:
+    """'train' / 'dev' / 'test' (80/10/10) from a stable hash of an id."""
+    bucket = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % 10
+    return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
+
+
+def goemotions(split: str) -> Split:
+    """GoEmotions: labels are lists of label names (multi-label, 28 classes)."""
+    out = Split()
+    with open(data_dir() / "goemotions" / f"original_{split}.tsv", encoding="utf-8") as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 2:
+                continue
+            out.texts.append(parts[0])
+            out.labels.append([GOEMOTIONS_LABELS[int(i)] for i in parts[1].split(",")])
+    return out
+
+
+def goemotions_sentiment(split: str) -> Split:
+    """GoEmotions collapsed to negative/neutral/positive; ambiguous and mixed items dropped."""
+    group_of = {
+        label: group for group, labels in GOEMOTIONS_SENTIMENT_GROUPS.items() for label in labels
+    }
+    src = goemotions(split)
+    out = Split()
+    for text, labels in zip(src.texts, src.labels, strict=True):
+        groups = {group_of[label] for label in labels} - {"ambiguous"}
+        if len(groups) == 1:
+            out.texts.append(text)
+            out.labels.append(groups.pop())
+    return out
+
+
+def sst2(split: str) -> Split:
+    """SST-2 (alps phrase-level); `test` is the GLUE SST-2 dev set. Labels negative/positive."""
+    out = Split()
+    with open(data_dir() / "sst" / f"alps_sst2_{split}.tsv", encoding="utf-8") as f:
+        next(f)
+        for line in f:
+            text, _, label = line.rstrip("\n").rpartition("\t")
+            if text.strip():
+                out.texts.append(text.strip())
+                out.labels.append("positive" if label.strip() == "1" else "negative")
+    return out
+
+
+def sst5(split: str, *, collapse: bool = True) -> Split:
+    """SST-5 sentences; collapsed to 3 classes (1-2 negative, 3 neutral, 4-5 positive) by default."""
+    out = Split()
+    with open(data_dir() / "sst" / f"sst5_{split}.txt", encoding="utf-8") as f:
+        for line in f:
+            label, _, text = line.rstrip("\n").partition("\t")
+            stars = int(label.replace("__label__", ""))
+            out.texts.append(text)
+            out.labels.append(_stars_to_sentiment(stars) if collapse else stars)
+    return out
+
+
+def tweeteval(task: str, split: str) -> Split:
+    """TweetEval `emotion` or `sentiment`; labels are the integer class ids."""
+    root = data_dir() / "tweeteval"
+    texts = (root / f"{task}_{split}_text.txt").read_text(encoding="utf-8").splitlines()
+    labels = (root / f"{task}_{split}_labels.txt").read_text(encoding="utf-8").splitlines()
+    return Split([t.strip() for t in texts], [int(x) for x in labels])
+
+
+def banking77(split: str) -> Split:
+    """Banking77 queries with their intent name."""
+    out = Split()
+    with open(data_dir() / "banking77" / f"{split}.csv", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            out.texts.append(row["text"])
+            out.labels.append(row["category"])
+    return out
+
+
+def _stars_to_sentiment(stars: int) -> str:
+    return "negative" if stars <= 2 else "neutral" if stars == 3 else "positive"
+
+
+def amazon_reviews(split: str) -> Split:
+    """Amazon device reviews (title + text) with star-derived sentiment; hash split by id."""
+    out = Split()
+    with open(data_dir() / "amazon_reviews" / "reviews.csv", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if hash_split(row["review_id"]) != split or not row["text"].strip():
+                continue
+            title = row["title"].strip()
+            text = row["text"].strip()
+            out.texts.append(f"{title}. {text}" if title else text)
+            out.labels.append(_stars_to_sentiment(int(float(row["rating"]))))
+    return out
+
+
+def glassdoor(split: str) -> Split:
+    """Glassdoor review headlines ('summary') with rating-derived sentiment; hash split by id."""
+    out = Split()
+    with open(data_dir() / "glassdoor" / "reviews.csv", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            summary = html.unescape(row["summary"]).strip()
+            if hash_split(row["review_id"]) != split or len(summary) < 3:
+                continue
+            out.texts.append(summary)
+            out.labels.append(_stars_to_sentiment(int(float(row["rating_overall"]))))
+    return out
+
+
+def glassdoor_pros_cons(split: str) -> Split:
+    """Glassdoor pros (positive) and cons (negative) of at least 4 words; hash split by id."""
+    out = Split()
+    with open(data_dir() / "glassdoor" / "reviews.csv", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if hash_split(row["review_id"]) != split:
+                continue
+            for column, label in (("pros", "positive"), ("cons", "negative")):
+                text = html.unescape(row[column]).strip()
+                if len(text.split()) >= 4:
+                    out.texts.append(text)
+                    out.labels.append(label)
+    return out
+
+
+def feedback_texts(limit: int | None = None) -> list[str]:
+    """Real feedback-like text (amazon review bodies, glassdoor pros/cons), for benchmarks."""
+    texts: list[str] = []
+    with open(data_dir() / "amazon_reviews" / "reviews.csv", encoding="utf-8", newline="") as f:
+        texts += [row["text"].strip() for row in csv.DictReader(f) if row["text"].strip()]
+    with open(data_dir() / "glassdoor" / "reviews.csv", encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            texts += [html.unescape(row["pros"]).strip(), html.unescape(row["cons"]).strip()]
+    texts = [t for t in texts if t]
+    return texts[:limit] if limit else texts
+
+
+def needs() -> Split:
+    """needs/train.jsonl: labels are lists drawn from functional/emotional/social."""
+    out = Split()
+    with open(data_dir() / "needs" / "train.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            out.texts.append(row["text"])
+            out.labels.append([n for n in row["needs"] if n in NEED_LABELS])
+    return out

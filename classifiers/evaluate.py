@@ -1,0 +1,274 @@
+"""Measure the shipped tagger on held-out data and write model_cards/metrics/*.json.
+
+    python -m classifiers.evaluate [--tasks sentiment,emotions,needs,touchpoints] [--no-write]
+
+Everything here is measured through the real `Tagger` (shipped encoder, adapter, heads and
+thresholds), on `test` splits (SST-2's is the GLUE dev set; TweetEval sentiment has only `val`,
+which nothing is tuned on). Needs, which has one labelled file, is measured by 5-fold
+cross-validation with thresholds tuned inside each training fold. Then
+`python -m classifiers.cards` renders the model cards from these files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from classifiers import data
+from classifiers.config import BANK_TOUCHPOINTS, TaggerConfig
+from classifiers.labels import (
+    EKMAN_GROUPS,
+    GOEMOTIONS_LABELS,
+    NEED_LABELS,
+    SENTIMENT_LABELS,
+    TWEETEVAL_EMOTION_LABELS,
+    TWEETEVAL_EMOTION_MAP,
+)
+
+METRICS_DIR = data.REPO_ROOT / "model_cards" / "metrics"
+COMMAND = "python -m classifiers.evaluate"
+RETAIL_SAMPLE = Path(__file__).resolve().parent / "eval_data" / "touchpoints_retail.jsonl"
+
+TARGETS = {
+    "sentiment": {"sst2_accuracy": 0.91},
+    "emotions": {"goemotions_macro_f1": 0.46, "ekman_macro_f1": 0.64},
+    "needs": {"cv5_macro_f1": 0.80},
+    "touchpoints": {},
+}
+
+
+def f1(pred: np.ndarray, gold: np.ndarray) -> float:
+    tp = float((pred & gold).sum())
+    denom = float(pred.sum() + gold.sum())
+    return 2 * tp / denom if denom else 0.0
+
+
+def macro_f1(pred: list, gold: list, labels) -> float:
+    p, g = np.asarray(pred), np.asarray(gold)
+    return float(np.mean([f1(p == label, g == label) for label in labels]))
+
+
+def macro_recall(pred: list, gold: list, labels) -> float:
+    p, g = np.asarray(pred), np.asarray(gold)
+    return float(np.mean([((p == label) & (g == label)).sum() / max((g == label).sum(), 1)
+                          for label in labels]))  # fmt: skip
+
+
+def r4(x: float) -> float:
+    return round(float(x), 4)
+
+
+def evaluate_sentiment(tagger) -> dict:
+    out = {}
+    sst2 = data.sst2("test")
+    res = tagger.tag(sst2.texts)
+    pred = ["positive" if r.sentiment_probs["positive"] > r.sentiment_probs["negative"]
+            else "negative" for r in res]  # fmt: skip
+    out["sst2_accuracy"] = r4(np.mean(np.array(pred) == np.array(sst2.labels)))
+    out["sst2_n"] = len(sst2.texts)
+    for name, split in (
+        ("sst5_3class", data.sst5("test")),
+        ("amazon_reviews_heldout", data.amazon_reviews("test")),
+        ("glassdoor_headlines_heldout", data.glassdoor("test")),
+        ("glassdoor_pros_cons_heldout", data.glassdoor_pros_cons("test")),
+    ):
+        pred = [r.sentiment for r in tagger.tag(split.texts)]
+        labels = sorted(set(split.labels))
+        out[f"{name}_macro_f1"] = r4(macro_f1(pred, split.labels, labels))
+        out[f"{name}_accuracy"] = r4(np.mean(np.array(pred) == np.array(split.labels)))
+        out[f"{name}_n"] = len(split.texts)
+    tw = data.tweeteval("sentiment", "val")
+    gold = [SENTIMENT_LABELS[i] for i in tw.labels]
+    pred = [r.sentiment for r in tagger.tag(tw.texts)]
+    out["tweeteval_sentiment_val_macro_recall"] = r4(macro_recall(pred, gold, SENTIMENT_LABELS))
+    out["tweeteval_sentiment_val_accuracy"] = r4(np.mean(np.array(pred) == np.array(gold)))
+    out["tweeteval_sentiment_val_n"] = len(tw.texts)
+    return out
+
+
+def evaluate_emotions(tagger) -> dict:
+    ge = data.goemotions("test")
+    res = tagger.tag(ge.texts)
+    index = {label: j for j, label in enumerate(GOEMOTIONS_LABELS)}
+    pred = np.zeros((len(res), len(index)), bool)
+    gold = np.zeros_like(pred)
+    for i, (r, labels) in enumerate(zip(res, ge.labels, strict=True)):
+        pred[i, [index[label] for label in r.emotion_labels]] = True
+        gold[i, [index[label] for label in labels]] = True
+    per_label = {label: r4(f1(pred[:, j], gold[:, j])) for label, j in index.items()}
+    ekman = {}
+    for group, members in EKMAN_GROUPS.items():
+        cols = [index[m] for m in members]
+        ekman[group] = r4(f1(pred[:, cols].any(1), gold[:, cols].any(1)))
+    tw = data.tweeteval("emotion", "test")
+    tw_res = tagger.tag(tw.texts)
+    tw_pred = []
+    for r in tw_res:
+        scores = [sum(r.emotions[m] for m in TWEETEVAL_EMOTION_MAP[c])
+                  for c in TWEETEVAL_EMOTION_LABELS]  # fmt: skip
+        tw_pred.append(int(np.argmax(scores)))
+    return {
+        "goemotions_macro_f1": r4(np.mean(list(per_label.values()))),
+        "goemotions_micro_f1": r4(f1(pred, gold)),
+        "goemotions_n": len(ge.texts),
+        "goemotions_per_label_f1": per_label,
+        "ekman_macro_f1": r4(np.mean(list(ekman.values()))),
+        "ekman_per_label_f1": ekman,
+        "tweeteval_emotion_test_macro_f1": r4(macro_f1(tw_pred, tw.labels, range(4))),
+        "tweeteval_emotion_test_accuracy": r4(np.mean(np.array(tw_pred) == np.array(tw.labels))),
+        "tweeteval_emotion_test_n": len(tw.texts),
+    }
+
+
+def evaluate_needs(tagger) -> dict:
+    """5-fold CV of the needs head recipe on the tagger's own embeddings."""
+    from classifiers.train import (
+        FITS,
+        fit_head,
+        fold_ids,
+        multi_hot,
+        needs_cv_predictions,
+        predict,
+        tune_thresholds,
+    )  # fmt: skip
+
+    sp = data.needs()
+    labels = list(NEED_LABELS)
+    x = tagger.embed(sp.texts)
+    y = multi_hot(sp.labels, labels)
+    folds = fold_ids(y, 5)
+    pred = np.zeros(y.shape, bool)
+    for k in range(5):
+        tr, te = folds != k, folds == k
+        # thresholds from an inner 5-fold CV on the training folds only
+        inner = needs_cv_predictions(x[tr], y[tr], FITS["needs"], seed=100 + k)
+        thr = tune_thresholds(inner, y[tr], labels)
+        module = fit_head(x[tr], y[tr], multi_label=True, fit=FITS["needs"], seed=k)
+        probs = predict(module, x[te], multi_label=True)
+        pred[te] = probs >= np.array([thr[label] for label in labels])
+    per_label = {label: r4(f1(pred[:, j], y[:, j] > 0)) for j, label in enumerate(labels)}
+    exact = np.mean((pred == (y > 0)).all(1))
+    return {
+        "cv5_macro_f1": r4(np.mean(list(per_label.values()))),
+        "cv5_per_label_f1": per_label,
+        "cv5_exact_match": r4(exact),
+        "n": len(sp.texts),
+        "label_counts": {label: int(y[:, j].sum()) for j, label in enumerate(labels)},
+    }
+
+
+def _touchpoint_block(tagger, emb_bank, bank_gold, emb_off, retail, retail_emb) -> dict:
+    from classifiers.touchpoints import UNKNOWN, TouchpointPrototypes
+
+    bank = TouchpointPrototypes(BANK_TOUCHPOINTS, tagger.embed, tagger.touchpoint_threshold)
+    assigned = [tp for tp, _ in bank.assign(emb_bank)]
+    top1 = bank.scores(emb_bank).argmax(1)
+    names = [s.name for s in BANK_TOUCHPOINTS]
+    off = [tp for tp, _ in bank.assign(emb_off)]
+    retail_protos = tagger.touchpoints
+    r_assigned = [tp for tp, _ in retail_protos.assign(retail_emb, [r["audience"] for r in retail])]
+    r_gold = [r["touchpoint"] for r in retail]
+    in_scope = [i for i, g in enumerate(r_gold) if g != UNKNOWN]
+    return {
+        "banking77_accuracy": r4(np.mean(np.array(assigned) == np.array(bank_gold))),
+        "banking77_top1_accuracy_no_threshold": r4(
+            np.mean(np.array([names[i] for i in top1]) == np.array(bank_gold))
+        ),
+        "banking77_unknown_rate": r4(np.mean(np.array(assigned) == UNKNOWN)),
+        "banking77_macro_f1": r4(macro_f1(assigned, bank_gold, names)),
+        "offtopic_unknown_rate": r4(np.mean(np.array(off) == UNKNOWN)),
+        "retail_sample_accuracy": r4(np.mean(np.array(r_assigned) == np.array(r_gold))),
+        "retail_sample_in_scope_accuracy": r4(
+            np.mean([r_assigned[i] == r_gold[i] for i in in_scope])
+        ),
+        "retail_sample_n": len(retail),
+    }
+
+
+def evaluate_touchpoints(tagger, base_tagger=None) -> dict:
+    from classifiers.train import BANKING77_TOUCHPOINT
+
+    bank = data.banking77("test")
+    bank_gold = [BANKING77_TOUCHPOINT[label] for label in bank.labels]
+    off_texts = data.goemotions("test").texts[:2000]
+    retail = [json.loads(line) for line in RETAIL_SAMPLE.read_text().splitlines() if line]
+    out = {"threshold": tagger.touchpoint_threshold, "banking77_n": len(bank.texts),
+           "offtopic_n": len(off_texts)}  # fmt: skip
+    variants = {"shipped": tagger}
+    if base_tagger is not None:
+        variants["base_encoder"] = base_tagger
+    for name, t in variants.items():
+        block = _touchpoint_block(
+            t, t.embed(bank.texts), bank_gold, t.embed(off_texts), retail,
+            t.embed([r["text"] for r in retail]),
+        )  # fmt: skip
+        if name == "shipped":
+            out.update(block)
+        else:
+            out[name] = block
+    return out
+
+
+def write_metrics(task: str, metrics: dict, tagger, seconds: float) -> Path:
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
+    path = METRICS_DIR / f"{task}.json"
+    doc = {
+        "task": task,
+        "command": COMMAND,
+        "model_versions": tagger.model_versions,
+        "metrics": metrics,
+        "targets": TARGETS[task],
+        "eval_seconds": round(seconds),
+    }
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=COMMAND, description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", default="sentiment,emotions,needs,touchpoints")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--heads-dir", default=None)
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("VOC_TORCH_THREADS", "2")))
+    from classifiers.tagger import load_tagger
+
+    config = TaggerConfig(heads_dir=args.heads_dir, batch_size=128)
+    tagger = load_tagger(config)
+    print(f"model versions: {tagger.model_versions}", flush=True)
+    runs = {
+        "sentiment": lambda: evaluate_sentiment(tagger),
+        "emotions": lambda: evaluate_emotions(tagger),
+        "needs": lambda: evaluate_needs(tagger),
+        "touchpoints": lambda: evaluate_touchpoints(
+            tagger,
+            load_tagger(TaggerConfig(heads_dir=args.heads_dir, batch_size=128, use_adapter=False))
+            if tagger.encoder.adapter else None,
+        ),
+    }
+    for task in args.tasks.split(","):
+        t0 = time.time()
+        metrics = runs[task]()
+        seconds = time.time() - t0
+        print(f"\n== {task} ({seconds:.0f}s)")
+        for key, value in metrics.items():
+            target = TARGETS[task].get(key)
+            note = ""
+            if target is not None:
+                note = f"   (target >= {target}: {'met' if value >= target else 'MISSED'})"
+            print(f"  {key}: {value}{note}")
+        if not args.no_write:
+            print(f"  -> {write_metrics(task, metrics, tagger, seconds)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,235 @@
+"""Multi-task LoRA fine-tune of the shared encoder (sentiment + emotions), CPU-friendly.
+
+    nice -n 10 python -m classifiers.finetune --steps 1400 --out classifiers/weights/adapter
+
+One low-rank adapter on every attention and feed-forward projection of the encoder is trained
+jointly for sentiment (SST-2 phrases, SST-5, GoEmotions' sentiment grouping, Amazon and
+Glassdoor train splits) and the 28 GoEmotions labels, with throwaway heads. At load time the
+adapter is merged into the encoder weights (`encoder.merge_lora`), so tagging stays one pass;
+the shipped heads are then refitted on the tuned encoder by `classifiers.train --adapter`.
+
+A distillation term keeps the tuned, pooled, normalised embedding close to the frozen base
+model's (precomputed from the base-encoder cache), so embeddings stay useful for topics and
+touchpoint prototypes. The needs data is NOT used here: its 1,000 rows are kept for the needs
+head and its honest 5-fold cross-validation.
+
+Short max_length (64), length-bucketed batches and dynamic padding keep a step cheap on CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from classifiers import data
+from classifiers.encoder import default_encoder_path, lora_target_names
+from classifiers.labels import GOEMOTIONS_LABELS, SENTIMENT_LABELS
+from classifiers.train import SEED, Features, multi_hot, seed_everything
+
+
+class LoRALinear(nn.Module):
+    """y = W x + b + (alpha / r) * B A x, with W, b frozen."""
+
+    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.05) -> None:
+        super().__init__()
+        self.base = base
+        self.rank, self.scale = rank, alpha / rank
+        self.lora_A = nn.Parameter(torch.empty(rank, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (self.drop(x) @ self.lora_A.T @ self.lora_B.T) * self.scale
+
+
+def add_lora(model: nn.Module, rank: int, alpha: float, first_layer: int = 0) -> list[str]:
+    """Wrap target nn.Linear layers of encoder layers >= first_layer in LoRALinear; freeze
+    everything else (so backward stops at first_layer). Returns the wrapped names."""
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = [n for n in lora_target_names(model)
+             if int(n.split(".layer.")[1].split(".")[0]) >= first_layer]  # fmt: skip
+    for name in names:
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        setattr(parent, child, LoRALinear(getattr(parent, child), rank, alpha))
+    return names
+
+
+def lora_state(model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
+    out = {}
+    for name in names:
+        layer = model.get_submodule(name)
+        out[f"{name}.lora_A"] = layer.lora_A.detach().clone().contiguous()
+        out[f"{name}.lora_B"] = layer.lora_B.detach().clone().contiguous()
+    return out
+
+
+def sentiment_pool(feats: Features, feats_dim: int = 384
+                   ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Sentiment training texts, labels, sampling weights and base embeddings (NaN: none)."""
+    from classifiers.train import SENTIMENT_SOURCES
+
+    texts: list[str] = []
+    ys, ws, embs = [], [], []
+    idx = {label: i for i, label in enumerate(SENTIMENT_LABELS)}
+    for source, weight in SENTIMENT_SOURCES.items():
+        if source == "goemotions":
+            ge, emb = feats.get("goemotions_train")
+            sent = data.goemotions_sentiment("train")
+            keep = dict(zip(sent.texts, sent.labels, strict=True))
+            rows = [i for i, t in enumerate(ge.texts) if t in keep]
+            t_, l_, e_ = [ge.texts[i] for i in rows], [keep[ge.texts[i]] for i in rows], emb[rows]
+        elif source == "sst2":
+            # 60k short phrases: no cached base embedding, so no distillation term for them
+            sp = data.sst2("train")
+            t_, l_ = sp.texts, sp.labels
+            e_ = np.full((len(t_), feats_dim), np.nan, dtype=np.float32)
+        else:
+            sp, emb = feats.get(f"{source}_train")
+            t_, l_, e_ = sp.texts, sp.labels, emb
+        y = np.array([idx[label] for label in l_])
+        counts = np.bincount(y, minlength=3).astype(float)
+        cw = np.where(counts > 0, len(y) / (3 * np.maximum(counts, 1)), 0)
+        # each source's total sampling mass is proportional to `weight` * sqrt(size)
+        w = cw[y] / cw[y].sum() * weight * math.sqrt(len(y))
+        texts += t_
+        ys.append(y)
+        ws.append(w)
+        embs.append(e_)
+    w = np.concatenate(ws)
+    return texts, np.concatenate(ys), w / w.sum(), np.concatenate(embs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m classifiers.finetune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=1400)
+    parser.add_argument("--batch", type=int, default=32, help="per task, per step")
+    parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument("--alpha", type=float, default=32)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--head-lr", type=float, default=3e-3)
+    parser.add_argument("--distill", type=float, default=1.0, help="weight of the embedding term")
+    parser.add_argument("--emotion-weight", type=float, default=1.0)
+    parser.add_argument("--max-length", type=int, default=64)
+    parser.add_argument("--first-layer", type=int, default=0,
+                        help="adapt only encoder layers >= this (cheaper backward on CPU)")
+    parser.add_argument("--out", default="classifiers/weights/adapter")
+    parser.add_argument("--version", default="lora-mt.v2")
+    parser.add_argument("--speed-test", action="store_true", help="20 steps, print samples/s")
+    args = parser.parse_args(argv)
+
+    torch.set_num_threads(int(os.environ.get("VOC_TORCH_THREADS", "2")))
+    seed_everything(SEED)
+    random.seed(SEED)
+    from transformers import AutoModel, AutoTokenizer
+
+    path = default_encoder_path()
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path)
+    names = add_lora(model, args.rank, args.alpha, args.first_layer)
+    dim = model.config.hidden_size
+    sent_head = nn.Sequential(nn.Linear(dim, 256), nn.GELU(), nn.Dropout(0.1), nn.Linear(256, 3))
+    emo_head = nn.Sequential(nn.Linear(dim, 512), nn.GELU(), nn.Dropout(0.1),
+                             nn.Linear(512, len(GOEMOTIONS_LABELS)))  # fmt: skip
+
+    feats = Features()  # the base encoder's cached embeddings: distillation targets
+    s_texts, s_y, s_w, s_emb = sentiment_pool(feats)
+    ge, ge_emb = feats.get("goemotions_train")
+    e_y = multi_hot(ge.labels, GOEMOTIONS_LABELS)
+    print(f"sentiment pool {len(s_texts)}, goemotions {len(ge.texts)}", flush=True)
+
+    lora_params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([
+        {"params": lora_params, "lr": args.lr, "weight_decay": 0.0},
+        {"params": [*sent_head.parameters(), *emo_head.parameters()], "lr": args.head_lr,
+         "weight_decay": 1e-2},
+    ])  # fmt: skip
+    steps = 20 if args.speed_test else args.steps
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[args.lr, args.head_lr], total_steps=steps, pct_start=0.06
+    )
+    rng = np.random.default_rng(SEED)
+    # emotions: shuffled epochs over GoEmotions train; sentiment: weighted sampling
+    e_order = rng.permutation(len(ge.texts))
+    e_pos = 0
+    model.train()
+    sent_head.train()
+    emo_head.train()
+    t0 = time.time()
+    log = {"loss": 0.0, "s": 0.0, "e": 0.0, "d": 0.0}
+    for step in range(1, steps + 1):
+        s_idx = rng.choice(len(s_texts), size=args.batch, p=s_w)
+        if e_pos + args.batch > len(e_order):
+            e_order, e_pos = rng.permutation(len(ge.texts)), 0
+        e_idx = e_order[e_pos : e_pos + args.batch]
+        e_pos += args.batch
+        texts = [s_texts[i] for i in s_idx] + [ge.texts[i] for i in e_idx]
+        enc = tok(texts, truncation=True, max_length=args.max_length, padding=True,
+                  return_tensors="pt")  # fmt: skip
+        hidden = model(**enc).last_hidden_state
+        m = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
+        base = torch.from_numpy(np.concatenate([s_emb[s_idx], ge_emb[e_idx]])).float()
+        b = args.batch
+        loss_s = nn.functional.cross_entropy(sent_head(pooled[:b]), torch.from_numpy(s_y[s_idx]))
+        loss_e = nn.functional.binary_cross_entropy_with_logits(
+            emo_head(pooled[b:]), torch.from_numpy(e_y[e_idx])
+        ) * len(GOEMOTIONS_LABELS) / 4  # BCE over 28 labels is tiny per label: rescale
+        has_base = ~torch.isnan(base[:, 0])
+        cos = (pooled[has_base] * base[has_base]).sum(-1)
+        loss_d = (1 - cos).mean() * 100  # cosine distance, in hundredths
+        loss = loss_s + args.emotion_weight * loss_e + args.distill * loss_d
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(lora_params, 1.0)
+        opt.step()
+        sched.step()
+        for k, v in (("loss", loss), ("s", loss_s), ("e", loss_e), ("d", loss_d)):
+            log[k] += float(v.detach())
+        if step % 50 == 0 or step == steps:
+            rate = step * 2 * args.batch / (time.time() - t0)
+            print(f"step {step}/{steps} " + " ".join(f"{k}={v / 50:.3f}" for k, v in log.items())
+                  + f" {rate:.1f} samples/s", flush=True)  # fmt: skip
+            log = dict.fromkeys(log, 0.0)
+    rate = steps * 2 * args.batch / (time.time() - t0)
+    print(f"{steps} steps in {time.time() - t0:.0f}s: {rate:.1f} samples/s", flush=True)
+    if args.speed_test:
+        return 0
+    from safetensors.torch import save_file
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.half() for k, v in lora_state(model, names).items()}
+    save_file(state, str(out / "adapter.safetensors"))
+    # the jointly trained heads: `train --adapter` starts from them instead of re-embedding the
+    # whole training set under the tuned encoder
+    joint = {f"sentiment.{k}": v for k, v in sent_head.state_dict().items()}
+    joint |= {f"emotions.{k}": v for k, v in emo_head.state_dict().items()}
+    save_file({k: v.contiguous() for k, v in joint.items()}, str(out / "joint_heads.safetensors"))
+    meta = {
+        "version": args.version, "rank": args.rank, "alpha": args.alpha, "targets": names,
+        "first_layer": args.first_layer, "steps": steps, "batch_per_task": args.batch, "lr": args.lr, "distill": args.distill,
+        "emotion_weight": args.emotion_weight, "max_length": args.max_length, "seed": SEED,
+        "tasks": ["sentiment", "emotions"], "seconds": round(time.time() - t0),
+        "joint_heads": {"sentiment": {"kind": "mlp", "hidden": 256},
+                        "emotions": {"kind": "mlp", "hidden": 512}},
+    }  # fmt: skip
+    (out / "adapter.json").write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""Task heads: small torch modules that read the shared pooled embedding.
+
+A head is stored as tensors in `heads.safetensors` (keys prefixed by the task) plus a spec in
+`heads.json`: its registry name, kind ("linear" or "mlp"), labels, whether it is multi-label,
+and its decision thresholds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from classifiers.registry import registry
+
+
+@dataclass
+class HeadSpec:
+    """Everything but the tensors: what a head predicts and how its scores become labels."""
+
+    task: str
+    registry_name: str
+    kind: str  # "linear" | "mlp"
+    labels: list[str]
+    multi_label: bool
+    thresholds: dict[str, float] = field(default_factory=dict)
+    hidden: int = 0  # mlp hidden width
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "registry": self.registry_name, "kind": self.kind, "labels": self.labels,
+            "multi_label": self.multi_label, "thresholds": self.thresholds, "hidden": self.hidden,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, task: str, raw: dict[str, Any]) -> HeadSpec:
+        return cls(
+            task=task, registry_name=raw["registry"], kind=raw["kind"], labels=list(raw["labels"]),
+            multi_label=bool(raw["multi_label"]), thresholds=dict(raw.get("thresholds") or {}),
+            hidden=int(raw.get("hidden") or 0),
+        )  # fmt: skip
+
+
+def build_module(
+    kind: str, dim: int, n_out: int, hidden: int = 0, dropout: float = 0.1
+) -> nn.Module:
+    """The torch module for a head kind."""
+    if kind == "linear":
+        return nn.Sequential(nn.Linear(dim, n_out))
+    if kind == "mlp":
+        return nn.Sequential(
+            nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_out)
+        )
+    raise ValueError(f"unknown head kind {kind!r} (expected 'linear' or 'mlp')")
+
+
+class Head:
+    """A loaded head: scores a batch of pooled embeddings, turns scores into labels."""
+
+    def __init__(self, spec: HeadSpec, module: nn.Module) -> None:
+        self.spec = spec
+        self.module = module.eval()
+        self.labels = spec.labels
+        self.thresholds = torch.tensor(
+            [spec.thresholds.get(label, 0.5) for label in spec.labels], dtype=torch.float32
+        )
+
+    def to(self, device: str) -> Head:
+        self.module.to(device)
+        return self
+
+    def probabilities(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Per-label probabilities (sigmoid if multi-label, else softmax), float32."""
+        logits = self.module(pooled.to(next(self.module.parameters()).dtype)).float()
+        return torch.sigmoid(logits) if self.spec.multi_label else torch.softmax(logits, dim=-1)
+
+    def decide(self, probs: torch.Tensor) -> torch.Tensor:
+        """Boolean matrix: which labels each row gets (multi-label: above threshold)."""
+        return probs >= self.thresholds.to(probs.device)
+
+
+def load_head(spec: HeadSpec, tensors: dict[str, torch.Tensor], dim: int) -> Head:
+    """Rebuild a head from its spec and the `<task>.`-prefixed tensors."""
+    prefix = f"{spec.task}."
+    state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    module = build_module(spec.kind, dim, len(spec.labels), spec.hidden)
+    module.load_state_dict(state)
+    return Head(spec, module)
+
+
+# v1: heads fitted on the frozen encoder's pooled embedding.
+# v2: heads trained jointly with a multi-task LoRA adapter merged into the encoder.
+for _name in ("sentiment.v1", "emotions.v1", "needs.v1", "sentiment.v2", "emotions.v2", "needs.v2"):
+    registry.register(_name)(load_head)
