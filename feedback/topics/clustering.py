@@ -122,7 +122,8 @@ def find_groups(embeddings: np.ndarray, params: ClusteringParams) -> tuple[np.nd
     timings: dict[str, float] = {}
     started = time.perf_counter()
     reducer = UMAP(n_neighbors=min(params.n_neighbors, len(sample) - 1), n_components=params.n_components,
-                   min_dist=0.0, metric="cosine", random_state=params.random_state, low_memory=True)
+                   min_dist=0.0, metric="cosine", random_state=params.random_state, low_memory=True,
+                   n_jobs=1)
     reduced = reducer.fit_transform(x)
     timings["umap_s"] = time.perf_counter() - started
     started = time.perf_counter()

@@ -93,7 +93,7 @@ def label_for(keywords: Sequence[str], central_docs: Sequence[str]) -> str:
         counts.update(phrases(doc))
     min_docs = max(2, min(MIN_PHRASE_DOCS, len(central_docs) // 15))
     rank = {k: i for i, k in enumerate(keywords)}
-    best: tuple[float, str] | None = None
+    scores: dict[str, float] = {}
     for phrase, df in counts.items():
         if df < min_docs:
             continue
@@ -104,10 +104,15 @@ def label_for(keywords: Sequence[str], central_docs: Sequence[str]) -> str:
         # Frequency among central documents, boosted by keywords it contains and when the phrase
         # is itself a ranked keyword; a third word must earn its place.
         score = df * (1 + 0.5 * hits) * (1.5 if phrase in rank else 1.0)
-        if len(words) == 3:
-            score *= 0.8
-        if best is None or score > best[0]:
-            best = (score, phrase)
+        scores[phrase] = score * (0.8 if len(words) == 3 else 1.0)
+    # A phrase that nearly always comes inside a longer one yields to it: "work life" and
+    # "life balance" to "work life balance".
+    for phrase in [p for p in scores if len(p.split()) == 3]:
+        words = phrase.split()
+        for part in (" ".join(words[:2]), " ".join(words[1:])):
+            if part in scores and counts[phrase] >= 0.8 * counts[part]:
+                scores[phrase] = max(scores[phrase], scores[part] * 1.01)
+    best = max(((score, phrase) for phrase, score in scores.items()), default=None)
     if best is not None:
         return title(best[1])
     first = keywords[0]

