@@ -323,5 +323,8 @@ class RollupState(Base):
 
     audience: Mapped[str] = mapped_column(String(20), primary_key=True)
     tags_watermark: Mapped[datetime | None]
+    # The topic models and topics the rollups were built with: a refit or a merge moves items
+    # between topics without new tags, so a different stamp means the rollups must be rebuilt.
+    topics_stamp: Mapped[str | None] = mapped_column(String(100))
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
     rebuilt_at: Mapped[datetime | None]

@@ -242,3 +242,31 @@ def test_the_tagging_job_keeps_rollups_current(settings, engine, tagger, light_c
         rebuild_rollups(session)
     _same_rows(second["rows"], light_client.get("/v1/trends", params={"by": "touchpoint",
                                                                      "interval": "day"}).json()["rows"])
+
+
+def test_a_topic_merge_invalidates_the_rollups(light_client, engine, shop) -> None:
+    from sqlalchemy import update
+
+    from feedback.models import Tag, Topic
+
+    with session_scope(engine) as session:
+        rebuild_rollups(session)
+    before = {r["value_code"]: r["n"] for r in light_client.get("/v1/trends", params={
+        "by": "topic", "interval": "month", "start": MONDAY.isoformat()}).json()["rows"] if r["period"] == "2026-06-01"}
+    with session_scope(engine) as session:  # what a merge does: items move, the topic changes
+        session.execute(update(Tag).where(Tag.topic_id == shop[1]).values(topic_id=shop[0]))
+        topic = session.get(Topic, shop[1])
+        topic.status, topic.merged_into_id = "merged", shop[0]
+    with session_scope(engine) as session:
+        assert not rollups_current(session)
+    served = light_client.get("/v1/trends", params={"by": "topic", "interval": "month",
+                                                    "start": MONDAY.isoformat()}).json()
+    assert served["source"] == "items"
+    merged = {r["value_code"]: r["n"] for r in served["rows"] if r["period"] == "2026-06-01"}
+    assert str(shop[1]) not in merged and merged[str(shop[0])] == before[str(shop[0])] + before[str(shop[1])]
+    with session_scope(engine) as session:
+        refresh_rollups(session)
+        assert rollups_current(session)
+    fresh = light_client.get("/v1/trends", params={"by": "topic", "interval": "month", "start": MONDAY.isoformat()}).json()
+    assert fresh["source"] == "rollups"
+    _same_rows(served["rows"], fresh["rows"])

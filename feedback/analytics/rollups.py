@@ -4,8 +4,10 @@ The tagging job calls `refresh_rollups(session)` after it tags: the days of ever
 since the last refresh (the watermark) are recomputed from the items, then their weeks and
 months are re-summed from the days. Reads check `rollups_current()` (two index lookups) and use
 the rollups only when every tag is in them; otherwise they compute from the items (slower,
-always right). `refresh_rollups(session, item_ids=...)` recomputes the days of given items (a
-topic refit that moved items between topics calls it), and `rebuild_rollups` redoes it all.
+always right). `refresh_rollups(session, item_ids=...)` recomputes the days of given items, and
+`rebuild_rollups` redoes it all; a topic refit or merge (which moves items between topics
+without new tags) changes the topics stamp, which makes reads fall back to the items and the
+next refresh rebuild.
 
 Employee feedback is never rolled up: its numbers need distinct respondents per week for the
 privacy rules, which sums cannot give (`feedback.analytics.tables` computes them from items).
@@ -37,7 +39,14 @@ from feedback.analytics.cells import (
     period_start,
 )
 from feedback.db import utcnow
-from feedback.models import AnalyticsRollup, FeedbackItem, RollupState, Tag
+from feedback.models import (
+    AnalyticsRollup,
+    FeedbackItem,
+    RollupState,
+    Tag,
+    Topic,
+    TopicModelVersion,
+)
 
 ROLLED_UP_AUDIENCES = ("customer",)
 GRAINS = ("day", "week", "month")
@@ -56,12 +65,21 @@ class RefreshResult:
     watermark: datetime | None
 
 
+def topics_stamp(session: Session) -> str:
+    """What topic assignments depend on: the newest topic model version and topic change."""
+    row = session.execute(select(
+        select(func.max(TopicModelVersion.id)).scalar_subquery(),
+        select(func.max(Topic.updated_at)).scalar_subquery(),
+        select(func.count(Topic.id)).scalar_subquery())).one()
+    return f"{row[0]}|{row[1]}|{row[2]}"
+
+
 def rollups_current(session: Session, audience: str = "customer") -> bool:
-    """Whether the rollups of `audience` include every tag (so reads may use them)."""
+    """Whether the rollups of `audience` include every tag and topic change (so reads may use them)."""
     if audience not in ROLLED_UP_AUDIENCES:
         return False
     state = session.get(RollupState, audience)
-    if state is None:
+    if state is None or state.topics_stamp != topics_stamp(session):
         return False
     newest = session.scalar(select(func.max(Tag.tagged_at)))
     if newest is None:
@@ -82,7 +100,8 @@ def refresh_rollups(session: Session, item_ids: Iterable[int] | None = None, *,
     newest = session.scalar(select(func.max(Tag.tagged_at)))
     if item_ids is not None:
         days = _days_of_items(session, list(item_ids), audience)
-    elif state is None or state.tags_watermark is None:
+    elif state is None or state.tags_watermark is None or state.topics_stamp != topics_stamp(session):
+        # first build, or a topic refit / merge moved items between topics: everything again
         if max_days is not None:
             return RefreshResult(0, 0, None)
         return rebuild_rollups(session, audience=audience)
@@ -127,6 +146,8 @@ def _set_state(session: Session, audience: str, newest: datetime | None, state: 
         session.add(state)
     if newest is not None and (state.tags_watermark is None or newest > state.tags_watermark):
         state.tags_watermark = newest
+    if rebuilt:
+        state.topics_stamp = topics_stamp(session)
     state.refreshed_at = now
     if rebuilt:
         state.rebuilt_at = now
