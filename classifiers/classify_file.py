@@ -37,11 +37,15 @@ def _parse(line_no: int, raw: bytes) -> tuple[dict[str, Any] | None, dict[str, A
 
 
 def classify_jsonl(input_path: str | Path, output_path: str | Path,
-                   config: TaggerConfig | None = None) -> dict[str, int]:  # fmt: skip
-    """Tag every line of `input_path` into `output_path`; returns counts of tagged and errors."""
+                   config: TaggerConfig | None = None, *,
+                   tagger: Any = None) -> dict[str, int]:  # fmt: skip
+    """Tag every line of `input_path` into `output_path`; returns counts of tagged and errors.
+
+    Pass an already loaded `tagger` (the service's) or a `config` to load one.
+    """
     from classifiers.tagger import load_tagger
 
-    tagger = load_tagger(config)
+    tagger = tagger or load_tagger(config)
     counts = {"tagged": 0, "errors": 0}
     with open(input_path, "rb") as src, open(output_path, "w", encoding="utf-8") as dst:
         pending: list[tuple[dict[str, Any] | None, dict[str, Any] | None]] = []

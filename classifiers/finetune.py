@@ -111,6 +111,32 @@ def sentiment_pool(feats: Features, feats_dim: int = 384
     return texts, np.concatenate(ys), w / w.sum(), np.concatenate(embs)
 
 
+def save_adapter(out: Path, model: nn.Module, names: list[str], sent_head: nn.Module,
+                 emo_head: nn.Module, args: argparse.Namespace, step: int,
+                 seconds: float) -> None:  # fmt: skip
+    """adapter.safetensors (fp16 LoRA A/B), joint_heads.safetensors and adapter.json."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.half() for k, v in lora_state(model, names).items()}
+    save_file(state, str(out / "adapter.safetensors"))
+    # the jointly trained heads: `train --adapter` starts from them instead of re-embedding the
+    # whole training set under the tuned encoder
+    joint = {f"sentiment.{k}": v for k, v in sent_head.state_dict().items()}
+    joint |= {f"emotions.{k}": v for k, v in emo_head.state_dict().items()}
+    save_file({k: v.contiguous() for k, v in joint.items()}, str(out / "joint_heads.safetensors"))
+    meta = {
+        "version": args.version, "rank": args.rank, "alpha": args.alpha, "targets": names,
+        "first_layer": args.first_layer, "steps": step, "planned_steps": args.steps,
+        "batch_per_task": args.batch, "lr": args.lr, "distill": args.distill,
+        "emotion_weight": args.emotion_weight, "max_length": args.max_length, "seed": SEED,
+        "tasks": ["sentiment", "emotions"], "seconds": round(seconds),
+        "joint_heads": {"sentiment": {"kind": "mlp", "hidden": 256},
+                        "emotions": {"kind": "mlp", "hidden": 512}},
+    }  # fmt: skip
+    (out / "adapter.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classifiers.finetune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -128,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="classifiers/weights/adapter")
     parser.add_argument("--version", default="lora-mt.v2")
     parser.add_argument("--speed-test", action="store_true", help="20 steps, print samples/s")
+    parser.add_argument("--checkpoint-every", type=int, default=50)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(int(os.environ.get("VOC_TORCH_THREADS", "2")))
@@ -198,36 +225,20 @@ def main(argv: list[str] | None = None) -> int:
         sched.step()
         for k, v in (("loss", loss), ("s", loss_s), ("e", loss_e), ("d", loss_d)):
             log[k] += float(v.detach())
-        if step % 50 == 0 or step == steps:
+        if args.checkpoint_every and step % args.checkpoint_every == 0 and step < steps:
+            save_adapter(Path(args.out), model, names, sent_head, emo_head, args, step,
+                         time.time() - t0)  # fmt: skip
+        if step % 25 == 0 or step == steps:
             rate = step * 2 * args.batch / (time.time() - t0)
-            print(f"step {step}/{steps} " + " ".join(f"{k}={v / 50:.3f}" for k, v in log.items())
+            print(f"step {step}/{steps} " + " ".join(f"{k}={v / 25:.3f}" for k, v in log.items())
                   + f" {rate:.1f} samples/s", flush=True)  # fmt: skip
             log = dict.fromkeys(log, 0.0)
     rate = steps * 2 * args.batch / (time.time() - t0)
     print(f"{steps} steps in {time.time() - t0:.0f}s: {rate:.1f} samples/s", flush=True)
     if args.speed_test:
         return 0
-    from safetensors.torch import save_file
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.half() for k, v in lora_state(model, names).items()}
-    save_file(state, str(out / "adapter.safetensors"))
-    # the jointly trained heads: `train --adapter` starts from them instead of re-embedding the
-    # whole training set under the tuned encoder
-    joint = {f"sentiment.{k}": v for k, v in sent_head.state_dict().items()}
-    joint |= {f"emotions.{k}": v for k, v in emo_head.state_dict().items()}
-    save_file({k: v.contiguous() for k, v in joint.items()}, str(out / "joint_heads.safetensors"))
-    meta = {
-        "version": args.version, "rank": args.rank, "alpha": args.alpha, "targets": names,
-        "first_layer": args.first_layer, "steps": steps, "batch_per_task": args.batch, "lr": args.lr, "distill": args.distill,
-        "emotion_weight": args.emotion_weight, "max_length": args.max_length, "seed": SEED,
-        "tasks": ["sentiment", "emotions"], "seconds": round(time.time() - t0),
-        "joint_heads": {"sentiment": {"kind": "mlp", "hidden": 256},
-                        "emotions": {"kind": "mlp", "hidden": 512}},
-    }  # fmt: skip
-    (out / "adapter.json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"wrote {out}", flush=True)
+    save_adapter(Path(args.out), model, names, sent_head, emo_head, args, steps, time.time() - t0)
+    print(f"wrote {args.out}", flush=True)
     return 0
 
 

@@ -98,6 +98,8 @@ class Tagger:
         self.encoder_version = encoder_name + (
             f"+{self.encoder.adapter}" if self.encoder.adapter else ""
         )
+        # stored embeddings are keyed by this: a tuned encoder's vectors are not the base's
+        self.encoder_name = self.encoder_version
         self.custom_heads = [load_custom_head(name, self) for name in config.custom_heads]
         self.model_versions: dict[str, str] = {
             "tagger": f"{TAGGER_NAME}.{self.version}",
