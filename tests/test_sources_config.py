@@ -216,3 +216,31 @@ def test_jsonpath_subset() -> None:
     assert compile_path('$.data.items.*["id"]').find(doc) == [1, 2]
     with pytest.raises(JsonPathError, match="supported are"):
         compile_path("$..id")
+
+
+def test_bulk_insert_stores_exactly_what_sqlalchemy_would(engine) -> None:
+    """The ingest hot path writes datetimes and JSON itself; they must read back unchanged."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from sqlalchemy import insert
+
+    from feedback.db import UTCDateTime
+    from feedback.ingest.service import _sqlite_utc, bulk_insert
+
+    process = UTCDateTime().dialect_impl(engine.dialect).bind_processor(engine.dialect)
+    for value in (datetime(2026, 9, 1, 10, 0, tzinfo=UTC), datetime(2026, 9, 1, 23, 59, 59, 999999),
+                  datetime(2026, 3, 29, 1, 30, 5, 7, tzinfo=timezone(timedelta(hours=-6))), None):
+        assert _sqlite_utc(value) == process(value)
+    created = datetime(2026, 9, 1, 8, 30, 15, 250, tzinfo=timezone(timedelta(hours=2)))
+    with session_factory(engine)() as session:
+        source = Source(name="s", connector="push", audience="customer", config={})
+        session.add(source)
+        session.flush()
+        row = {"source_id": source.id, "external_id": "x", "content_hash": "h", "audience": "customer",
+               "text": "t", "created_at": created, "ingested_at": created, "updated_at": created, "extra": {"a": [1]}}
+        bulk_insert(session, FeedbackItem.__table__, [row, {**row, "external_id": "y", "extra": {}}])
+        session.execute(insert(FeedbackItem.__table__), [{**row, "external_id": "z"}])  # SQLAlchemy's own way
+        session.commit()
+        stored = {i.external_id: i for i in session.scalars(select(FeedbackItem))}
+    assert stored["x"].created_at == stored["z"].created_at == created
+    assert stored["x"].extra == {"a": [1]} and stored["y"].extra == {}

@@ -8,16 +8,19 @@ and a content hash stands in for the id where a source gives none.
 from __future__ import annotations
 
 import json
+import logging
+import multiprocessing
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import JSON, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from feedback.config import Settings
-from feedback.db import utcnow
+from feedback.db import UTCDateTime, utcnow
 from feedback.ingest.mapping import FieldMapping, RowError, normalize
 from feedback.ingest.readers import IngestError, RawRecord
 from feedback.language import detect_language
@@ -33,6 +36,7 @@ from feedback.models import (
 from feedback.privacy.pseudonyms import pseudonymize
 from feedback.privacy.redaction import PatternSpec, Redactor
 
+log = logging.getLogger(__name__)
 _ID_CHUNK = 900  # stays under SQLite's bound-parameter limit on old builds
 
 
@@ -84,15 +88,22 @@ class Ingestor:
         self.stats = IngestStats()
         self._columns: dict[str, str] | None = None
         self._secret = settings.privacy.pseudonym_secret
+        self._pseudonyms: dict[str, str | None] = {}
 
     # -- public -------------------------------------------------------------------------------
     def ingest(self, records: Iterable[RawRecord], *,
                on_batch: Callable[[IngestStats], None] | None = None) -> IngestStats:
-        """Ingest every record; `on_batch` runs after each stored batch (e.g. to commit)."""
+        """Ingest every record; `on_batch` runs after each stored batch (e.g. to commit).
+
+        From the second batch of a large input on, the languages of a batch are detected in a
+        worker process while this one reads the next batch (`ingest.language_workers`); batches
+        are still stored, and `on_batch` called, strictly in order.
+        """
         batch: list[tuple[RawRecord, dict[str, Any]]] = []
         dead: list[tuple[RawRecord, str]] = []
         size = self.settings.ingest.batch_size
         now = utcnow()
+        pending: tuple[list[tuple[RawRecord, dict[str, Any]]], list[tuple[RawRecord, str]], Any] | None = None
         for record in records:
             self.stats.seen += 1
             if record.error is not None or record.payload is None:
@@ -105,10 +116,18 @@ class Ingestor:
                 else:
                     batch.append((record, item))
             if len(batch) + len(dead) >= size:
-                self._flush(batch, dead)
+                # Only a second full batch shows a large input: then a worker is worth starting.
+                languages = self._detect_ahead(batch) if pending is not None else None
+                if pending is not None:
+                    self._flush(*pending)
+                    if on_batch:
+                        on_batch(self.stats)
+                pending = (batch, dead, languages)
                 batch, dead = [], []
-                if on_batch:
-                    on_batch(self.stats)
+        if pending is not None:
+            self._flush(*pending)
+            if on_batch:
+                on_batch(self.stats)
         if batch or dead:
             self._flush(batch, dead)
             if on_batch:
@@ -129,28 +148,55 @@ class Ingestor:
                          default_audience=self.source.audience, now=now,
                          max_text_chars=self.settings.ingest.max_text_chars)
 
-    def _prepare(self, item: dict[str, Any]) -> dict[str, Any]:
-        text, counts = self.redactor.redact_with_counts(item["text"])
+    def _redacted(self, item: dict[str, Any]) -> tuple[str, dict[str, int]]:
+        found = item.pop("_redacted", None)
+        return found if found is not None else self.redactor.redact_with_counts(item["text"])
+
+    def _detect_ahead(self, batch: list[tuple[RawRecord, dict[str, Any]]]) -> Any:
+        """Start detecting the languages of `batch` in a worker; None when that is not worth it."""
+        if not self.settings.ingest.detect_language or self.settings.ingest.language_workers < 1:
+            return None
+        pool = language_pool(self.settings.ingest.language_workers)
+        if pool is None:
+            return None
+        texts = []
+        for _, item in batch:
+            if item["language"] is None:
+                redacted = self.redactor.redact_with_counts(item["text"])
+                item["_redacted"] = redacted
+                texts.append(redacted[0])
+        return pool.submit(_language_codes, texts) if texts else None
+
+    def _prepare(self, item: dict[str, Any], language: str | None = None) -> dict[str, Any]:
+        text, counts = self._redacted(item)
         extra = item["extra"]
         if counts:
             extra["redacted"] = counts
         for key, value in list(extra.items()):
             if isinstance(value, str):
                 extra[key] = self.redactor.redact(value)
-        language = item["language"]
+        if language is None:
+            language = item["language"]
         if language is None and self.settings.ingest.detect_language:
-            guess = detect_language(text)
-            language = guess.code
+            language = detect_language(text).code
+        author = item["author"]
+        if author is not None:
+            pseudonym = self._pseudonyms.get(author)
+            if pseudonym is None:  # authors recur (a customer's many comments): hash each once
+                if len(self._pseudonyms) > 100_000:
+                    self._pseudonyms.clear()
+                pseudonym = self._pseudonyms[author] = pseudonymize(author, secret=self._secret)
+            author = pseudonym
         return {
             **item,
             "text": text,
             "language": language,
-            "author": pseudonymize(item["author"], secret=self._secret),
+            "author": author,
             "extra": extra,
         }
 
     def _flush(self, batch: list[tuple[RawRecord, dict[str, Any]]],
-               dead: list[tuple[RawRecord, str]]) -> None:
+               dead: list[tuple[RawRecord, str]], languages: Any = None) -> None:
         session = self.session
         now = utcnow()
         run_id = self.run.id if self.run else None
@@ -181,20 +227,21 @@ class Ingestor:
             existing.update({ext: (pk, digest) for ext, pk, digest in rows})
         new_rows: list[dict[str, Any]] = []
         changed: list[dict[str, Any]] = []
+        detected = _take_languages(languages, batch)
         for external_id, item in by_id.items():
             found = existing.get(external_id)
             if found is None:
-                row = self._prepare(item)
+                row = self._prepare(item, detected.get(id(item)))
                 row.update(source_id=self.source.id, run_id=run_id, ingested_at=now, updated_at=now)
                 new_rows.append(row)
             elif found[1] != item["content_hash"]:
-                row = self._prepare(item)
+                row = self._prepare(item, detected.get(id(item)))
                 row.update(id=found[0], run_id=run_id, updated_at=now)
                 changed.append(row)
             else:
                 self.stats.unchanged += 1
         if new_rows:
-            session.execute(insert(FeedbackItem), new_rows)
+            bulk_insert(session, FeedbackItem.__table__, new_rows)
             self.stats.new += len(new_rows)
         if changed:
             session.execute(update(FeedbackItem), changed)
@@ -205,6 +252,100 @@ class Ingestor:
             session.execute(delete(ItemEmbedding).where(ItemEmbedding.item_id.in_(changed_ids)))
             self.stats.updated += len(changed)
         session.flush()
+
+
+# -- languages in a worker process ------------------------------------------------------------------
+_POOLS: dict[int, Any] = {}
+_POOL_LOCK = threading.Lock()
+
+
+def language_pool(workers: int) -> Any:
+    """A process pool detecting languages (spawned once per process, on first need); None while
+    it is still starting (the caller detects in-process meanwhile) or if it cannot start."""
+    with _POOL_LOCK:
+        entry = _POOLS.get(workers)
+        if entry is None:
+            try:
+                from concurrent.futures import ProcessPoolExecutor
+
+                # spawn, not fork: the service has threads (scheduler, server) that fork would copy
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+                entry = _POOLS[workers] = (pool, pool.submit(_language_codes, ["warm up the model"]))
+            except (OSError, ValueError, RuntimeError) as exc:
+                log.warning("no language worker (%s); detecting languages in-process", exc)
+                entry = _POOLS[workers] = (None, None)
+    pool, warm = entry
+    if pool is None or not warm.done():
+        return None
+    if warm.exception() is not None:
+        log.warning("language worker failed to start (%s); detecting in-process", warm.exception())
+        return None
+    return pool
+
+
+def _language_codes(texts: list[str]) -> list[str]:
+    """Language codes of (redacted) texts; runs in the worker."""
+    return [detect_language(text).code for text in texts]
+
+
+def _take_languages(languages: Any, batch: list[tuple[RawRecord, dict[str, Any]]]) -> dict[int, str]:
+    """The worker's answers for a batch, by item identity; empty if it had none or failed."""
+    if languages is None:
+        return {}
+    try:
+        codes = iter(languages.result())
+    except Exception as exc:  # a dead worker: detect in-process instead
+        log.warning("language worker failed (%s); detecting in-process", exc)
+        return {}
+    return {id(item): next(codes) for _, item in batch if "_redacted" in item}
+
+
+def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that all have the same keys, with one DBAPI `executemany`.
+
+    The hot path of ingestion. The ORM's bulk insert groups rows by which values are None and
+    sends one INSERT per group (with optional fields, nearly one per row); Core's executemany
+    spends more time building parameters than SQLite spends storing them. Here each column's
+    own bind processor (the same conversion SQLAlchemy applies: aware datetimes to naive UTC,
+    dicts to JSON) runs once per column over all rows, once in all for a value every row shares
+    (the run's timestamps), and the driver gets plain tuples.
+    """
+    connection = session.connection()
+    dialect = connection.dialect
+    marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
+    if marker is None:
+        session.execute(insert(table), rows)
+        return
+    keys = list(rows[0])
+    columns: list[list[Any]] = []
+    for key in keys:
+        column_type = table.c[key].type
+        values = [row[key] for row in rows]
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            first = values[0]
+            if all(value is first for value in values):
+                values = [process(first)] * len(values)
+            elif isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
+                values = [_sqlite_utc(value) for value in values]
+            elif isinstance(column_type, JSON):
+                values = ["{}" if value == {} else process(value) for value in values]
+            else:
+                values = [process(value) for value in values]
+        columns.append(values)
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(table.c[k].name) for k in keys)}) "
+           f"VALUES ({', '.join([marker] * len(keys))})")
+    connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+def _sqlite_utc(value: datetime | None) -> str | None:
+    """What UTCDateTime and SQLite's DATETIME store (naive UTC, microseconds), in one step."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
 
 
 def start_run(session: Session, source: Source, location: str | None) -> IngestionRun:
