@@ -111,6 +111,11 @@ class IngestSettings(BaseModel):
 
     batch_size: int = Field(default=5000, ge=1)
     detect_language: bool = True
+    language_workers: int = Field(
+        default=1, ge=0, le=8,
+        description="Processes that detect languages while a large ingest stores the previous batch "
+                    "(uses a second core); 0 detects in the ingesting process.",
+    )
     max_text_chars: int = Field(
         default=100_000, ge=100, description="Longer texts are cut to this and flagged in extra."
     )
