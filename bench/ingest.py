@@ -30,18 +30,71 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-COLUMNS = ["external_id", "created_at", "audience", "channel", "touchpoint", "org_unit", "text", "nps",
-           "csat", "stars", "author"]
-OPENERS = ["", "Honestly, ", "Well, ", "To be fair, ", "Ugh. ", "Great news: ", "Second time this month: "]
-SUBJECTS = ["the courier", "the delivery", "checkout", "the app", "customer service", "the sofa", "the store staff",
-            "my manager", "the rota", "the refund", "the website search", "the assembly instructions"]
-VERBS = ["was late again", "was excellent", "crashed twice", "took forever", "was really friendly",
-         "never answered", "made it easy", "arrived damaged", "works fine now", "is confusing"]
-TAILS = ["", " Thanks!", " Please fix it.", " Order 55{n} still open.", " Would buy again.",
-         " I waited 40 minutes on the phone.", " The price of 129.99 was fair.",
-         " Call me on +44 7700 900{n:03d}.", " Mail me at user{n}@example.com."]
-GERMAN = ["Die Lieferung kam zu spät und niemand hat angerufen.", "Sehr freundliche Beratung im Laden.",
-          "La livraison était parfaite, merci.", "El pedido llegó roto y nadie responde."]
+COLUMNS = [
+    "external_id",
+    "created_at",
+    "audience",
+    "channel",
+    "touchpoint",
+    "org_unit",
+    "text",
+    "nps",
+    "csat",
+    "stars",
+    "author",
+]
+OPENERS = [
+    "",
+    "Honestly, ",
+    "Well, ",
+    "To be fair, ",
+    "Ugh. ",
+    "Great news: ",
+    "Second time this month: ",
+]
+SUBJECTS = [
+    "the courier",
+    "the delivery",
+    "checkout",
+    "the app",
+    "customer service",
+    "the sofa",
+    "the store staff",
+    "my manager",
+    "the rota",
+    "the refund",
+    "the website search",
+    "the assembly instructions",
+]
+VERBS = [
+    "was late again",
+    "was excellent",
+    "crashed twice",
+    "took forever",
+    "was really friendly",
+    "never answered",
+    "made it easy",
+    "arrived damaged",
+    "works fine now",
+    "is confusing",
+]
+TAILS = [
+    "",
+    " Thanks!",
+    " Please fix it.",
+    " Order 55{n} still open.",
+    " Would buy again.",
+    " I waited 40 minutes on the phone.",
+    " The price of 129.99 was fair.",
+    " Call me on +44 7700 900{n:03d}.",
+    " Mail me at user{n}@example.com.",
+]
+GERMAN = [
+    "Die Lieferung kam zu spät und niemand hat angerufen.",
+    "Sehr freundliche Beratung im Laden.",
+    "La livraison était parfaite, merci.",
+    "El pedido llegó roto y nadie responde.",
+]
 
 
 def generate(path: Path, n: int, seed: int = 7) -> None:
@@ -56,17 +109,28 @@ def generate(path: Path, n: int, seed: int = 7) -> None:
                 # One to four sentences: about 150 characters on average, like survey comments.
                 sentences = []
                 for _ in range(rng.choice((1, 1, 2, 2, 3, 4))):
-                    sentence = rng.choice(OPENERS) + rng.choice(SUBJECTS) + " " + rng.choice(VERBS) + "."
+                    sentence = (
+                        rng.choice(OPENERS) + rng.choice(SUBJECTS) + " " + rng.choice(VERBS) + "."
+                    )
                     sentences.append(sentence[0].upper() + sentence[1:])
                 text = " ".join(sentences) + rng.choice(TAILS).format(n=i % 1000)
             employee = rng.random() < 0.2
-            writer.writerow([
-                f"b{i}", f"2026-{rng.randint(7, 11):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:00:00Z",
-                "employee" if employee else "customer", "pulse" if employee else rng.choice(["survey", "review", "chat"]),
-                rng.choice(["delivery", "checkout", "store", "app", ""]), rng.choice(["warehouse", "stores", ""]),
-                text, rng.randint(0, 10) if rng.random() < 0.5 else "", rng.randint(1, 5) if rng.random() < 0.3 else "",
-                "", f"user-{rng.randint(1, 20000)}",
-            ])
+            writer.writerow(
+                [
+                    f"b{i}",
+                    f"2026-{rng.randint(7, 11):02d}-{rng.randint(1, 28):02d}"
+                    f"T{rng.randint(0, 23):02d}:00:00Z",
+                    "employee" if employee else "customer",
+                    "pulse" if employee else rng.choice(["survey", "review", "chat"]),
+                    rng.choice(["delivery", "checkout", "store", "app", ""]),
+                    rng.choice(["warehouse", "stores", ""]),
+                    text,
+                    rng.randint(0, 10) if rng.random() < 0.5 else "",
+                    rng.randint(1, 5) if rng.random() < 0.3 else "",
+                    "",
+                    f"user-{rng.randint(1, 20000)}",
+                ]
+            )
 
 
 class Clock:
@@ -85,7 +149,9 @@ def baseline(path: Path, db: Path) -> Clock:
     connection = sqlite3.connect(db)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute(f"CREATE TABLE rows (id INTEGER PRIMARY KEY, {', '.join(c + ' TEXT' for c in COLUMNS)})")
+    connection.execute(
+        f"CREATE TABLE rows (id INTEGER PRIMARY KEY, {', '.join(c + ' TEXT' for c in COLUMNS)})"
+    )
     with Clock() as clock, path.open(newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         next(reader)
@@ -108,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=5000)
-    parser.add_argument("--language-workers", type=int, default=None,
-                        help="ingest.language_workers (default: the setting's default, 1)")
+    parser.add_argument(
+        "--language-workers",
+        type=int,
+        default=None,
+        help="ingest.language_workers (default: the setting's default, 1)",
+    )
     parser.add_argument("--skip-source", action="store_true", help="skip (c), the file-source pull")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = parser.parse_args(argv)
@@ -127,7 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = work / "feedback.csv"
     started = time.perf_counter()
     generate(csv_path, args.n)
-    print(f"generated {args.n:,} rows ({csv_path.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f}s")
+    print(
+        f"generated {args.n:,} rows ({csv_path.stat().st_size / 1e6:.1f} MB) in "
+        f"{time.perf_counter() - started:.1f}s"
+    )
     detect_language("warm up the language model once, outside the timing")
 
     base = baseline(csv_path, work / "baseline.db")
@@ -154,25 +227,44 @@ def main(argv: list[str] | None = None) -> int:
         from feedback.db import session_factory
 
         with session_factory(engine)() as session:
-            save_source(session, SourceConfig(name="bench", connector="file", options={"path": str(csv_path)},
-                                              batch_size=args.batch), origin="api")
+            save_source(
+                session,
+                SourceConfig(
+                    name="bench",
+                    connector="file",
+                    options={"path": str(csv_path)},
+                    batch_size=args.batch,
+                ),
+                origin="api",
+            )
             session.commit()
         with Clock() as results["file source pull"]:
             pulled = pull_source(engine, "bench", settings=settings)
         assert pulled.status == "succeeded" and pulled.stats.new == args.n, pulled.error
 
-    print(f"\n{'path':<20} {'wall s':>7} {'items/s':>9} {'cpu s':>7} {'items/cpu-s':>12} {'x baseline (cpu)':>17}")
+    print(
+        f"\n{'path':<20} {'wall s':>7} {'items/s':>9} {'cpu s':>7} {'items/cpu-s':>12} "
+        f"{'x baseline (cpu)':>17}"
+    )
     for name, clock in results.items():
-        print(f"{name:<20} {clock.wall:7.2f} {args.n / clock.wall:9,.0f} {clock.cpu:7.2f} {args.n / clock.cpu:12,.0f} "
-              f"{clock.cpu / base.cpu:16.1f}x")
+        print(
+            f"{name:<20} {clock.wall:7.2f} {args.n / clock.wall:9,.0f} {clock.cpu:7.2f} "
+            f"{args.n / clock.cpu:12,.0f} "
+            f"{clock.cpu / base.cpu:16.1f}x"
+        )
     wall_rate = args.n / results["voc ingest FILE"].wall
     cpu_rate = args.n / results["voc ingest FILE"].cpu
-    print(f"\ntarget >= 10,000 items/s for voc ingest: {'met' if wall_rate >= 10_000 else 'NOT met'} on wall "
-          f"time ({wall_rate:,.0f}/s), {'met' if cpu_rate >= 10_000 else 'NOT met'} per CPU second "
-          f"({cpu_rate:,.0f}/s)")
+    print(
+        "\ntarget >= 10,000 items/s for voc ingest: "
+        f"{'met' if wall_rate >= 10_000 else 'NOT met'} on wall "
+        f"time ({wall_rate:,.0f}/s), {'met' if cpu_rate >= 10_000 else 'NOT met'} per CPU second "
+        f"({cpu_rate:,.0f}/s)"
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"cpu cores: {os.cpu_count()}; load average {load:.1f}; python {sys.version.split()[0]}; "
-          f"sqlite {sqlite3.sqlite_version}")
+    print(
+        f"cpu cores: {os.cpu_count()}; load average {load:.1f}; python {sys.version.split()[0]}; "
+        f"sqlite {sqlite3.sqlite_version}"
+    )
     if not args.keep:
         import shutil
 

@@ -13,7 +13,9 @@ from rich.console import Console
 from feedback.config import Settings, get_settings
 from feedback.db import get_engine, session_factory
 
-sources_app = typer.Typer(help="Declared sources: list, add, pull now, see runs.", no_args_is_help=True)
+sources_app = typer.Typer(
+    help="Declared sources: list, add, pull now, see runs.", no_args_is_help=True
+)
 console = Console(stderr=True)
 out = Console()
 
@@ -38,14 +40,28 @@ def sources_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         rows = []
         for s in sources:
             run = runs.get(s.id)
-            rows.append({
-                "name": s.name, "connector": s.connector, "audience": s.audience, "schedule": s.schedule,
-                "enabled": s.enabled, "origin": (s.config or {}).get("origin", "api"),
-                "last_run": None if run is None else {
-                    "id": run.id, "status": run.status, "started_at": run.started_at.isoformat(),
-                    "new": run.items_new, "updated": run.items_updated, "unchanged": run.items_unchanged,
-                    "dead": run.items_dead, "error": run.error},
-            })
+            rows.append(
+                {
+                    "name": s.name,
+                    "connector": s.connector,
+                    "audience": s.audience,
+                    "schedule": s.schedule,
+                    "enabled": s.enabled,
+                    "origin": (s.config or {}).get("origin", "api"),
+                    "last_run": None
+                    if run is None
+                    else {
+                        "id": run.id,
+                        "status": run.status,
+                        "started_at": run.started_at.isoformat(),
+                        "new": run.items_new,
+                        "updated": run.items_updated,
+                        "unchanged": run.items_unchanged,
+                        "dead": run.items_dead,
+                        "error": run.error,
+                    },
+                }
+            )
     for error in errors:
         console.print(f"[red]config:[/red] {error}")
     if as_json:
@@ -53,12 +69,20 @@ def sources_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         return
     for row in rows:
         run = row["last_run"]
-        state = "never pulled" if run is None else (
-            f"run {run['id']} {run['status']}: {run['new']} new, {run['updated']} updated, "
-            f"{run['unchanged']} unchanged, {run['dead']} dead" + (f" ({run['error']})" if run["error"] else ""))
+        state = (
+            "never pulled"
+            if run is None
+            else (
+                f"run {run['id']} {run['status']}: {run['new']} new, {run['updated']} updated, "
+                f"{run['unchanged']} unchanged, {run['dead']} dead"
+                + (f" ({run['error']})" if run["error"] else "")
+            )
+        )
         flag = "" if row["enabled"] else " [disabled]"
-        out.print(f"{row['name']:<24} {row['connector']:<13} {row['schedule'] or 'on demand':<16} "
-                  f"{row['origin']:<6} {state}{flag}")
+        out.print(
+            f"{row['name']:<24} {row['connector']:<13} {row['schedule'] or 'on demand':<16} "
+            f"{row['origin']:<6} {state}{flag}"
+        )
     out.print(f"{len(rows)} source(s)")
 
 
@@ -86,17 +110,30 @@ def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
 @sources_app.command("add")
 def sources_add(
     name: Annotated[str, typer.Argument(help="source name")],
-    connector: Annotated[str, typer.Option(help="file, qualtrics, surveymonkey, pulse, google_play, app_store, "
-                                                "review_api, zendesk, http_json, push, webhook")],
+    connector: Annotated[
+        str,
+        typer.Option(
+            help="file, qualtrics, surveymonkey, pulse, google_play, app_store, "
+            "review_api, zendesk, http_json, push, webhook"
+        ),
+    ],
     schedule: Annotated[str | None, typer.Option(help="'every 15m' or a crontab line")] = None,
     audience: Annotated[str, typer.Option()] = "customer",
     channel: Annotated[str | None, typer.Option()] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", "-o",
-                                                     help="key=value (JSON values; dotted keys nest)")] = None,
-    credential: Annotated[list[str] | None, typer.Option(help="name=ENV_VAR, e.g. token=ZENDESK_TOKEN")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", "-o", help="key=value (JSON values; dotted keys nest)"),
+    ] = None,
+    credential: Annotated[
+        list[str] | None, typer.Option(help="name=ENV_VAR, e.g. token=ZENDESK_TOKEN")
+    ] = None,
     map_: Annotated[list[str] | None, typer.Option("--map", help="field=column")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="field=value for every item")] = None,
-    disabled: Annotated[bool, typer.Option("--disabled", help="declare it without scheduling it")] = False,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="field=value for every item")
+    ] = None,
+    disabled: Annotated[
+        bool, typer.Option("--disabled", help="declare it without scheduling it")
+    ] = False,
     replace: Annotated[bool, typer.Option(help="replace a source of that name")] = False,
 ) -> None:
     """Declare a source in the database (the config file's [[sources]] are declared by the file)."""
@@ -109,8 +146,13 @@ def sources_add(
     settings = _settings()
     try:
         config = SourceConfig(
-            name=name, connector=connector, schedule=schedule, audience=audience, channel=channel,  # type: ignore[arg-type]
-            enabled=not disabled, options=_pairs(option, "--option"),
+            name=name,
+            connector=connector,
+            schedule=schedule,
+            audience=audience,
+            channel=channel,  # type: ignore[arg-type]
+            enabled=not disabled,
+            options=_pairs(option, "--option"),
             credentials_env={k: str(v) for k, v in _pairs(credential, "--credential").items()},
             mapping={"columns": _pairs(map_, "--map"), "defaults": _pairs(set_, "--set")},  # type: ignore[arg-type]
         )
@@ -121,10 +163,14 @@ def sources_add(
     with session_factory(get_engine(settings.database_url))() as session:
         existing = repository.get_source(session, name)
         if existing is not None and not replace:
-            console.print(f"[red]error:[/red] a source named {name!r} exists; pass --replace to change it")
+            console.print(
+                f"[red]error:[/red] a source named {name!r} exists; pass --replace to change it"
+            )
             raise typer.Exit(1)
         if existing is not None and (existing.config or {}).get("origin") == "config":
-            console.print(f"[red]error:[/red] {name!r} is declared in the config file; change it there")
+            console.print(
+                f"[red]error:[/red] {name!r} is declared in the config file; change it there"
+            )
             raise typer.Exit(1)
         save_source(session, config, origin="api")
         session.commit()
@@ -143,15 +189,20 @@ def sources_pull(
         console.print("give a source NAME or --all")
         raise typer.Exit(2)
     settings = _settings()
-    results = pull_all(get_engine(settings.database_url), settings=settings, names=None if all_ else [name])
+    results = pull_all(
+        get_engine(settings.database_url), settings=settings, names=None if all_ else [name]
+    )
     if name and not results:
         console.print(f"[red]error:[/red] no source named {name!r}; see `voc sources list`")
         raise typer.Exit(1)
     failed = False
     for result in results:
         s = result.stats
-        line = (f"{result.source}: {result.status} in {result.seconds:.1f}s (run {result.run_id}): {s.seen} read, "
-                f"{s.new} new, {s.updated} updated, {s.unchanged} unchanged, {s.dead} dead-lettered")
+        line = (
+            f"{result.source}: {result.status} in {result.seconds:.1f}s (run {result.run_id}): "
+            f"{s.seen} read, "
+            f"{s.new} new, {s.updated} updated, {s.unchanged} unchanged, {s.dead} dead-lettered"
+        )
         out.print(line + (f"; error: {result.error}" if result.error else ""))
         for reason in s.dead_reasons:
             console.print(f"[yellow]dead letter:[/yellow] {reason}")
@@ -161,7 +212,9 @@ def sources_pull(
 
 
 @sources_app.command("runs")
-def sources_runs(name: Annotated[str, typer.Argument()], limit: Annotated[int, typer.Option()] = 10) -> None:
+def sources_runs(
+    name: Annotated[str, typer.Argument()], limit: Annotated[int, typer.Option()] = 10
+) -> None:
     """A source's newest runs."""
     from feedback.sources import repository
 
@@ -173,9 +226,13 @@ def sources_runs(name: Annotated[str, typer.Argument()], limit: Annotated[int, t
             raise typer.Exit(1)
         for run in repository.list_runs(session, source.id, limit=limit):
             ended = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "-"
-            out.print(f"#{run.id} {run.status:<11} {run.started_at.isoformat(timespec='seconds')} .. {ended}  "
-                      f"new {run.items_new}, updated {run.items_updated}, unchanged {run.items_unchanged}, "
-                      f"dead {run.items_dead}" + (f"  error: {run.error}" if run.error else ""))
+            out.print(
+                f"#{run.id} {run.status:<11} {run.started_at.isoformat(timespec='seconds')} .. "
+                f"{ended}  "
+                f"new {run.items_new}, updated {run.items_updated}, unchanged "
+                f"{run.items_unchanged}, "
+                f"dead {run.items_dead}" + (f"  error: {run.error}" if run.error else "")
+            )
 
 
 def pull_configured(source: str) -> None:
@@ -188,9 +245,15 @@ def deadletters_retry(
     letter_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="one dead letter")] = None,
     all_: Annotated[bool, typer.Option("--all", help="every unresolved dead letter")] = False,
     source: Annotated[str | None, typer.Option(help="only this source's")] = None,
-    map_: Annotated[list[str] | None, typer.Option("--map", help="field=column, instead of the source's")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="field=value, instead of the source's")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="mapping file, instead of the source's")] = None,
+    map_: Annotated[
+        list[str] | None, typer.Option("--map", help="field=column, instead of the source's")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="field=value, instead of the source's")
+    ] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="mapping file, instead of the source's")
+    ] = None,
 ) -> None:
     """Re-parse dead letters with the source's current mapping; stored ones are marked resolved."""
     from feedback.ingest.mapping import FieldMapping
@@ -206,35 +269,50 @@ def deadletters_retry(
         if map_ or set_ or mapping:
             base = FieldMapping.from_file(mapping) if mapping else None
             override = FieldMapping.from_options(map_ or [], set_ or [], base=base)
-        outcome = retry_dead_letters(get_engine(settings.database_url), settings=settings,
-                                     ids=[letter_id] if letter_id is not None else None,
-                                     source_name=source, mapping=override)
+        outcome = retry_dead_letters(
+            get_engine(settings.database_url),
+            settings=settings,
+            ids=[letter_id] if letter_id is not None else None,
+            source_name=source,
+            mapping=override,
+        )
     except (IngestError, SourceNotFound) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     for letter, reason in outcome.failed.items():
         console.print(f"[yellow]#{letter} still dead:[/yellow] {reason}")
-    out.print(f"{len(outcome.resolved)} resolved ({outcome.stats.new} new, {outcome.stats.updated} updated, "
-              f"{outcome.stats.unchanged} unchanged items), {len(outcome.failed)} still dead")
+    out.print(
+        f"{len(outcome.resolved)} resolved ({outcome.stats.new} new, {outcome.stats.updated} "
+        "updated, "
+        f"{outcome.stats.unchanged} unchanged items), {len(outcome.failed)} still dead"
+    )
 
 
 # -- voc redact --all ------------------------------------------------------------------------------
 def redact(
-    all_: Annotated[bool, typer.Option("--all", help="every stored item (required: it rewrites text)")] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="every stored item (required: it rewrites text)")
+    ] = False,
     batch_size: Annotated[int, typer.Option(help="items per transaction")] = 2000,
 ) -> None:
     """Apply the redaction rules (built-in and privacy.extra_patterns) again to stored items."""
     from jobs.maintenance import redact_stored
 
     if not all_:
-        console.print("`voc redact --all` rewrites stored text with the current rules; pass --all to do so")
+        console.print(
+            "`voc redact --all` rewrites stored text with the current rules; pass --all to do so"
+        )
         raise typer.Exit(2)
     settings = _settings()
     started = time.perf_counter()
-    result = redact_stored(get_engine(settings.database_url), settings=settings, batch_size=batch_size)
+    result = redact_stored(
+        get_engine(settings.database_url), settings=settings, batch_size=batch_size
+    )
     elapsed = time.perf_counter() - started
     counts = ", ".join(f"{k} {v}" for k, v in sorted(result.hits.items())) or "nothing found"
-    out.print(f"{result.scanned} items scanned, {result.changed} changed in {elapsed:.1f}s ({counts})")
+    out.print(
+        f"{result.scanned} items scanned, {result.changed} changed in {elapsed:.1f}s ({counts})"
+    )
 
 
 def register(app: typer.Typer, deadletters: typer.Typer) -> None:

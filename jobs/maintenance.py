@@ -32,7 +32,9 @@ def redact_stored(engine: Engine, *, settings: Settings, batch_size: int = 2000)
         with session_scope(engine) as session:
             rows = session.execute(
                 select(FeedbackItem.id, FeedbackItem.text, FeedbackItem.extra)
-                .where(FeedbackItem.id > last_id).order_by(FeedbackItem.id).limit(batch_size)
+                .where(FeedbackItem.id > last_id)
+                .order_by(FeedbackItem.id)
+                .limit(batch_size)
             ).all()
             if not rows:
                 return result

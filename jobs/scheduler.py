@@ -63,12 +63,18 @@ def job_specs(settings: Settings) -> list[JobSpec]:
 
         if "tagger" not in tagger_holder:
             tagger_holder["tagger"] = load_service_tagger(settings)
-        result = tag_pending(engine, tagger_holder["tagger"], batch_size=max(settings.models.batch_size, 256))
+        result = tag_pending(
+            engine, tagger_holder["tagger"], batch_size=max(settings.models.batch_size, 256)
+        )
         return {"tagged": result.tagged, "remaining": result.remaining}
 
     return [
-        JobSpec("tag", "tag new items in batches", IntervalTrigger(seconds=settings.scheduler.tag_interval_seconds),
-                tag_new),
+        JobSpec(
+            "tag",
+            "tag new items in batches",
+            IntervalTrigger(seconds=settings.scheduler.tag_interval_seconds),
+            tag_new,
+        ),
         digest_job_spec(settings),
         *source_job_specs(settings),
         *topic_job_specs(settings),
@@ -91,12 +97,21 @@ def topic_job_specs(settings: Settings) -> list[JobSpec]:
 
         return run
 
-    trigger = CronTrigger.from_crontab(settings.scheduler.topic_refit_cron, timezone=settings.scheduler.timezone)
-    return [JobSpec(f"topics:refit:{audience}", f"refit the {audience} topics (aligned to the last version)",
-                    trigger, refit_job(audience)) for audience in ("customer", "employee")]
+    trigger = CronTrigger.from_crontab(
+        settings.scheduler.topic_refit_cron, timezone=settings.scheduler.timezone
+    )
+    return [
+        JobSpec(
+            f"topics:refit:{audience}",
+            f"refit the {audience} topics (aligned to the last version)",
+            trigger,
+            refit_job(audience),
+        )
+        for audience in ("customer", "employee")
+    ]
 
 
-# -- sources ----------------------------------------------------------------------------------------
+# -- sources ---------------------------------------------------------------------------------------
 def schedule_trigger(schedule: str, *, timezone: str) -> Any:
     """The APScheduler trigger of a source's schedule ('every 15m' or a crontab line)."""
     from feedback.sources.config import parse_schedule
@@ -133,8 +148,11 @@ def source_job_specs(settings: Settings) -> list[JobSpec]:
             session.commit()
             from feedback.sources.repository import list_sources
 
-            entries = [(s.name, s.connector, s.schedule) for s in list_sources(session)
-                       if s.enabled and s.schedule]
+            entries = [
+                (s.name, s.connector, s.schedule)
+                for s in list_sources(session)
+                if s.enabled and s.schedule
+            ]
     except SQLAlchemyError as exc:  # no database yet (before `voc init`): the file's sources only
         log.warning("sources from the database unavailable (%s); listing the config file's", exc)
         configs, _ = declared_configs(settings)
@@ -149,8 +167,14 @@ def source_job_specs(settings: Settings) -> list[JobSpec]:
         except ValueError as exc:
             log.error("source %s: %s", name, exc)
             continue
-        specs.append(JobSpec(f"{SOURCE_JOB_PREFIX}{name}", f"pull source {name} ({connector}, {schedule})",
-                             trigger, pull_job(settings, name)))
+        specs.append(
+            JobSpec(
+                f"{SOURCE_JOB_PREFIX}{name}",
+                f"pull source {name} ({connector}, {schedule})",
+                trigger,
+                pull_job(settings, name),
+            )
+        )
     return specs
 
 
@@ -162,14 +186,14 @@ def run_job(settings: Settings, name: str) -> dict[str, Any]:
         from feedback.sources.repository import get_source
 
         with session_factory(engine)() as session:
-            if get_source(session, name[len(SOURCE_JOB_PREFIX):]) is not None:
-                return record_job(engine, name, pull_job(settings, name[len(SOURCE_JOB_PREFIX):]))
+            if get_source(session, name[len(SOURCE_JOB_PREFIX) :]) is not None:
+                return record_job(engine, name, pull_job(settings, name[len(SOURCE_JOB_PREFIX) :]))
     if name not in specs:
         raise KeyError(f"no job named {name!r}; jobs: {', '.join(sorted(specs))}")
     return record_job(engine, name, specs[name].run)
 
 
-# -- the scheduler process --------------------------------------------------------------------------
+# -- the scheduler process -------------------------------------------------------------------------
 @dataclass
 class _Active:
     """The scheduler of this process (jobs in the store name `run_scheduled` by reference)."""
@@ -191,8 +215,9 @@ def run_scheduled(name: str) -> None:
         return
     settings = active.settings
     engine = get_engine(settings.database_url)
-    if not lease.acquire_or_renew(engine, name=LEASE_NAME, holder=active.holder,
-                                  seconds=settings.scheduler.lease_seconds):
+    if not lease.acquire_or_renew(
+        engine, name=LEASE_NAME, holder=active.holder, seconds=settings.scheduler.lease_seconds
+    ):
         return  # another process is the active scheduler
     spec = active.specs.get(name)
     if spec is None:
@@ -216,7 +241,7 @@ def build_scheduler(settings: Settings) -> BackgroundScheduler:
 
 
 def reconcile(scheduler: BackgroundScheduler, specs: list[JobSpec]) -> None:
-    """Make the stored jobs match `specs`; a job whose trigger is unchanged keeps its next run time."""
+    """Make the stored jobs match `specs`; an unchanged trigger keeps its next run time."""
     wanted = {spec.name: spec for spec in specs}
     for job in scheduler.get_jobs():
         if job.id not in wanted:
@@ -225,8 +250,14 @@ def reconcile(scheduler: BackgroundScheduler, specs: list[JobSpec]) -> None:
         job = scheduler.get_job(spec.name)
         if job is not None and str(job.trigger) == str(spec.trigger):
             continue
-        scheduler.add_job(run_scheduled, trigger=spec.trigger, args=[spec.name], id=spec.name,
-                          name=spec.description, replace_existing=True)
+        scheduler.add_job(
+            run_scheduled,
+            trigger=spec.trigger,
+            args=[spec.name],
+            id=spec.name,
+            name=spec.description,
+            replace_existing=True,
+        )
 
 
 def _refresh(active: _Active, specs: list[JobSpec]) -> list[JobSpec]:
@@ -235,13 +266,16 @@ def _refresh(active: _Active, specs: list[JobSpec]) -> list[JobSpec]:
         fresh = {}
         for spec in specs:
             old = active.specs.get(spec.name)
-            fresh[spec.name] = old if old is not None and str(old.trigger) == str(spec.trigger) else spec
+            fresh[spec.name] = (
+                old if old is not None and str(old.trigger) == str(spec.trigger) else spec
+            )
         active.specs = fresh
         return list(fresh.values())
 
 
-def run_scheduler(settings: Settings, *, stop: threading.Event | None = None,
-                  poll_seconds: float | None = None) -> None:
+def run_scheduler(
+    settings: Settings, *, stop: threading.Event | None = None, poll_seconds: float | None = None
+) -> None:
     """Hold (or wait for) the lease and run the scheduled jobs until `stop` or SIGTERM/SIGINT."""
     global _ACTIVE
     engine = get_engine(settings.database_url)
@@ -268,8 +302,11 @@ def run_scheduler(settings: Settings, *, stop: threading.Event | None = None,
                     scheduler.start(paused=True)
                     reconcile(scheduler, specs)
                     scheduler.resume()
-                    log.info("scheduler %s holds the lease; jobs: %s", holder,
-                             ", ".join(j.id for j in scheduler.get_jobs()))
+                    log.info(
+                        "scheduler %s holds the lease; jobs: %s",
+                        holder,
+                        ", ".join(j.id for j in scheduler.get_jobs()),
+                    )
                 else:
                     reconcile(scheduler, specs)
                 reconciled_at = time.monotonic()

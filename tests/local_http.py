@@ -49,18 +49,27 @@ class LocalServer:
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
-                request = Request(self.command, parts.path,
-                                  {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
-                                  {k.lower(): v for k, v in self.headers.items()},
-                                  self.rfile.read(length) if length else b"")
+                request = Request(
+                    self.command,
+                    parts.path,
+                    {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
                 outer.requests.append(request)
                 handler = outer.routes.get(parts.path)
-                reply = handler(request) if handler else Reply(404, {"error": f"no route {parts.path}"})
+                reply = (
+                    handler(request) if handler else Reply(404, {"error": f"no route {parts.path}"})
+                )
                 if outer.delay:
                     threading.Event().wait(outer.delay)
-                body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                body = (
+                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                )
                 self.send_response(reply.status)
-                self.send_header("Content-Type", reply.headers.pop("Content-Type", "application/json"))
+                self.send_header(
+                    "Content-Type", reply.headers.pop("Content-Type", "application/json")
+                )
                 self.send_header("Content-Length", str(len(body)))
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
@@ -71,8 +80,9 @@ class LocalServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base(self) -> str:

@@ -1,4 +1,4 @@
-"""Declaring sources, dead-letter retries, `voc sources`, `voc redact --all`, and the pure helpers."""
+"""Declaring sources, dead-letter retries, `voc sources`, `voc redact --all`, pure helpers."""
 
 from __future__ import annotations
 
@@ -21,11 +21,18 @@ from feedback.sources.jsonpath import JsonPathError, compile_path
 from feedback.sources.service import pull_source, retry_dead_letters, save_source
 
 
-# -- declarations -------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "kind", "seconds"), [
-    ("every 15m", "interval", 900), ("30s", "interval", 30), ("every 2 hours", "interval", 7200),
-    ("every 1d", "interval", 86400), ("*/15 * * * *", "cron", None), ("0 3 * * mon", "cron", None),
-])
+# -- declarations ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "kind", "seconds"),
+    [
+        ("every 15m", "interval", 900),
+        ("30s", "interval", 30),
+        ("every 2 hours", "interval", 7200),
+        ("every 1d", "interval", 86400),
+        ("*/15 * * * *", "cron", None),
+        ("0 3 * * mon", "cron", None),
+    ],
+)
 def test_schedules(text, kind, seconds) -> None:
     schedule = parse_schedule(text)
     assert schedule.kind == kind and schedule.seconds == seconds
@@ -41,19 +48,32 @@ def test_declarations_are_checked_with_the_fix_in_the_message() -> None:
     with pytest.raises(ValidationError, match="unknown connector 'sftp'; connectors: app_store"):
         SourceConfig(name="x", connector="sftp")
     with pytest.raises(ValidationError, match="options: pagen: Extra inputs"):
-        SourceConfig(name="x", connector="http_json", options={"url": "https://example.org", "pagen": 1})
+        SourceConfig(
+            name="x", connector="http_json", options={"url": "https://example.org", "pagen": 1}
+        )
     with pytest.raises(ValidationError, match="options.password looks like a credential"):
-        SourceConfig(name="x", connector="http_json", options={"url": "https://example.org", "password": "p"})
+        SourceConfig(
+            name="x", connector="http_json", options={"url": "https://example.org", "password": "p"}
+        )
     with pytest.raises(ValidationError, match="zendesk.*credentials_env"):
         SourceConfig(name="zd", connector="zendesk", options={"subdomain": "nw"})
     with pytest.raises(ValidationError, match="unknown item field"):
-        SourceConfig(name="x", connector="file", options={"path": "/tmp"}, mapping={"columns": {"txt": "a"}})
+        SourceConfig(
+            name="x", connector="file", options={"path": "/tmp"}, mapping={"columns": {"txt": "a"}}
+        )
 
 
 def test_credentials_are_read_from_the_environment_at_run_time() -> None:
-    config = SourceConfig(name="zd", connector="zendesk", options={"subdomain": "nw"},
-                          credentials_env={"email": "ZD_EMAIL", "token": "ZD_TOKEN"})
-    assert config.credentials({"ZD_EMAIL": "a@b.c", "ZD_TOKEN": "t"}) == {"email": "a@b.c", "token": "t"}
+    config = SourceConfig(
+        name="zd",
+        connector="zendesk",
+        options={"subdomain": "nw"},
+        credentials_env={"email": "ZD_EMAIL", "token": "ZD_TOKEN"},
+    )
+    assert config.credentials({"ZD_EMAIL": "a@b.c", "ZD_TOKEN": "t"}) == {
+        "email": "a@b.c",
+        "token": "t",
+    }
     with pytest.raises(CredentialsError, match=r"token \(\$ZD_TOKEN\)"):
         config.credentials({"ZD_EMAIL": "a@b.c"})
     stored = config.stored_config(origin="api")
@@ -65,9 +85,19 @@ def test_config_file_sources_sync_and_disappear_as_disabled(settings, engine, tm
 
     path = tmp_path / "a.csv"
     path.write_text("text\nhello there\n")
-    declared = settings.model_copy(update={"sources": [
-        {"name": "a", "connector": "file", "schedule": "every 1h", "options": {"path": str(path)}},
-        {"name": "bad", "connector": "file", "options": {}}]})
+    declared = settings.model_copy(
+        update={
+            "sources": [
+                {
+                    "name": "a",
+                    "connector": "file",
+                    "schedule": "every 1h",
+                    "options": {"path": str(path)},
+                },
+                {"name": "bad", "connector": "file", "options": {}},
+            ]
+        }
+    )
     with session_factory(engine)() as session:
         errors = sync_declared_sources(session, declared)
         session.commit()
@@ -75,22 +105,33 @@ def test_config_file_sources_sync_and_disappear_as_disabled(settings, engine, tm
         assert session.scalar(select(Source).where(Source.name == "a")).enabled
         sync_declared_sources(session, settings.model_copy(update={"sources": []}))
         session.commit()
-        assert not session.scalar(select(Source).where(Source.name == "a")).enabled  # kept, disabled
+        assert not session.scalar(
+            select(Source).where(Source.name == "a")
+        ).enabled  # kept, disabled
 
 
-# -- dead letters ------------------------------------------------------------------------------------
+# -- dead letters ----------------------------------------------------------------------------------
 def test_dead_letters_retry_with_the_fixed_mapping(settings, engine, tmp_path) -> None:
     path = tmp_path / "hr.csv"
-    path.write_text("resp,comment,date\n1,Too much overtime,23.09.2026\n2,Great team lead,24.09.2026\n"
-                    "3,,25.09.2026\n")
-    config = SourceConfig(name="hr", connector="file", audience="employee", options={"path": str(path)})
+    path.write_text(
+        "resp,comment,date\n1,Too much overtime,23.09.2026\n2,Great team lead,24.09.2026\n"
+        "3,,25.09.2026\n"
+    )
+    config = SourceConfig(
+        name="hr", connector="file", audience="employee", options={"path": str(path)}
+    )
     with session_factory(engine)() as session:
         save_source(session, config, origin="api")
         session.commit()
     first = pull_source(engine, "hr", settings=settings)
     assert (first.stats.new, first.stats.dead) == (0, 3)  # dates are not ISO
-    fixed = config.model_copy(update={"mapping": config.mapping.model_copy(
-        update={"date_format": "%d.%m.%Y", "columns": {"external_id": "resp"}})})
+    fixed = config.model_copy(
+        update={
+            "mapping": config.mapping.model_copy(
+                update={"date_format": "%d.%m.%Y", "columns": {"external_id": "resp"}}
+            )
+        }
+    )
     with session_factory(engine)() as session:
         save_source(session, fixed, origin="api")
         session.commit()
@@ -107,7 +148,9 @@ def test_dead_letters_retry_with_the_fixed_mapping(settings, engine, tmp_path) -
     assert again.resolved == [] and len(again.failed) == 1  # resolved ones are not retried
 
 
-def test_cli_deadletters_retry_uses_map_options_for_voc_ingest_files(settings, engine, tmp_path, monkeypatch) -> None:
+def test_cli_deadletters_retry_uses_map_options_for_voc_ingest_files(
+    settings, engine, tmp_path, monkeypatch
+) -> None:
     from jobs import cli
 
     path = tmp_path / "shop.csv"
@@ -119,13 +162,19 @@ def test_cli_deadletters_retry_uses_map_options_for_voc_ingest_files(settings, e
     assert ingested.exit_code == 0 and "1 dead-lettered" in ingested.output
     listed = runner.invoke(cli.app, ["deadletters", "list", "--json"])
     letter = json.loads(listed.output)[0]
-    retried = runner.invoke(cli.app, ["deadletters", "retry", str(letter["id"]), "--set", "created_at=2026-09-01"])
+    retried = runner.invoke(
+        cli.app, ["deadletters", "retry", str(letter["id"]), "--set", "created_at=2026-09-01"]
+    )
     assert retried.exit_code == 0 and "1 resolved" in retried.output, retried.output
     with session_factory(engine)() as session:
-        assert session.scalar(select(FeedbackItem).where(FeedbackItem.external_id == "b")) is not None
+        assert (
+            session.scalar(select(FeedbackItem).where(FeedbackItem.external_id == "b")) is not None
+        )
 
 
-def test_cli_sources_add_list_pull_and_ingest_source(settings, engine, tmp_path, monkeypatch) -> None:
+def test_cli_sources_add_list_pull_and_ingest_source(
+    settings, engine, tmp_path, monkeypatch
+) -> None:
     from jobs import cli
 
     path = tmp_path / "s.jsonl"
@@ -133,13 +182,31 @@ def test_cli_sources_add_list_pull_and_ingest_source(settings, engine, tmp_path,
     monkeypatch.setattr("jobs.cli_sources._settings", lambda: settings)
     monkeypatch.setattr(cli, "_settings", lambda: settings)
     runner = CliRunner()
-    added = runner.invoke(cli.app, ["sources", "add", "jl", "--connector", "file", "-o", f"path={path}",
-                                    "--schedule", "every 10m", "--set", "touchpoint=refunds"])
+    added = runner.invoke(
+        cli.app,
+        [
+            "sources",
+            "add",
+            "jl",
+            "--connector",
+            "file",
+            "-o",
+            f"path={path}",
+            "--schedule",
+            "every 10m",
+            "--set",
+            "touchpoint=refunds",
+        ],
+    )
     assert added.exit_code == 0, added.output
-    refused = runner.invoke(cli.app, ["sources", "add", "jl", "--connector", "file", "-o", f"path={path}"])
+    refused = runner.invoke(
+        cli.app, ["sources", "add", "jl", "--connector", "file", "-o", f"path={path}"]
+    )
     assert refused.exit_code == 1 and "--replace" in refused.output
-    bad = runner.invoke(cli.app, ["sources", "add", "x", "--connector", "zendesk", "-o", "subdomain=nw",
-                                  "-o", "token=abc"])
+    bad = runner.invoke(
+        cli.app,
+        ["sources", "add", "x", "--connector", "zendesk", "-o", "subdomain=nw", "-o", "token=abc"],
+    )
     assert bad.exit_code == 2 and "credentials_env" in bad.output
     pulled = runner.invoke(cli.app, ["ingest", "--source", "jl"])
     assert pulled.exit_code == 0 and "2 new" in pulled.output, pulled.output
@@ -156,25 +223,49 @@ def test_redact_all_applies_new_patterns_to_stored_items(settings, engine, monke
 
     with session_factory(engine)() as session:
         source = get_or_create_source(session, name="old", connector="push")
-        for n, text in enumerate(["Ask EMP-12345 about the rota", "Mail me: a.b@example.com", "Nothing here"]):
-            session.add(FeedbackItem(source_id=source.id, external_id=str(n), content_hash="x", audience="employee",
-                                     text=text, created_at=source.created_at, extra={"note": text}))
+        for n, text in enumerate(
+            ["Ask EMP-12345 about the rota", "Mail me: a.b@example.com", "Nothing here"]
+        ):
+            session.add(
+                FeedbackItem(
+                    source_id=source.id,
+                    external_id=str(n),
+                    content_hash="x",
+                    audience="employee",
+                    text=text,
+                    created_at=source.created_at,
+                    extra={"note": text},
+                )
+            )
         session.commit()
-    with_rule = settings.model_copy(update={"privacy": settings.privacy.model_copy(
-        update={"extra_patterns": [{"name": "employee_id", "pattern": r"EMP-\d{5}"}]})})
+    with_rule = settings.model_copy(
+        update={
+            "privacy": settings.privacy.model_copy(
+                update={"extra_patterns": [{"name": "employee_id", "pattern": r"EMP-\d{5}"}]}
+            )
+        }
+    )
     monkeypatch.setattr("jobs.cli_sources._settings", lambda: with_rule)
     result = CliRunner().invoke(cli.app, ["redact", "--all", "--batch-size", "2"])
     assert result.exit_code == 0 and "3 items scanned, 2 changed" in result.output, result.output
     with session_factory(engine)() as session:
         texts = {i.external_id: i for i in session.scalars(select(FeedbackItem))}
-    assert texts["0"].text == "Ask [EMPLOYEE_ID] about the rota" and texts["0"].extra["note"] == texts["0"].text
+    assert (
+        texts["0"].text == "Ask [EMPLOYEE_ID] about the rota"
+        and texts["0"].extra["note"] == texts["0"].text
+    )
     assert texts["1"].text == "Mail me: [EMAIL]" and texts["1"].extra["redacted"] == {"EMAIL": 1}
     again = CliRunner().invoke(cli.app, ["redact", "--all"])
     assert "0 changed" in again.output  # idempotent
 
 
-# -- pure helpers ------------------------------------------------------------------------------------
-@given(attempt=st.integers(1, 40), base=st.floats(0, 10), cap=st.floats(0, 100), seed=st.integers(0, 2**32))
+# -- pure helpers ----------------------------------------------------------------------------------
+@given(
+    attempt=st.integers(1, 40),
+    base=st.floats(0, 10),
+    cap=st.floats(0, 100),
+    seed=st.integers(0, 2**32),
+)
 def test_backoff_stays_within_the_capped_exponential_ceiling(attempt, base, cap, seed) -> None:
     backoff = Backoff(base_seconds=base, cap_seconds=cap)
     delay = backoff.delay(attempt, rng=random.Random(seed))
@@ -228,18 +319,35 @@ def test_bulk_insert_stores_exactly_what_sqlalchemy_would(engine) -> None:
     from feedback.ingest.service import _sqlite_utc, bulk_insert
 
     process = UTCDateTime().dialect_impl(engine.dialect).bind_processor(engine.dialect)
-    for value in (datetime(2026, 9, 1, 10, 0, tzinfo=UTC), datetime(2026, 9, 1, 23, 59, 59, 999999),
-                  datetime(2026, 3, 29, 1, 30, 5, 7, tzinfo=timezone(timedelta(hours=-6))), None):
+    for value in (
+        datetime(2026, 9, 1, 10, 0, tzinfo=UTC),
+        datetime(2026, 9, 1, 23, 59, 59, 999999),
+        datetime(2026, 3, 29, 1, 30, 5, 7, tzinfo=timezone(timedelta(hours=-6))),
+        None,
+    ):
         assert _sqlite_utc(value) == process(value)
     created = datetime(2026, 9, 1, 8, 30, 15, 250, tzinfo=timezone(timedelta(hours=2)))
     with session_factory(engine)() as session:
         source = Source(name="s", connector="push", audience="customer", config={})
         session.add(source)
         session.flush()
-        row = {"source_id": source.id, "external_id": "x", "content_hash": "h", "audience": "customer",
-               "text": "t", "created_at": created, "ingested_at": created, "updated_at": created, "extra": {"a": [1]}}
-        bulk_insert(session, FeedbackItem.__table__, [row, {**row, "external_id": "y", "extra": {}}])
-        session.execute(insert(FeedbackItem.__table__), [{**row, "external_id": "z"}])  # SQLAlchemy's own way
+        row = {
+            "source_id": source.id,
+            "external_id": "x",
+            "content_hash": "h",
+            "audience": "customer",
+            "text": "t",
+            "created_at": created,
+            "ingested_at": created,
+            "updated_at": created,
+            "extra": {"a": [1]},
+        }
+        bulk_insert(
+            session, FeedbackItem.__table__, [row, {**row, "external_id": "y", "extra": {}}]
+        )
+        session.execute(
+            insert(FeedbackItem.__table__), [{**row, "external_id": "z"}]
+        )  # SQLAlchemy's own way
         session.commit()
         stored = {i.external_id: i for i in session.scalars(select(FeedbackItem))}
     assert stored["x"].created_at == stored["z"].created_at == created

@@ -44,11 +44,19 @@ def cursor(engine, name: str) -> dict | None:
 
 
 def test_qualtrics_export_gives_one_item_per_open_answer(engine, settings) -> None:
-    declare(engine, name="nps-survey", connector="qualtrics", options={
-        "path": str(FIXTURES / "qualtrics_responses.csv"), "csat_question": "Q4", "extra_columns": ["Store"]})
+    declare(
+        engine,
+        name="nps-survey",
+        connector="qualtrics",
+        options={
+            "path": str(FIXTURES / "qualtrics_responses.csv"),
+            "csat_question": "Q4",
+            "extra_columns": ["Store"],
+        },
+    )
     result = pull_source(engine, "nps-survey", settings=settings)
     assert result.status == "succeeded", result.error
-    # R1: 3 answers, R2: 1, R3 is a preview (skipped), R4: 1, R5: no text, R6: NPS 12 -> dead letter.
+    # R1: 3 answers, R2: 1, R3 a preview (skipped), R4: 1, R5: no text, R6: NPS 12 -> dead letter.
     assert (result.stats.new, result.stats.dead) == (5, 1)
     stored = items(engine)
     r1 = [i for k, i in stored.items() if k.startswith("R_1abcDEF234ghIJk:")]
@@ -64,7 +72,9 @@ def test_qualtrics_export_gives_one_item_per_open_answer(engine, settings) -> No
     assert "[PHONE]" in anything_else.text and "555 0134" not in anything_else.text
     assert stored["R_4defGHI567jkLMn:Q2"].language == "de"
     assert not any(k.startswith("R_3cde") for k in stored)  # preview skipped
-    everything = json.dumps([i.extra for i in stored.values()]) + " ".join(i.text for i in stored.values())
+    everything = json.dumps([i.extra for i in stored.values()]) + " ".join(
+        i.text for i in stored.values()
+    )
     for personal in ("203.0.113.7", "jane.doe@example.com", "Jane", "39.7392", "CUST-1001"):
         assert personal not in everything
     assert reason.author and "CUST" not in reason.author  # pseudonymised respondent
@@ -74,8 +84,15 @@ def test_qualtrics_export_gives_one_item_per_open_answer(engine, settings) -> No
 
 
 def test_surveymonkey_export_maps_nps_csat_and_open_ended_answers(engine, settings) -> None:
-    declare(engine, name="sm", connector="surveymonkey", options={
-        "path": str(FIXTURES / "surveymonkey_responses.csv"), "csat_question": "how satisfied are you"})
+    declare(
+        engine,
+        name="sm",
+        connector="surveymonkey",
+        options={
+            "path": str(FIXTURES / "surveymonkey_responses.csv"),
+            "csat_question": "how satisfied are you",
+        },
+    )
     result = pull_source(engine, "sm", settings=settings)
     assert result.status == "succeeded", result.error
     assert (result.stats.new, result.stats.dead) == (4, 0)
@@ -94,8 +111,13 @@ def test_surveymonkey_export_maps_nps_csat_and_open_ended_answers(engine, settin
 
 
 def test_pulse_export_is_employee_feedback_by_org_unit_and_tenure(engine, settings) -> None:
-    declare(engine, name="pulse-oct", connector="pulse", audience="employee",
-            options={"path": str(FIXTURES / "pulse_survey.csv"), "extra_columns": ["Location"]})
+    declare(
+        engine,
+        name="pulse-oct",
+        connector="pulse",
+        audience="employee",
+        options={"path": str(FIXTURES / "pulse_survey.csv"), "extra_columns": ["Location"]},
+    )
     result = pull_source(engine, "pulse-oct", settings=settings)
     assert result.status == "succeeded", result.error
     assert result.stats.new == 6
@@ -108,8 +130,12 @@ def test_pulse_export_is_employee_feedback_by_org_unit_and_tenure(engine, settin
 
 
 def test_google_play_export_utf16_with_review_ids(engine, settings) -> None:
-    declare(engine, name="play", connector="google_play",
-            options={"path": str(FIXTURES / "google_play_reviews_com.northwind.home_202609.csv")})
+    declare(
+        engine,
+        name="play",
+        connector="google_play",
+        options={"path": str(FIXTURES / "google_play_reviews_com.northwind.home_202609.csv")},
+    )
     result = pull_source(engine, "play", settings=settings)
     assert result.status == "succeeded", result.error
     assert result.stats.new == 3  # the rating without text is not an item
@@ -117,20 +143,29 @@ def test_google_play_export_utf16_with_review_ids(engine, settings) -> None:
     crash = stored["gp:AOqpTOF1aaaaaaaaaaaaaaaaaaaaaaaaaa"]
     assert crash.stars == 1.0 and crash.channel == "app_review"
     assert crash.created_at.isoformat() == "2026-09-01T08:14:22+00:00"
-    assert crash.extra["app_version_name"] == "4.12.0" and "fix is in" in crash.extra["developer_reply"]
+    assert (
+        crash.extra["app_version_name"] == "4.12.0"
+        and "fix is in" in crash.extra["developer_reply"]
+    )
     assert stored["gp:AOqpTOF2bbbbbbbbbbbbbbbbbbbbbbbbbb"].text.startswith("Love it\n")
     assert stored["gp:AOqpTOF3cccccccccccccccccccccccccc"].language == "de"
 
 
-def test_single_file_is_skipped_when_unchanged_and_updated_when_changed(tmp_path, engine, settings) -> None:
+def test_single_file_is_skipped_when_unchanged_and_updated_when_changed(
+    tmp_path, engine, settings
+) -> None:
     path = tmp_path / "survey.csv"
-    path.write_text("external_id,text,created_at,csat\ns1,Okay service,2026-09-01,3\ns2,Great,2026-09-02,5\n")
+    path.write_text(
+        "external_id,text,created_at,csat\ns1,Okay service,2026-09-01,3\ns2,Great,2026-09-02,5\n"
+    )
     declare(engine, name="csv", connector="file", options={"path": str(path)})
     assert pull_source(engine, "csv", settings=settings).stats.new == 2
     again = pull_source(engine, "csv", settings=settings)
     assert again.status == "succeeded" and again.stats.seen == 0  # same bytes: not even read
-    path.write_text("external_id,text,created_at,csat\ns1,Okay service but no refund,2026-09-01,2\n"
-                    "s2,Great,2026-09-02,5\ns3,New one,2026-09-03,4\n")
+    path.write_text(
+        "external_id,text,created_at,csat\ns1,Okay service but no refund,2026-09-01,2\n"
+        "s2,Great,2026-09-02,5\ns3,New one,2026-09-03,4\n"
+    )
     changed = pull_source(engine, "csv", settings=settings)
     assert (changed.stats.new, changed.stats.updated, changed.stats.unchanged) == (1, 1, 1)
 
@@ -149,19 +184,36 @@ def _xlsx(path: Path, rows: list[list]) -> Path:
 def test_watched_folder_reads_each_file_once_and_archives_it(tmp_path, engine, settings) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    (inbox / "a.csv").write_text("external_id,text,created_at\na1,First,2026-09-01\na2,Second,2026-09-01\n")
+    (inbox / "a.csv").write_text(
+        "external_id,text,created_at\na1,First,2026-09-01\na2,Second,2026-09-01\n"
+    )
     (inbox / "b.tsv").write_text("external_id\ttext\tcreated_at\nb1\tTabbed\t2026-09-02\n")
-    (inbox / "c.jsonl").write_text('{"external_id": "c1", "text": "Line one", "created_at": "2026-09-03"}\n')
-    (inbox / "d.json").write_text(json.dumps({"items": [{"external_id": "d1", "text": "Json doc"}]}))
-    _xlsx(inbox / "e.xlsx", [["external_id", "text", "created_at", "stars"], ["e1", "From Excel", "2026-09-04", 4]])
+    (inbox / "c.jsonl").write_text(
+        '{"external_id": "c1", "text": "Line one", "created_at": "2026-09-03"}\n'
+    )
+    (inbox / "d.json").write_text(
+        json.dumps({"items": [{"external_id": "d1", "text": "Json doc"}]})
+    )
+    _xlsx(
+        inbox / "e.xlsx",
+        [["external_id", "text", "created_at", "stars"], ["e1", "From Excel", "2026-09-04", 4]],
+    )
     (inbox / "f.csv").write_text("id,comment_body\n1,no text column here\n")  # a whole-file problem
     (inbox / "g.csv.part").write_text("external_id,text\ng1,still uploading\n")
-    declare(engine, name="inbox", connector="file", options={"path": str(inbox), "settle_seconds": 0})
+    declare(
+        engine, name="inbox", connector="file", options={"path": str(inbox), "settle_seconds": 0}
+    )
     result = pull_source(engine, "inbox", settings=settings)
     assert result.status == "succeeded", result.error
     assert set(items(engine)) == {"a1", "a2", "b1", "c1", "d1", "e1"}
     assert items(engine)["e1"].stars == 4.0
-    assert sorted(p.name for p in (inbox / "archive").iterdir()) == ["a.csv", "b.tsv", "c.jsonl", "d.json", "e.xlsx"]
+    assert sorted(p.name for p in (inbox / "archive").iterdir()) == [
+        "a.csv",
+        "b.tsv",
+        "c.jsonl",
+        "d.json",
+        "e.xlsx",
+    ]
     assert [p.name for p in (inbox / "failed").iterdir()] == ["f.csv"]
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["g.csv.part"]
     assert "column 'text' not found" in dead_letters(engine)[0].reason
@@ -172,11 +224,16 @@ def test_watched_folder_reads_each_file_once_and_archives_it(tmp_path, engine, s
     assert again.stats.seen == 0 and not (inbox / "a-again.csv").exists()
 
 
-def test_a_crash_mid_file_resumes_after_the_last_committed_batch(tmp_path, engine, settings, monkeypatch) -> None:
+def test_a_crash_mid_file_resumes_after_the_last_committed_batch(
+    tmp_path, engine, settings, monkeypatch
+) -> None:
     from feedback.sources.connectors.files import FileConnector
 
     path = tmp_path / "big.csv"
-    path.write_text("external_id,text,created_at\n" + "".join(f"r{i},Comment {i},2026-09-01\n" for i in range(50)))
+    path.write_text(
+        "external_id,text,created_at\n"
+        + "".join(f"r{i},Comment {i},2026-09-01\n" for i in range(50))
+    )
     declare(engine, name="big", connector="file", batch_size=7, options={"path": str(path)})
     real = FileConnector.records
 
@@ -198,7 +255,9 @@ def test_a_crash_mid_file_resumes_after_the_last_committed_batch(tmp_path, engin
     assert len(items(engine)) == 50
     with session_factory(engine)() as session:
         assert session.scalar(select(func.count()).select_from(FeedbackItem)) == 50
-        statuses = [r.status for r in session.scalars(select(IngestionRun).order_by(IngestionRun.id))]
+        statuses = [
+            r.status for r in session.scalars(select(IngestionRun).order_by(IngestionRun.id))
+        ]
     assert statuses == ["failed", "succeeded"]
 
 
@@ -207,10 +266,14 @@ def test_missing_path_fails_this_source_only(tmp_path, engine, settings) -> None
 
     good = tmp_path / "good.csv"
     good.write_text("external_id,text\ng1,Fine\n")
-    declare(engine, name="broken", connector="file", options={"path": str(tmp_path / "nowhere.csv")})
+    declare(
+        engine, name="broken", connector="file", options={"path": str(tmp_path / "nowhere.csv")}
+    )
     declare(engine, name="good", connector="file", options={"path": str(good)})
     results = {r.source: r for r in pull_all(engine, settings=settings)}
-    assert results["broken"].status == "failed" and "no such file or folder" in results["broken"].error
+    assert (
+        results["broken"].status == "failed" and "no such file or folder" in results["broken"].error
+    )
     assert "options.path" in results["broken"].error
     assert results["good"].status == "succeeded" and results["good"].stats.new == 1
 

@@ -29,7 +29,8 @@ def push_feedback(
     response: Response,
     idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", min_length=1, max_length=200,
-        description="Retries with the same key and body get the first answer back, nothing stored twice",
+        description="Retries with the same key and body get the first answer back; nothing is "
+                    "stored twice",
     )] = None,
 ) -> IngestResult:
     """Store a batch; items already stored (same source and external id) are not duplicated."""
@@ -41,12 +42,14 @@ def push_feedback(
     try:
         result = _store_batch(batch, session, settings)
         if idempotency_key:
-            idempotency.remember(session, idempotency_key, request_hash, result.model_dump(mode="json"))
+            idempotency.remember(session, idempotency_key, request_hash,
+                                 result.model_dump(mode="json"))
     except IntegrityError:
         # A concurrent request with the same key (or the same new items) won the race: answer
         # as it did, or let the client retry.
         session.rollback()
-        stored = _replay(session, idempotency_key, request_hash, response) if idempotency_key else None
+        stored = (_replay(session, idempotency_key, request_hash, response)
+                  if idempotency_key else None)
         if stored is None:
             raise HTTPException(status_code=409, detail="a concurrent request stored these items; "
                                                         "retry the request") from None
@@ -54,7 +57,8 @@ def push_feedback(
     return result
 
 
-def _replay(session: Session, key: str, request_hash: str, response: Response) -> IngestResult | None:
+def _replay(session: Session, key: str, request_hash: str,
+            response: Response) -> IngestResult | None:
     try:
         stored = idempotency.replay(session, key, request_hash)
     except idempotency.IdempotencyConflict as exc:

@@ -28,8 +28,13 @@ def _out(session: Session, source: Source, *, with_counts: bool = True) -> Sourc
     config = dict(source.config or {})
     run = repository.last_runs(session, [source.id]).get(source.id)
     out = SourceOut(
-        name=source.name, connector=source.connector, audience=source.audience, schedule=source.schedule,
-        enabled=source.enabled, origin=config.get("origin", "api"), cursor=source.cursor,
+        name=source.name,
+        connector=source.connector,
+        audience=source.audience,
+        schedule=source.schedule,
+        enabled=source.enabled,
+        origin=config.get("origin", "api"),
+        cursor=source.cursor,
         items=repository.count_items(session, source.id) if with_counts else None,
         last_run=RunOut.model_validate(run) if run else None,
     )
@@ -54,8 +59,11 @@ def _get(session: Session, name: str) -> Source:
 
 def _editable(source: Source) -> None:
     if (source.config or {}).get("origin") == "config":
-        raise HTTPException(status_code=409, detail=f"source {source.name!r} is declared in the config file; "
-                                                    f"change it there (the file is applied at every start)")
+        raise HTTPException(
+            status_code=409,
+            detail=f"source {source.name!r} is declared in the config file; "
+            f"change it there (the file is applied at every start)",
+        )
 
 
 @router.get("", response_model=list[SourceOut])
@@ -70,8 +78,10 @@ def create_source(body: SourceConfig, session: SessionDep, settings: SettingsDep
     """Declare a source; credentials are given as environment-variable names (credentials_env)."""
     sync_declared_sources(session, settings)
     if repository.get_source(session, body.name) is not None:
-        raise HTTPException(status_code=409, detail=f"a source named {body.name!r} exists; PATCH it, or "
-                                                    f"choose another name")
+        raise HTTPException(
+            status_code=409,
+            detail=f"a source named {body.name!r} exists; PATCH it, or choose another name",
+        )
     return _out(session, save_source(session, body, origin="api"))
 
 
@@ -91,7 +101,9 @@ def update_source(name: str, patch: SourcePatch, session: SessionDep) -> SourceO
     try:
         updated = SourceConfig.model_validate({**current, **changes})
     except ValidationError as exc:
-        raise HTTPException(status_code=422, detail=exc.errors(include_url=False, include_context=False)) from None
+        raise HTTPException(
+            status_code=422, detail=exc.errors(include_url=False, include_context=False)
+        ) from None
     save_source(session, updated, origin="api")
     if patch.reset_cursor:
         source.cursor = None
@@ -100,26 +112,39 @@ def update_source(name: str, patch: SourcePatch, session: SessionDep) -> SourceO
 
 
 @router.delete("/{name}", status_code=204)
-def delete_source(name: str, session: SessionDep,
-                  purge_items: Annotated[bool, Query(description="Also delete the source's items")] = False
-                  ) -> Response:
+def delete_source(
+    name: str,
+    session: SessionDep,
+    purge_items: Annotated[bool, Query(description="Also delete the source's items")] = False,
+) -> Response:
     """Delete a source; one that has items needs purge_items=true (or disable it instead)."""
     source = _get(session, name)
     _editable(source)
     count = repository.count_items(session, source.id)
     if count and not purge_items:
-        raise HTTPException(status_code=409, detail=f"source {name!r} has {count} items; disable it with PATCH "
-                                                    f"{{\"enabled\": false}}, or delete with ?purge_items=true "
-                                                    f"to remove its items too")
+        raise HTTPException(
+            status_code=409,
+            detail=f"source {name!r} has {count} items; disable it with PATCH "
+            f'{{"enabled": false}}, or delete with ?purge_items=true '
+            f"to remove its items too",
+        )
     session.execute(delete(FeedbackItem).where(FeedbackItem.source_id == source.id))
     session.execute(delete(Source).where(Source.id == source.id))  # runs cascade in the database
     return Response(status_code=204)
 
 
-@router.post("/{name}/pull", response_model=PullOut, responses={202: {"description": "pull started"}})
-def pull_now(name: str, request: Request, session: SessionDep, settings: SettingsDep,
-             background: BackgroundTasks, response: Response,
-             wait: Annotated[bool, Query(description="Answer when the pull is done")] = False) -> Any:
+@router.post(
+    "/{name}/pull", response_model=PullOut, responses={202: {"description": "pull started"}}
+)
+def pull_now(
+    name: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+    response: Response,
+    wait: Annotated[bool, Query(description="Answer when the pull is done")] = False,
+) -> Any:
     """Pull the source now; with wait=false (default) it runs after the answer (202)."""
     source = _get(session, name)
     session.commit()  # release the request's transaction: the pull has its own
@@ -132,8 +157,9 @@ def pull_now(name: str, request: Request, session: SessionDep, settings: Setting
 
 
 @router.get("/{name}/runs", response_model=list[RunOut])
-def list_runs(name: str, session: SessionDep,
-              limit: Annotated[int, Query(ge=1, le=500)] = 20) -> list[RunOut]:
+def list_runs(
+    name: str, session: SessionDep, limit: Annotated[int, Query(ge=1, le=500)] = 20
+) -> list[RunOut]:
     """The source's newest runs first: start, end, items new / updated / unchanged / dead, error."""
     source = _get(session, name)
     return [RunOut.model_validate(r) for r in repository.list_runs(session, source.id, limit=limit)]

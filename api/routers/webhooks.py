@@ -26,13 +26,20 @@ async def raw_body(request: Request) -> bytes:
     """The body exactly as sent: the signature is over these bytes."""
     body = await request.body()
     if len(body) > MAX_BODY_BYTES:
-        raise HTTPException(status_code=413, detail=f"body over {MAX_BODY_BYTES} bytes; send smaller batches")
+        raise HTTPException(
+            status_code=413, detail=f"body over {MAX_BODY_BYTES} bytes; send smaller batches"
+        )
     return body
 
 
 @router.post("/{source_name}", response_model=IngestResult)
-def receive(source_name: str, body: Annotated[bytes, Depends(raw_body)], request: Request,
-            session: SessionDep, settings: SettingsDep) -> IngestResult:
+def receive(
+    source_name: str,
+    body: Annotated[bytes, Depends(raw_body)],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> IngestResult:
     """Store a signed delivery: items already stored (same id) are not duplicated on redelivery."""
     source = repository.get_source(session, source_name)
     if source is None or source.connector != "webhook":
@@ -51,6 +58,15 @@ def receive(source_name: str, body: Annotated[bytes, Depends(raw_body)], request
         document = json.loads(body)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=f"the body is not JSON: {exc}") from None
-    stats = ingest_webhook(session, source=source, connector=connector, document=document, settings=settings)
-    return IngestResult(source=source_name, seen=stats.seen, new=stats.new, updated=stats.updated,
-                        unchanged=stats.unchanged, dead_lettered=stats.dead, errors=stats.dead_reasons)
+    stats = ingest_webhook(
+        session, source=source, connector=connector, document=document, settings=settings
+    )
+    return IngestResult(
+        source=source_name,
+        seen=stats.seen,
+        new=stats.new,
+        updated=stats.updated,
+        unchanged=stats.unchanged,
+        dead_lettered=stats.dead,
+        errors=stats.dead_reasons,
+    )

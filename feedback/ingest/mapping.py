@@ -233,7 +233,8 @@ def normalize(payload: Mapping[str, Any], columns: Mapping[str, str], mapping: F
     if audience not in AUDIENCES:
         raise RowError(f"audience {audience!r} must be 'customer' or 'employee'")
 
-    ratings = {name: _rating(name, values[name]) if name in values else None for name in RATING_RANGES}
+    ratings = {name: _rating(name, values[name]) if name in values else None
+               for name in RATING_RANGES}
     for name in ("nps", "csat"):
         if ratings[name] is not None:
             if not float(ratings[name]).is_integer():

@@ -103,7 +103,7 @@ class Ingestor:
         dead: list[tuple[RawRecord, str]] = []
         size = self.settings.ingest.batch_size
         now = utcnow()
-        pending: tuple[list[tuple[RawRecord, dict[str, Any]]], list[tuple[RawRecord, str]], Any] | None = None
+        pending: tuple[list[Any], list[tuple[RawRecord, str]], Any] | None = None
         for record in records:
             self.stats.seen += 1
             if record.error is not None or record.payload is None:
@@ -254,7 +254,7 @@ class Ingestor:
         session.flush()
 
 
-# -- languages in a worker process ------------------------------------------------------------------
+# -- languages in a worker process ---------------------------------------------------------
 _POOLS: dict[int, Any] = {}
 _POOL_LOCK = threading.Lock()
 
@@ -269,8 +269,10 @@ def language_pool(workers: int) -> Any:
                 from concurrent.futures import ProcessPoolExecutor
 
                 # spawn, not fork: the service has threads (scheduler, server) that fork would copy
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-                entry = _POOLS[workers] = (pool, pool.submit(_language_codes, ["warm up the model"]))
+                spawn = multiprocessing.get_context("spawn")
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
+                warm = pool.submit(_language_codes, ["warm up the model"])
+                entry = _POOLS[workers] = (pool, warm)
             except (OSError, ValueError, RuntimeError) as exc:
                 log.warning("no language worker (%s); detecting languages in-process", exc)
                 entry = _POOLS[workers] = (None, None)
@@ -288,7 +290,8 @@ def _language_codes(texts: list[str]) -> list[str]:
     return [detect_language(text).code for text in texts]
 
 
-def _take_languages(languages: Any, batch: list[tuple[RawRecord, dict[str, Any]]]) -> dict[int, str]:
+def _take_languages(languages: Any, batch: list[tuple[RawRecord, dict[str, Any]]]
+                    ) -> dict[int, str]:
     """The worker's answers for a batch, by item identity; empty if it had none or failed."""
     if languages is None:
         return {}

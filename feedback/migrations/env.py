@@ -17,7 +17,8 @@ target_metadata = Base.metadata
 EXTERNAL_TABLES = frozenset({"apscheduler_jobs"})
 
 
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def include_object(obj: object, name: str | None, type_: str, reflected: bool,
+                   compare_to: object) -> bool:
     if type_ == "table" and name in EXTERNAL_TABLES:
         return False
     if type_ in ("index", "column", "unique_constraint", "foreign_key_constraint"):

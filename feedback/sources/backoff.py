@@ -35,21 +35,26 @@ class Backoff:
     max_retry_after_seconds: float = 300.0
 
     def ceiling(self, attempt: int) -> float:
-        """The longest wait before retry number `attempt` (1-based): base * 2^(attempt-1), capped."""
+        """The longest wait before retry `attempt` (1-based): base * 2^(attempt-1), capped."""
         return min(self.cap_seconds, self.base_seconds * (2 ** max(0, attempt - 1)))
 
-    def delay(self, attempt: int, *, retry_after: float | None = None,
-              rng: random.Random | None = None) -> float:
+    def delay(
+        self, attempt: int, *, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
         """Seconds to wait before retry `attempt`: the server's Retry-After, else full jitter."""
         if retry_after is not None:
             return max(0.0, min(retry_after, self.max_retry_after_seconds))
         return (rng or random).uniform(0.0, self.ceiling(attempt))
 
 
-def retry(fn: Callable[[], T], *, backoff: Backoff,
-          retry_on: tuple[type[BaseException], ...] = (TransientError,),
-          sleep: Callable[[float], None] = time.sleep,
-          on_retry: Callable[[int, BaseException, float], None] | None = None) -> T:
+def retry(
+    fn: Callable[[], T],
+    *,
+    backoff: Backoff,
+    retry_on: tuple[type[BaseException], ...] = (TransientError,),
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[int, BaseException, float], None] | None = None,
+) -> T:
     """Call `fn` until it succeeds or `backoff.attempts` are used; re-raises the last error."""
     attempt = 1
     while True:

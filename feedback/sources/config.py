@@ -29,14 +29,29 @@ from feedback.ingest.mapping import ITEM_FIELDS, FieldMapping
 
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_INTERVAL = re.compile(r"^(?:every\s+)?(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)$",
-                       re.IGNORECASE)
+_INTERVAL = re.compile(
+    r"^(?:every\s+)?(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)$",
+    re.IGNORECASE,
+)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Option keys that hold a secret; their value must come from credentials_env instead.
-SECRET_KEYS = frozenset({
-    "token", "api_token", "api_key", "apikey", "access_token", "refresh_token", "password", "secret",
-    "client_secret", "webhook_secret", "authorization", "bearer", "private_key",
-})
+SECRET_KEYS = frozenset(
+    {
+        "token",
+        "api_token",
+        "api_key",
+        "apikey",
+        "access_token",
+        "refresh_token",
+        "password",
+        "secret",
+        "client_secret",
+        "webhook_secret",
+        "authorization",
+        "bearer",
+        "private_key",
+    }
+)
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-auth-token", "cookie"})
 STORED_FIELDS = ("channel", "options", "mapping", "credentials_env", "batch_size", "retry")
 
@@ -82,7 +97,9 @@ class MappingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    columns: dict[str, str] = Field(default_factory=dict, description="item field -> column or dotted path")
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="item field -> column or dotted path"
+    )
     defaults: dict[str, Any] = Field(default_factory=dict, description="item field -> constant")
     date_format: str | None = None
 
@@ -91,14 +108,18 @@ class MappingConfig(BaseModel):
     def _item_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
         unknown = sorted(set(value) - set(ITEM_FIELDS))
         if unknown:
-            raise ValueError(f"unknown item field(s) {unknown}; item fields are: {', '.join(ITEM_FIELDS)}")
+            raise ValueError(
+                f"unknown item field(s) {unknown}; item fields are: {', '.join(ITEM_FIELDS)}"
+            )
         return value
 
     def to_field_mapping(self, *, channel: str | None = None) -> FieldMapping:
         defaults = dict(self.defaults)
         if channel and "channel" not in defaults and "channel" not in self.columns:
             defaults["channel"] = channel
-        return FieldMapping(columns=dict(self.columns), defaults=defaults, date_format=self.date_format)
+        return FieldMapping(
+            columns=dict(self.columns), defaults=defaults, date_format=self.date_format
+        )
 
 
 class RetryConfig(BaseModel):
@@ -109,7 +130,9 @@ class RetryConfig(BaseModel):
     attempts: int = Field(default=5, ge=1, le=20)
     base_seconds: float = Field(default=0.5, ge=0.0, le=600.0)
     cap_seconds: float = Field(default=60.0, ge=0.0, le=3600.0)
-    pull_attempts: int = Field(default=2, ge=1, le=10, description="whole-pull attempts on transient errors")
+    pull_attempts: int = Field(
+        default=2, ge=1, le=10, description="whole-pull attempts on transient errors"
+    )
 
 
 class SourceConfig(BaseModel):
@@ -121,12 +144,17 @@ class SourceConfig(BaseModel):
     connector: str
     audience: Literal["customer", "employee"] = "customer"
     channel: str | None = Field(default=None, description="Channel for items that carry none.")
-    schedule: str | None = Field(default=None, description="'every 15m' or a crontab line; None: on demand.")
+    schedule: str | None = Field(
+        default=None, description="'every 15m' or a crontab line; None: on demand."
+    )
     enabled: bool = True
-    options: dict[str, Any] = Field(default_factory=dict, description="Connector options (see docs/sources.md).")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Connector options (see docs/sources.md)."
+    )
     mapping: MappingConfig = Field(default_factory=MappingConfig)
     credentials_env: dict[str, str] = Field(
-        default_factory=dict, description="credential name -> environment variable holding it")
+        default_factory=dict, description="credential name -> environment variable holding it"
+    )
     batch_size: int | None = Field(default=None, ge=1, le=100_000)
     retry: RetryConfig = Field(default_factory=RetryConfig)
 
@@ -134,7 +162,9 @@ class SourceConfig(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not SOURCE_NAME.match(value):
-            raise ValueError(f"source name {value!r}: use letters, digits and _ . : @ - (at most 200)")
+            raise ValueError(
+                f"source name {value!r}: use letters, digits and _ . : @ - (at most 200)"
+            )
         return value
 
     @field_validator("schedule")
@@ -151,7 +181,8 @@ class SourceConfig(BaseModel):
         for key, env in value.items():
             if not isinstance(env, str) or not ENV_NAME.match(env):
                 raise ValueError(
-                    f"credentials_env.{key} must name an environment variable (e.g. ZENDESK_TOKEN), "
+                    f"credentials_env.{key} must name an environment variable (e.g. "
+                    "ZENDESK_TOKEN), "
                     f"not hold the secret itself; set the variable in the service's environment"
                 )
         return value
@@ -163,17 +194,22 @@ class SourceConfig(BaseModel):
         _refuse_plain_secrets(self.options, "options")
         connector = CONNECTORS.get(self.connector)
         if connector is None:
-            raise ValueError(f"unknown connector {self.connector!r}; connectors: {', '.join(sorted(CONNECTORS))}")
+            raise ValueError(
+                f"unknown connector {self.connector!r}; connectors: {', '.join(sorted(CONNECTORS))}"
+            )
         try:
             parsed = connector.Options.model_validate(self.options)
         except ValidationError as exc:
-            raise ValueError(f"source {self.name!r} ({self.connector}) options: {_errors(exc)}") from None
+            raise ValueError(
+                f"source {self.name!r} ({self.connector}) options: {_errors(exc)}"
+            ) from None
         missing = sorted(set(connector.required_credentials) - set(self.credentials_env))
         if missing:
             raise ValueError(
-                f"source {self.name!r} ({self.connector}) needs credentials_env entries for {missing}, "
-                f"e.g. credentials_env = {{{missing[0]} = \"{self.name.upper().replace('-', '_')}_"
-                f"{missing[0].upper()}\"}}"
+                f"source {self.name!r} ({self.connector}) needs credentials_env entries for "
+                f"{missing}, "
+                f'e.g. credentials_env = {{{missing[0]} = "{self.name.upper().replace("-", "_")}_'
+                f'{missing[0].upper()}"}}'
             )
         connector.check_config(self)
         # Keep what the user wrote (not defaults filled in) so the stored config stays small.
@@ -196,7 +232,9 @@ class SourceConfig(BaseModel):
     def credentials(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
         """Read each credential from its environment variable; raises if one is not set."""
         env = os.environ if environ is None else environ
-        missing = [f"{name} (${var})" for name, var in self.credentials_env.items() if not env.get(var)]
+        missing = [
+            f"{name} (${var})" for name, var in self.credentials_env.items() if not env.get(var)
+        ]
         if missing:
             raise CredentialsError(
                 f"source {self.name!r}: environment variable(s) not set for {', '.join(missing)}; "
@@ -215,16 +253,30 @@ class SourceConfig(BaseModel):
         return data
 
     @classmethod
-    def from_row(cls, *, name: str, connector: str, audience: str, schedule: str | None,
-                 enabled: bool, config: Mapping[str, Any] | None) -> SourceConfig:
+    def from_row(
+        cls,
+        *,
+        name: str,
+        connector: str,
+        audience: str,
+        schedule: str | None,
+        enabled: bool,
+        config: Mapping[str, Any] | None,
+    ) -> SourceConfig:
         """Rebuild from a `sources` row; rows made by `voc ingest FILE` ({"path": ...}) work too."""
         config = dict(config or {})
         config.pop("origin", None)
         known = {k: config.pop(k) for k in list(config) if k in STORED_FIELDS}
         if config:  # an older row that kept its options at the top level
             known.setdefault("options", {}).update(config)
-        return cls(name=name, connector=connector, audience=audience, schedule=schedule,
-                   enabled=enabled, **known)
+        return cls(
+            name=name,
+            connector=connector,
+            audience=audience,
+            schedule=schedule,
+            enabled=enabled,
+            **known,
+        )
 
 
 def _refuse_plain_secrets(options: Mapping[str, Any], where: str) -> None:
@@ -232,9 +284,10 @@ def _refuse_plain_secrets(options: Mapping[str, Any], where: str) -> None:
         lowered = str(key).lower()
         if lowered in SECRET_KEYS and value not in (None, ""):
             raise ValueError(
-                f"{where}.{key} looks like a credential; credentials are never stored: put it in an "
+                f"{where}.{key} looks like a credential; credentials are never stored: put it "
+                "in an "
                 f"environment variable and name that variable, e.g. credentials_env = "
-                f"{{{lowered} = \"MY_SOURCE_{lowered.upper()}\"}}"
+                f'{{{lowered} = "MY_SOURCE_{lowered.upper()}"}}'
             )
         if lowered == "headers" and isinstance(value, Mapping):
             for header in value:
@@ -248,4 +301,6 @@ def _refuse_plain_secrets(options: Mapping[str, Any], where: str) -> None:
 
 
 def _errors(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors())
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
+    )

@@ -36,7 +36,7 @@ class HttpError(Exception):
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date; None if absent."""
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date); None if absent."""
     if not value:
         return None
     value = value.strip()
@@ -56,18 +56,28 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 class HttpClient:
     """A small synchronous client; one per pull, closed when the pull ends."""
 
-    def __init__(self, *, headers: Mapping[str, str] | None = None, auth: httpx.Auth | None = None,
-                 timeout: float = 30.0, backoff: Backoff | None = None,
-                 sleep: Callable[[float], None] = time.sleep, credential_hint: str = "",
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        timeout: float = 30.0,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        credential_hint: str = "",
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.backoff = backoff or Backoff()
         self.sleep = sleep
         self.credential_hint = credential_hint
         self.requests = 0
-        self._client = httpx.Client(headers={"User-Agent": USER_AGENT, "Accept": "application/json",
-                                             **dict(headers or {})},
-                                    auth=auth, timeout=timeout, follow_redirects=True,
-                                    transport=transport)
+        self._client = httpx.Client(
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **dict(headers or {})},
+            auth=auth,
+            timeout=timeout,
+            follow_redirects=True,
+            transport=transport,
+        )
 
     def __enter__(self) -> HttpClient:
         return self
@@ -82,8 +92,9 @@ class HttpClient:
         """GET with retries; returns a 2xx response or raises `HttpError` / `TransientError`."""
         return self.request("GET", url, params=params)
 
-    def request(self, method: str, url: str, *, params: Mapping[str, Any] | None = None,
-                json: Any = None) -> httpx.Response:
+    def request(
+        self, method: str, url: str, *, params: Mapping[str, Any] | None = None, json: Any = None
+    ) -> httpx.Response:
         """Send with retries on transient failures."""
 
         def attempt() -> httpx.Response:
@@ -91,7 +102,9 @@ class HttpClient:
             try:
                 response = self._client.request(method, url, params=params, json=json)
             except httpx.TransportError as exc:
-                raise TransientError(f"{method} {_short(url)}: {type(exc).__name__}: {exc}") from exc
+                raise TransientError(
+                    f"{method} {_short(url)}: {type(exc).__name__}: {exc}"
+                ) from exc
             if response.status_code in RETRYABLE_STATUS:
                 raise TransientError(
                     f"{method} {_short(str(response.url))}: HTTP {response.status_code}",
@@ -106,8 +119,10 @@ class HttpClient:
 
         return retry(attempt, backoff=self.backoff, sleep=self.sleep, on_retry=on_retry)
 
-    def get_json(self, url: str, *, params: Mapping[str, Any] | None = None) -> tuple[Any, httpx.Response]:
-        """GET and decode JSON; a body that is not JSON counts as transient (a proxy's error page)."""
+    def get_json(
+        self, url: str, *, params: Mapping[str, Any] | None = None
+    ) -> tuple[Any, httpx.Response]:
+        """GET and decode JSON; a body that is not JSON is transient (a proxy's error page)."""
 
         def attempt() -> tuple[Any, httpx.Response]:
             response = self.get(url, params=params)
@@ -116,11 +131,16 @@ class HttpClient:
             except ValueError as exc:
                 raise BodyNotJson(
                     f"GET {_short(str(response.url))}: the body is not JSON "
-                    f"({response.headers.get('content-type', 'no content type')}): {response.text[:120]!r}"
+                    f"({response.headers.get('content-type', 'no content type')}): "
+                    f"{response.text[:120]!r}"
                 ) from exc
 
-        return retry(attempt, backoff=Backoff(attempts=2, base_seconds=self.backoff.base_seconds),
-                     retry_on=(BodyNotJson,), sleep=self.sleep)
+        return retry(
+            attempt,
+            backoff=Backoff(attempts=2, base_seconds=self.backoff.base_seconds),
+            retry_on=(BodyNotJson,),
+            sleep=self.sleep,
+        )
 
     def _explain(self, method: str, response: httpx.Response) -> str:
         where = f"{method} {_short(str(response.url))}: HTTP {response.status_code}"

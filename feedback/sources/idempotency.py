@@ -21,7 +21,9 @@ class IdempotencyConflict(ValueError):
 
 def fingerprint(body: Any) -> str:
     """SHA-256 of the request body as canonical JSON (key order and spacing do not matter)."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    canonical = json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -1,4 +1,4 @@
-"""A small JSONPath subset for mapping API responses: `$.data.items[*]`, `$.rating.value`, `$['a b'][0]`.
+"""A small JSONPath subset for mapping API responses: `$.data.items[*]`, `$['a b'][0].value`.
 
 Supported: the root `$` (optional), `.name`, `['name']` / `["name"]`, `[index]` (negative
 too), and the wildcards `[*]` / `.*`. That covers the field mappings of real review and ticket

@@ -24,15 +24,23 @@ def last_runs(session: Session, source_ids: Sequence[int]) -> dict[int, Ingestio
     """The newest run of each source."""
     if not source_ids:
         return {}
-    newest = (select(IngestionRun.source_id, func.max(IngestionRun.id).label("run_id"))
-              .where(IngestionRun.source_id.in_(source_ids)).group_by(IngestionRun.source_id).subquery())
+    newest = (
+        select(IngestionRun.source_id, func.max(IngestionRun.id).label("run_id"))
+        .where(IngestionRun.source_id.in_(source_ids))
+        .group_by(IngestionRun.source_id)
+        .subquery()
+    )
     runs = session.scalars(select(IngestionRun).join(newest, IngestionRun.id == newest.c.run_id))
     return {run.source_id: run for run in runs}
 
 
 def list_runs(session: Session, source_id: int, *, limit: int = 20) -> Sequence[IngestionRun]:
-    return session.scalars(select(IngestionRun).where(IngestionRun.source_id == source_id)
-                           .order_by(IngestionRun.id.desc()).limit(limit)).all()
+    return session.scalars(
+        select(IngestionRun)
+        .where(IngestionRun.source_id == source_id)
+        .order_by(IngestionRun.id.desc())
+        .limit(limit)
+    ).all()
 
 
 def mark_interrupted(session: Session, source_id: int) -> int:
@@ -40,20 +48,34 @@ def mark_interrupted(session: Session, source_id: int) -> int:
     result = session.execute(
         update(IngestionRun)
         .where(IngestionRun.source_id == source_id, IngestionRun.status == "running")
-        .values(status="interrupted", finished_at=utcnow(),
-                error="interrupted: the process ended before the run finished; "
-                      "the next run resumed from the last committed cursor")
+        .values(
+            status="interrupted",
+            finished_at=utcnow(),
+            error="interrupted: the process ended before the run finished; "
+            "the next run resumed from the last committed cursor",
+        )
     )
     return result.rowcount or 0
 
 
 def count_items(session: Session, source_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(FeedbackItem)
-                          .where(FeedbackItem.source_id == source_id)) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(FeedbackItem)
+            .where(FeedbackItem.source_id == source_id)
+        )
+        or 0
+    )
 
 
-def unresolved_dead_letters(session: Session, *, ids: Sequence[int] | None = None,
-                            source_id: int | None = None, limit: int | None = None) -> Sequence[DeadLetter]:
+def unresolved_dead_letters(
+    session: Session,
+    *,
+    ids: Sequence[int] | None = None,
+    source_id: int | None = None,
+    limit: int | None = None,
+) -> Sequence[DeadLetter]:
     stmt = select(DeadLetter).where(DeadLetter.resolved_at.is_(None)).order_by(DeadLetter.id)
     if ids is not None:
         stmt = stmt.where(DeadLetter.id.in_(ids))
@@ -68,6 +90,8 @@ def get_idempotency_key(session: Session, key: str) -> IdempotencyKey | None:
     return session.get(IdempotencyKey, key)
 
 
-def add_idempotency_key(session: Session, *, key: str, request_hash: str, response: dict[str, Any]) -> None:
+def add_idempotency_key(
+    session: Session, *, key: str, request_hash: str, response: dict[str, Any]
+) -> None:
     session.add(IdempotencyKey(key=key, request_hash=request_hash, response=response))
     session.flush()

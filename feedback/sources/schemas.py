@@ -61,7 +61,9 @@ class SourcePatch(BaseModel):
     credentials_env: dict[str, str] | None = None
     batch_size: int | None = Field(default=None, ge=1, le=100_000)
     retry: RetryConfig | None = None
-    reset_cursor: bool = Field(default=False, description="Forget the cursor: the next pull starts over")
+    reset_cursor: bool = Field(
+        default=False, description="Forget the cursor: the next pull starts over"
+    )
 
 
 class PullOut(BaseModel):

@@ -27,7 +27,7 @@ from feedback.config import Settings
 from feedback.db import session_factory, utcnow
 from feedback.ingest.mapping import FieldMapping, RowError, normalize
 from feedback.ingest.readers import IngestError, RawRecord
-from feedback.ingest.service import IngestStats, Ingestor, build_redactor, finish_run, start_run
+from feedback.ingest.service import Ingestor, IngestStats, build_redactor, finish_run, start_run
 from feedback.models import DeadLetter, IngestionRun, Source
 from feedback.privacy.redaction import Redactor
 from feedback.sources import repository
@@ -56,17 +56,32 @@ class PullResult:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "status": self.status, "run_id": self.run_id, "seen": self.stats.seen,
-                "new": self.stats.new, "updated": self.stats.updated, "unchanged": self.stats.unchanged,
-                "dead_lettered": self.stats.dead, "error": self.error, "attempts": self.attempts,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "source": self.source,
+            "status": self.status,
+            "run_id": self.run_id,
+            "seen": self.stats.seen,
+            "new": self.stats.new,
+            "updated": self.stats.updated,
+            "unchanged": self.stats.unchanged,
+            "dead_lettered": self.stats.dead,
+            "error": self.error,
+            "attempts": self.attempts,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 # -- declaring sources ---------------------------------------------------------------------------
 def source_config(source: Source) -> SourceConfig:
     """The declaration behind a stored source."""
-    return SourceConfig.from_row(name=source.name, connector=source.connector, audience=source.audience,
-                                 schedule=source.schedule, enabled=source.enabled, config=source.config)
+    return SourceConfig.from_row(
+        name=source.name,
+        connector=source.connector,
+        audience=source.audience,
+        schedule=source.schedule,
+        enabled=source.enabled,
+        config=source.config,
+    )
 
 
 def save_source(session: Session, config: SourceConfig, *, origin: str) -> Source:
@@ -74,8 +89,14 @@ def save_source(session: Session, config: SourceConfig, *, origin: str) -> Sourc
     source = repository.get_source(session, config.name)
     stored = config.stored_config(origin=origin)
     if source is None:
-        source = Source(name=config.name, connector=config.connector, audience=config.audience,
-                        schedule=config.schedule, enabled=config.enabled, config=stored)
+        source = Source(
+            name=config.name,
+            connector=config.connector,
+            audience=config.audience,
+            schedule=config.schedule,
+            enabled=config.enabled,
+            config=stored,
+        )
         session.add(source)
     else:
         if source.connector != config.connector:
@@ -95,7 +116,11 @@ def declared_configs(settings: Settings) -> tuple[list[SourceConfig], list[str]]
         try:
             configs.append(SourceConfig.model_validate(entry))
         except ValueError as exc:
-            name = entry.get("name", f"#{index + 1}") if isinstance(entry, Mapping) else f"#{index + 1}"
+            name = (
+                entry.get("name", f"#{index + 1}")
+                if isinstance(entry, Mapping)
+                else f"#{index + 1}"
+            )
             errors.append(f"source {name} in the config file is invalid: {exc}")
     return configs, errors
 
@@ -114,21 +139,36 @@ def sync_declared_sources(session: Session, settings: Settings) -> list[str]:
         save_source(session, config, origin="config")
         names.add(config.name)
     for source in repository.list_sources(session):
-        if (source.config or {}).get("origin") == "config" and source.name not in names and source.enabled:
+        if (
+            (source.config or {}).get("origin") == "config"
+            and source.name not in names
+            and source.enabled
+        ):
             source.enabled = False
     session.flush()
     return errors
 
 
-def connector_for(config: SourceConfig, *, settings: Settings, credentials: dict[str, str] | None = None,
-                  sleep: Callable[[float], None] | None = None) -> Connector:
+def connector_for(
+    config: SourceConfig,
+    *,
+    settings: Settings,
+    credentials: dict[str, str] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> Connector:
     """An instance of the source's connector."""
     retry_cfg = config.retry
     ctx = PullContext(
-        config=config, options=config.parsed_options(), credentials=credentials or {},
-        mapping=config.field_mapping(), batch_size=config.batch_size or settings.ingest.batch_size,
-        backoff=Backoff(attempts=retry_cfg.attempts, base_seconds=retry_cfg.base_seconds,
-                        cap_seconds=retry_cfg.cap_seconds),
+        config=config,
+        options=config.parsed_options(),
+        credentials=credentials or {},
+        mapping=config.field_mapping(),
+        batch_size=config.batch_size or settings.ingest.batch_size,
+        backoff=Backoff(
+            attempts=retry_cfg.attempts,
+            base_seconds=retry_cfg.base_seconds,
+            cap_seconds=retry_cfg.cap_seconds,
+        ),
         sleep=sleep,
     )
     return CONNECTORS[config.connector](ctx)
@@ -141,8 +181,15 @@ def ingest_mapping(connector: Connector) -> FieldMapping:
 
 
 # -- pulling -------------------------------------------------------------------------------------
-def pull_source(engine: Engine, name: str, *, settings: Settings, environ: Mapping[str, str] | None = None,
-                sleep: Callable[[float], None] = time.sleep, redactor: Redactor | None = None) -> PullResult:
+def pull_source(
+    engine: Engine,
+    name: str,
+    *,
+    settings: Settings,
+    environ: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    redactor: Redactor | None = None,
+) -> PullResult:
     """Pull one source now (see the module docstring); never raises for a failing source."""
     started = time.perf_counter()
     session = session_factory(engine)()
@@ -152,34 +199,48 @@ def pull_source(engine: Engine, name: str, *, settings: Settings, environ: Mappi
         if source is None:
             session.commit()
             known = ", ".join(s.name for s in repository.list_sources(session)) or "none"
-            raise SourceNotFound(f"no source named {name!r} (sources: {known}); declare it in voc.toml "
-                                 f"[[sources]], or `voc sources add`")
+            raise SourceNotFound(
+                f"no source named {name!r} (sources: {known}); declare it in voc.toml "
+                f"[[sources]], or `voc sources add`"
+            )
         config = source_config(source)
         if not CONNECTORS[config.connector].pulls:
             session.commit()
-            raise ValueError(f"source {name!r} ({config.connector}) is not pulled: its items arrive through "
-                             f"the API ({CONNECTORS[config.connector].description})")
+            raise ValueError(
+                f"source {name!r} ({config.connector}) is not pulled: its items arrive through "
+                f"the API ({CONNECTORS[config.connector].description})"
+            )
         repository.mark_interrupted(session, source.id)
         run = start_run(session, source, _describe(config))
         session.commit()
         result = PullResult(source=name, status="running", run_id=run.id)
         try:
-            connector = connector_for(config, settings=settings, credentials=config.credentials(environ),
-                                      sleep=sleep)
+            connector = connector_for(
+                config, settings=settings, credentials=config.credentials(environ), sleep=sleep
+            )
             shared_redactor = redactor or build_redactor(settings)
 
             def attempt() -> None:
                 result.attempts += 1
-                _store_batches(session, source, run, connector, result.stats, settings, shared_redactor)
+                _store_batches(
+                    session, source, run, connector, result.stats, settings, shared_redactor
+                )
 
             def on_retry(number: int, exc: BaseException, wait: float) -> None:
                 session.rollback()  # the batch in flight; everything before it is committed
-                log.warning("source %s: %s; pull attempt %d again in %.1fs from the last cursor",
-                            name, exc, number + 1, wait)
+                log.warning(
+                    "source %s: %s; pull attempt %d again in %.1fs from the last cursor",
+                    name,
+                    exc,
+                    number + 1,
+                    wait,
+                )
 
-            pull_backoff = Backoff(attempts=config.retry.pull_attempts,
-                                   base_seconds=max(config.retry.base_seconds, 0.0) * 4,
-                                   cap_seconds=config.retry.cap_seconds)
+            pull_backoff = Backoff(
+                attempts=config.retry.pull_attempts,
+                base_seconds=max(config.retry.base_seconds, 0.0) * 4,
+                cap_seconds=config.retry.cap_seconds,
+            )
             retry(attempt, backoff=pull_backoff, sleep=sleep, on_retry=on_retry)
         except Exception as exc:  # one failing source never stops the others
             session.rollback()
@@ -197,27 +258,49 @@ def pull_source(engine: Engine, name: str, *, settings: Settings, environ: Mappi
         session.close()
 
 
-def pull_all(engine: Engine, *, settings: Settings, names: Sequence[str] | None = None,
-             environ: Mapping[str, str] | None = None,
-             sleep: Callable[[float], None] = time.sleep) -> list[PullResult]:
+def pull_all(
+    engine: Engine,
+    *,
+    settings: Settings,
+    names: Sequence[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[PullResult]:
     """Pull every enabled pulled source (or those named), each on its own."""
     with session_factory(engine)() as session:
         sync_declared_sources(session, settings)
         session.commit()
-        sources = [s.name for s in repository.list_sources(session)
-                   if (names is None and s.enabled and CONNECTORS.get(s.connector) and CONNECTORS[s.connector].pulls)
-                   or (names is not None and s.name in names)]
+        sources = [
+            s.name
+            for s in repository.list_sources(session)
+            if (
+                names is None
+                and s.enabled
+                and CONNECTORS.get(s.connector)
+                and CONNECTORS[s.connector].pulls
+            )
+            or (names is not None and s.name in names)
+        ]
     results = []
     for name in sources:
         try:
-            results.append(pull_source(engine, name, settings=settings, environ=environ, sleep=sleep))
+            results.append(
+                pull_source(engine, name, settings=settings, environ=environ, sleep=sleep)
+            )
         except Exception as exc:  # e.g. the database went away for this one
             results.append(PullResult(source=name, status="failed", error=_explain(exc)))
     return results
 
 
-def _store_batches(session: Session, source: Source, run: IngestionRun, connector: Connector,
-                   stats: IngestStats, settings: Settings, redactor: Redactor) -> None:
+def _store_batches(
+    session: Session,
+    source: Source,
+    run: IngestionRun,
+    connector: Connector,
+    stats: IngestStats,
+    settings: Settings,
+    redactor: Redactor,
+) -> None:
     mapping = ingest_mapping(connector)
     ingestor: Ingestor | None = None
     stream: object = object()
@@ -225,22 +308,36 @@ def _store_batches(session: Session, source: Source, run: IngestionRun, connecto
     for batch in connector.pull(cursor):
         if ingestor is None or batch.stream != stream:
             # A new stream (another file) may have other columns: map them afresh.
-            ingestor = Ingestor(session, source=source, settings=settings, mapping=mapping, run=run,
-                                redactor=redactor)
+            ingestor = Ingestor(
+                session,
+                source=source,
+                settings=settings,
+                mapping=mapping,
+                run=run,
+                redactor=redactor,
+            )
             ingestor.stats = stats
             stream = batch.stream
         _store(session, source, run, ingestor, batch, stats)
 
 
-def _store(session: Session, source: Source, run: IngestionRun, ingestor: Ingestor, batch: Batch,
-           stats: IngestStats) -> None:
+def _store(
+    session: Session,
+    source: Source,
+    run: IngestionRun,
+    ingestor: Ingestor,
+    batch: Batch,
+    stats: IngestStats,
+) -> None:
     """One batch, its dead letters, the run's counters and the cursor: one transaction."""
     for record, reason in batch.dead:
         ingestor.dead_letter(record, reason)
     if batch.records:
         ingestor.ingest(batch.records)
     if batch.cursor is not None:
-        source.cursor = json.loads(json.dumps(batch.cursor, default=str))  # a new object: JSON change tracking
+        source.cursor = json.loads(
+            json.dumps(batch.cursor, default=str)
+        )  # a new object: JSON change tracking
     run.items_seen, run.items_new, run.items_updated = stats.seen, stats.new, stats.updated
     run.items_unchanged, run.items_dead = stats.unchanged, stats.dead
     session.commit()
@@ -253,8 +350,13 @@ def _store(session: Session, source: Source, run: IngestionRun, ingestor: Ingest
 
 def _describe(config: SourceConfig) -> str:
     options = config.options
-    where = options.get("path") or options.get("url") or options.get("base_url") or options.get("subdomain") \
+    where = (
+        options.get("path")
+        or options.get("url")
+        or options.get("base_url")
+        or options.get("subdomain")
         or options.get("app_id")
+    )
     return f"{config.connector}:{where}" if where else config.connector
 
 
@@ -274,9 +376,15 @@ class RetryOutcome:
     stats: IngestStats = field(default_factory=IngestStats)
 
 
-def retry_dead_letters(engine: Engine, *, settings: Settings, ids: Sequence[int] | None = None,
-                       source_name: str | None = None, mapping: FieldMapping | None = None,
-                       limit: int | None = None) -> RetryOutcome:
+def retry_dead_letters(
+    engine: Engine,
+    *,
+    settings: Settings,
+    ids: Sequence[int] | None = None,
+    source_name: str | None = None,
+    mapping: FieldMapping | None = None,
+    limit: int | None = None,
+) -> RetryOutcome:
     """Re-parse dead letters with their source's current mapping (or `mapping`); store the ones
     that now pass and mark them resolved; the others keep their row with the new reason."""
     outcome = RetryOutcome()
@@ -289,7 +397,9 @@ def retry_dead_letters(engine: Engine, *, settings: Settings, ids: Sequence[int]
             if found is None:
                 raise SourceNotFound(f"no source named {source_name!r}")
             source_id = found.id
-        letters = repository.unresolved_dead_letters(session, ids=ids, source_id=source_id, limit=limit)
+        letters = repository.unresolved_dead_letters(
+            session, ids=ids, source_id=source_id, limit=limit
+        )
         redactor = build_redactor(settings)
         runs: dict[int, IngestionRun] = {}
         now = utcnow()
@@ -309,8 +419,14 @@ def retry_dead_letters(engine: Engine, *, settings: Settings, ids: Sequence[int]
                 continue
             if source.id not in runs:
                 runs[source.id] = start_run(session, source, "deadletters retry")
-            ingestor = Ingestor(session, source=source, settings=settings, mapping=use_mapping,
-                                run=runs[source.id], redactor=redactor)
+            ingestor = Ingestor(
+                session,
+                source=source,
+                settings=settings,
+                mapping=use_mapping,
+                run=runs[source.id],
+                redactor=redactor,
+            )
             ingestor.stats = outcome.stats
             ingestor.ingest(records)
             letter.retries += 1
@@ -328,12 +444,19 @@ def _still_dead(letter: DeadLetter, reason: str) -> None:
     letter.reason = reason[:4000]
 
 
-def _reparse(letter: DeadLetter, source: Source, settings: Settings,
-             override: FieldMapping | None) -> tuple[list[RawRecord], FieldMapping]:
+def _reparse(
+    letter: DeadLetter, source: Source, settings: Settings, override: FieldMapping | None
+) -> tuple[list[RawRecord], FieldMapping]:
     location = letter.location or f"dead letter {letter.id}"
-    if ":" not in location and letter.raw_payload and not letter.raw_payload.lstrip().startswith(("{", "[")):
-        raise IngestError(f"dead letter {letter.id} is about the whole input ({location}); fix the input "
-                          f"and pull or ingest it again")
+    if (
+        ":" not in location
+        and letter.raw_payload
+        and not letter.raw_payload.lstrip().startswith(("{", "["))
+    ):
+        raise IngestError(
+            f"dead letter {letter.id} is about the whole input ({location}); fix the input "
+            f"and pull or ingest it again"
+        )
     try:
         config = source_config(source)
     except ValueError:
@@ -351,23 +474,33 @@ def _reparse(letter: DeadLetter, source: Source, settings: Settings,
 
 
 def _delimited_record(letter: DeadLetter, source: Source, location: str) -> RawRecord:
-    path_text = (source.config or {}).get("path") or ((source.config or {}).get("options") or {}).get("path")
+    path_text = (source.config or {}).get("path") or (
+        (source.config or {}).get("options") or {}
+    ).get("path")
     path = Path(path_text) if path_text else None
     if path is None or not path.is_file():
-        raise IngestError(f"dead letter {letter.id}: the raw row has no column names and the source file "
-                          f"({path_text or 'unknown'}) is gone; ingest the corrected file again")
+        raise IngestError(
+            f"dead letter {letter.id}: the raw row has no column names and the source file "
+            f"({path_text or 'unknown'}) is gone; ingest the corrected file again"
+        )
     with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
         first = handle.readline()
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
     header = next(csv.reader([first], delimiter=delimiter))
     cells = next(csv.reader(io.StringIO(letter.raw_payload), delimiter=delimiter), [])
     if len(cells) != len(header):
-        raise IngestError(f"{location}: {len(cells)} fields where the header of {path.name} has "
-                          f"{len(header)}; fix the row in the file and ingest it again")
-    return RawRecord(location, dict(zip([h.strip() for h in header], cells, strict=True)), letter.raw_payload)
+        raise IngestError(
+            f"{location}: {len(cells)} fields where the header of {path.name} has "
+            f"{len(header)}; fix the row in the file and ingest it again"
+        )
+    return RawRecord(
+        location, dict(zip([h.strip() for h in header], cells, strict=True)), letter.raw_payload
+    )
 
 
-def _check(records: list[RawRecord], mapping: FieldMapping, source: Source, settings: Settings, now: Any) -> None:
+def _check(
+    records: list[RawRecord], mapping: FieldMapping, source: Source, settings: Settings, now: Any
+) -> None:
     """Raise the first reason a record would be dead-lettered again (nothing is stored)."""
     if not records:
         raise IngestError("the raw payload holds no record")
@@ -375,26 +508,37 @@ def _check(records: list[RawRecord], mapping: FieldMapping, source: Source, sett
         if record.payload is None:
             raise IngestError(record.error or "unreadable record")
         columns = mapping.resolve(record.payload.keys(), where=record.location.split(":")[0])
-        normalize(record.payload, columns, mapping, default_audience=source.audience, now=now,
-                  max_text_chars=settings.ingest.max_text_chars)
+        normalize(
+            record.payload,
+            columns,
+            mapping,
+            default_audience=source.audience,
+            now=now,
+            max_text_chars=settings.ingest.max_text_chars,
+        )
 
 
 # -- webhooks ------------------------------------------------------------------------------------
-def webhook_connector(source: Source, *, settings: Settings, environ: Mapping[str, str] | None = None) -> Connector:
+def webhook_connector(
+    source: Source, *, settings: Settings, environ: Mapping[str, str] | None = None
+) -> Connector:
     """The webhook connector of `source`, with its secret read from the environment."""
     config = source_config(source)
     return connector_for(config, settings=settings, credentials=config.credentials(environ))
 
 
-def ingest_webhook(session: Session, *, source: Source, connector: Connector, document: Any,
-                   settings: Settings) -> IngestStats:
+def ingest_webhook(
+    session: Session, *, source: Source, connector: Connector, document: Any, settings: Settings
+) -> IngestStats:
     """Store one verified delivery as a run (the request commits it)."""
     from feedback.sources.connectors.push import WebhookConnector
 
     assert isinstance(connector, WebhookConnector)
     run = start_run(session, source, f"webhook:{source.name}")
     records = connector.to_records(document, f"webhook:{source.name}")
-    ingestor = Ingestor(session, source=source, settings=settings, mapping=ingest_mapping(connector), run=run)
+    ingestor = Ingestor(
+        session, source=source, settings=settings, mapping=ingest_mapping(connector), run=run
+    )
     try:
         stats = ingestor.ingest(records)
     except IngestError as exc:

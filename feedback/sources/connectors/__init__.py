@@ -17,8 +17,16 @@ from feedback.sources.connectors.zendesk import ZendeskConnector
 CONNECTORS: dict[str, type[Connector]] = {
     connector.kind: connector
     for connector in (
-        FileConnector, QualtricsConnector, SurveyMonkeyConnector, PulseConnector, GooglePlayConnector,
-        AppStoreConnector, ReviewApiConnector, ZendeskConnector, HttpJsonConnector, PushConnector,
+        FileConnector,
+        QualtricsConnector,
+        SurveyMonkeyConnector,
+        PulseConnector,
+        GooglePlayConnector,
+        AppStoreConnector,
+        ReviewApiConnector,
+        ZendeskConnector,
+        HttpJsonConnector,
+        PushConnector,
         WebhookConnector,
     )
 }

@@ -2,9 +2,11 @@
 
     GET https://itunes.apple.com/{country}/rss/customerreviews/page={page}/id={app_id}/sortby=mostrecent/json
     {"feed": {"entry": [{"id": {"label": "1093..."}, "title": {"label": "..."},
-              "content": {"label": "...", "attributes": {"type": "text"}}, "im:rating": {"label": "4"},
+              "content": {"label": "...", "attributes": {"type": "text"}}, "im:rating": "
+              "{"label": "4"},
               "im:version": {"label": "5.2"}, "updated": {"label": "2026-09-01T10:00:00-07:00"},
-              "author": {"name": {"label": "..."}}}, ...], "link": [..., {"attributes": {"rel": "last", ...}}]}}
+              "author": {"name": {"label": "..."}}}, ...], "link": [..., {"attributes": {"rel": "
+              ""last", ...}}]}}
 
 The feed lists the newest reviews first, at most 10 pages of 50. The watermark is the newest
 `updated` of the last completed run; a run reads pages until it reaches reviews older than
@@ -26,15 +28,26 @@ from feedback.ingest.readers import RawRecord
 from feedback.sources.connectors.base import Batch, Connector, ConnectorOptions, json_record
 
 FEED_URL = "{base_url}/{country}/rss/customerreviews/page={page}/id={app_id}/sortby=mostrecent/json"
-KEYS = ("external_id", "text", "created_at", "stars", "author", "app_version", "vote_sum", "vote_count",
-        "country")
+KEYS = (
+    "external_id",
+    "text",
+    "created_at",
+    "stars",
+    "author",
+    "app_version",
+    "vote_sum",
+    "vote_count",
+    "country",
+)
 _LAST_PAGE = re.compile(r"/page=(\d+)/")
 
 
 class AppStoreOptions(ConnectorOptions):
     app_id: str = Field(description="The numeric App Store id (apps.apple.com/.../id<app_id>)")
     country: str = Field(default="us", min_length=2, max_length=2)
-    base_url: str = Field(default="https://itunes.apple.com", description="Overridable for tests and proxies")
+    base_url: str = Field(
+        default="https://itunes.apple.com", description="Overridable for tests and proxies"
+    )
     max_pages: int = Field(default=10, ge=1, le=10, description="Apple serves at most 10 pages")
 
 
@@ -58,8 +71,12 @@ class AppStoreConnector(Connector):
         last_page = opts.max_pages
         with self.ctx.http() as client:
             while page <= last_page:
-                url = FEED_URL.format(base_url=opts.base_url.rstrip("/"), country=opts.country, page=page,
-                                      app_id=opts.app_id)
+                url = FEED_URL.format(
+                    base_url=opts.base_url.rstrip("/"),
+                    country=opts.country,
+                    page=page,
+                    app_id=opts.app_id,
+                )
                 document, _ = client.get_json(url)
                 feed = document.get("feed", {}) if isinstance(document, dict) else {}
                 last_page = min(last_page, _last_page(feed) or last_page)
@@ -67,7 +84,11 @@ class AppStoreConnector(Connector):
                 if isinstance(entries, dict):  # a feed with one entry has no list
                     entries = [entries]
                 reviews = [e for e in entries if isinstance(e, dict) and "im:rating" in e]
-                fresh = [e for e in reviews if floor is None or (_when(_label(e, "updated")) or floor) >= floor]
+                fresh = [
+                    e
+                    for e in reviews
+                    if floor is None or (_when(_label(e, "updated")) or floor) >= floor
+                ]
                 for entry in fresh:
                     updated = _label(entry, "updated")
                     if updated and (_when(high) is None or (_when(updated) or floor) > _when(high)):
@@ -82,8 +103,14 @@ class AppStoreConnector(Connector):
             yield Batch([], {"since": high, "next_page": None})
 
     def to_records(self, entries: list[dict[str, Any]], location: str) -> list[RawRecord]:
-        return [json_record(f"{location} review {_label(e, 'id')}", review_payload(e, self.options.country),
-                            native=e) for e in entries]
+        return [
+            json_record(
+                f"{location} review {_label(e, 'id')}",
+                review_payload(e, self.options.country),
+                native=e,
+            )
+            for e in entries
+        ]
 
     def reparse(self, raw: str, location: str) -> list[RawRecord]:
         import json

@@ -78,7 +78,9 @@ class Connector:
     description: ClassVar[str]
     Options: ClassVar[type[BaseModel]] = ConnectorOptions
     channel: ClassVar[str | None] = None
-    emits_channel: ClassVar[bool] = False  # payloads carry their own channel (the default is not forced)
+    emits_channel: ClassVar[bool] = (
+        False  # payloads carry their own channel (the default is not forced)
+    )
     required_credentials: ClassVar[tuple[str, ...]] = ()
     pulls: ClassVar[bool] = True  # False for push and webhook sources: items arrive by HTTP
     # JSON items differ in which keys they carry, so these connectors map each item themselves
@@ -91,12 +93,13 @@ class Connector:
 
     @classmethod
     def check_config(cls, config: SourceConfig) -> None:
-        """Raise ValueError for a declaration this connector cannot work with (beyond its options)."""
+        """Raise ValueError for a declaration this connector cannot work with."""
 
     def pull(self, cursor: dict[str, Any] | None) -> Iterator[Batch]:
         """Yield batches from where `cursor` (the last committed one) left off."""
         raise NotImplementedError(
-            f"source {self.ctx.source_name!r} ({self.kind}) is not pulled: items arrive through the API"
+            f"source {self.ctx.source_name!r} ({self.kind}) is not pulled: items arrive through "
+            "the API"
         )
 
     def reparse(self, raw: str, location: str) -> list[RawRecord]:

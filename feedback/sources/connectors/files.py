@@ -15,8 +15,11 @@ from feedback.sources.connectors.filesource import FileOptions, FileSourceConnec
 
 class FileConnectorOptions(FileOptions):
     format: Literal["csv", "tsv", "json", "jsonl", "xlsx"] | None = Field(
-        default=None, description="Default: from the file suffix")
-    header_rows: int = Field(default=1, ge=1, le=10, description="Rows before the data; the first names columns")
+        default=None, description="Default: from the file suffix"
+    )
+    header_rows: int = Field(
+        default=1, ge=1, le=10, description="Rows before the data; the first names columns"
+    )
 
 
 class FileConnector(FileSourceConnector):
@@ -28,8 +31,12 @@ class FileConnector(FileSourceConnector):
 
     def records(self, path: Path) -> Iterator[RawRecord]:
         delimited = detect_format(path, self.options.format) in ("csv", "tsv")
-        for record in read_records(path, fmt=self.options.format, encoding=self.options.encoding,
-                                   header_rows=self.options.header_rows):
+        for record in read_records(
+            path,
+            fmt=self.options.format,
+            encoding=self.options.encoding,
+            header_rows=self.options.header_rows,
+        ):
             if delimited and record.payload is not None:
                 # Keep the row with its column names so `voc deadletters retry` can re-map it.
                 record.raw = json.dumps(record.payload, default=str, ensure_ascii=False)

@@ -33,12 +33,17 @@ class FileOptions(ConnectorOptions):
     """Where the files are."""
 
     path: str = Field(description="A file, or a folder to watch")
-    pattern: str = Field(default="*", description="Files to pick up in a watched folder, e.g. '*.csv'")
+    pattern: str = Field(
+        default="*", description="Files to pick up in a watched folder, e.g. '*.csv'"
+    )
     archive_dir: str | None = Field(default=None, description="Default: <folder>/archive")
     failed_dir: str | None = Field(default=None, description="Default: <folder>/failed")
-    settle_seconds: float = Field(default=5.0, ge=0.0,
-                                  description="Skip files modified more recently (still being written)")
-    encoding: str | None = Field(default=None, description="Default: UTF-8 (UTF-16 with a BOM is detected)")
+    settle_seconds: float = Field(
+        default=5.0, ge=0.0, description="Skip files modified more recently (still being written)"
+    )
+    encoding: str | None = Field(
+        default=None, description="Default: UTF-8 (UTF-16 with a BOM is detected)"
+    )
 
 
 class FileSourceConnector(Connector):
@@ -58,8 +63,10 @@ class FileSourceConnector(Connector):
         elif root.is_file():
             yield from self._pull_file(root, dict(cursor or {}))
         else:
-            raise IngestError(f"{root}: no such file or folder; fix options.path of source "
-                              f"{self.ctx.source_name!r}")
+            raise IngestError(
+                f"{root}: no such file or folder; fix options.path of source "
+                f"{self.ctx.source_name!r}"
+            )
 
     def _pull_file(self, path: Path, cursor: dict[str, Any]) -> Iterator[Batch]:
         digest = file_digest(path)
@@ -69,7 +76,12 @@ class FileSourceConnector(Connector):
         offset = int(state.get("offset", 0)) if state.get("sha256") == digest else 0
 
         def position(count: int, done: bool, error: str | None = None) -> dict[str, Any]:
-            mark: dict[str, Any] = {"name": path.name, "sha256": digest, "offset": count, "done": done}
+            mark: dict[str, Any] = {
+                "name": path.name,
+                "sha256": digest,
+                "offset": count,
+                "done": done,
+            }
             if error:
                 mark["error"] = error
             return {"file": mark}
@@ -78,13 +90,25 @@ class FileSourceConnector(Connector):
             yield from self._stream(path, offset, position, after_last=None)
         except IngestError as exc:
             # Keep the problem (committed), then fail the run; the file is retried once it changes.
-            yield Batch([], position(0, True, str(exc)), stream=path.name,
-                        dead=[(RawRecord(path.name, None, file_head(path)), str(exc))])
+            yield Batch(
+                [],
+                position(0, True, str(exc)),
+                stream=path.name,
+                dead=[(RawRecord(path.name, None, file_head(path)), str(exc))],
+            )
             raise
 
     def _pull_folder(self, root: Path, cursor: dict[str, Any]) -> Iterator[Batch]:
-        archive = Path(self.options.archive_dir).expanduser() if self.options.archive_dir else root / "archive"
-        failed = Path(self.options.failed_dir).expanduser() if self.options.failed_dir else root / "failed"
+        archive = (
+            Path(self.options.archive_dir).expanduser()
+            if self.options.archive_dir
+            else root / "archive"
+        )
+        failed = (
+            Path(self.options.failed_dir).expanduser()
+            if self.options.failed_dir
+            else root / "failed"
+        )
         done: list[str] = list(cursor.get("done") or [])
         current = cursor.get("current") or {}
         for path in self._candidates(root):
@@ -95,26 +119,44 @@ class FileSourceConnector(Connector):
             offset = int(current.get("offset", 0)) if current.get("sha256") == digest else 0
             finished = [*done, digest][-DONE_KEPT:]
 
-            def position(count: int, last: bool, error: str | None = None,
-                         _path: Path = path, _digest: str = digest,
-                         _finished: list[str] = finished) -> dict[str, Any]:
+            def position(
+                count: int,
+                last: bool,
+                error: str | None = None,
+                _path: Path = path,
+                _digest: str = digest,
+                _finished: list[str] = finished,
+                _before: tuple[str, ...] = tuple(done),
+            ) -> dict[str, Any]:
                 if last:
                     return {"current": None, "done": list(_finished)}
-                return {"current": {"name": _path.name, "sha256": _digest, "offset": count},
-                        "done": list(done)}
+                return {
+                    "current": {"name": _path.name, "sha256": _digest, "offset": count},
+                    "done": list(_before),
+                }
 
             try:
-                yield from self._stream(path, offset, position,
-                                        after_last=lambda _p=path: move_aside(_p, archive))
+                yield from self._stream(
+                    path, offset, position, after_last=lambda _p=path: move_aside(_p, archive)
+                )
             except IngestError as exc:
-                yield Batch([], position(0, True), stream=path.name,
-                            dead=[(RawRecord(path.name, None, file_head(path)), str(exc))],
-                            after_commit=lambda _p=path: move_aside(_p, failed))
+                yield Batch(
+                    [],
+                    position(0, True),
+                    stream=path.name,
+                    dead=[(RawRecord(path.name, None, file_head(path)), str(exc))],
+                    after_commit=lambda _p=path: move_aside(_p, failed),
+                )
             done = finished
             current = {}
 
-    def _stream(self, path: Path, offset: int, position: Callable[..., dict[str, Any]],
-                after_last: Callable[[], None] | None) -> Iterator[Batch]:
+    def _stream(
+        self,
+        path: Path,
+        offset: int,
+        position: Callable[..., dict[str, Any]],
+        after_last: Callable[[], None] | None,
+    ) -> Iterator[Batch]:
         size = self.ctx.batch_size
         batch: list[RawRecord] = []
         count = 0
@@ -138,7 +180,11 @@ class FileSourceConnector(Connector):
         now = time.time()
         found = []
         for path in root.glob(self.options.pattern):
-            if not path.is_file() or path.name.startswith(".") or path.name.endswith(PARTIAL_SUFFIXES):
+            if (
+                not path.is_file()
+                or path.name.startswith(".")
+                or path.name.endswith(PARTIAL_SUFFIXES)
+            ):
                 continue
             mtime = path.stat().st_mtime
             if settle and now - mtime < settle:
@@ -177,7 +223,7 @@ def file_head(path: Path, limit: int = 2000) -> str:
 
 # -- delimited text with several header rows (survey exports) ----------------------------------
 def decode_text(path: Path, encoding: str | None = None) -> tuple[str, bool]:
-    """The file's text: the given encoding, UTF-16 by BOM, else UTF-8 (bad bytes kept as surrogates)."""
+    """The file's text: the given encoding, UTF-16 by BOM, else UTF-8 (bad bytes kept)."""
     data = path.read_bytes()
     if not data.strip():
         raise IngestError(f"{path.name}: the file is empty; export it again")
@@ -209,8 +255,14 @@ def printable(value: str) -> str:
 class Table:
     """A delimited export: its header rows, then (line number, cells) for each data row."""
 
-    def __init__(self, path: Path, *, header_rows: int, encoding: str | None = None,
-                 delimiter: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        header_rows: int,
+        encoding: str | None = None,
+        delimiter: str | None = None,
+    ) -> None:
         text, self.invalid = decode_text(path, encoding)
         if delimiter is None:
             try:
@@ -237,9 +289,15 @@ class Table:
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if self.invalid and any(has_surrogates(cell) for cell in row):
-                yield line, [printable(cell) for cell in row], (
-                    f"{self.path.name}:line {line}: invalid UTF-8 bytes; re-export as UTF-8 or set "
-                    f"options.encoding (e.g. cp1252)")
+                yield (
+                    line,
+                    [printable(cell) for cell in row],
+                    (
+                        f"{self.path.name}:line {line}: invalid UTF-8 bytes; re-export as UTF-8 "
+                        "or set "
+                        f"options.encoding (e.g. cp1252)"
+                    ),
+                )
                 continue
             yield line, row, None
 

@@ -19,14 +19,38 @@ from feedback.ingest.readers import IngestError, RawRecord
 from feedback.sources.connectors.base import json_record
 from feedback.sources.connectors.filesource import FileOptions, FileSourceConnector, Table
 
-COLUMNS = ("Package Name", "App Version Code", "App Version Name", "Reviewer Language", "Device",
-           "Review Submit Date and Time", "Review Submit Millis Since Epoch",
-           "Review Last Update Date and Time", "Review Last Update Millis Since Epoch", "Star Rating",
-           "Review Title", "Review Text", "Developer Reply Date and Time",
-           "Developer Reply Millis Since Epoch", "Developer Reply Text", "Review Link")
+COLUMNS = (
+    "Package Name",
+    "App Version Code",
+    "App Version Name",
+    "Reviewer Language",
+    "Device",
+    "Review Submit Date and Time",
+    "Review Submit Millis Since Epoch",
+    "Review Last Update Date and Time",
+    "Review Last Update Millis Since Epoch",
+    "Star Rating",
+    "Review Title",
+    "Review Text",
+    "Developer Reply Date and Time",
+    "Developer Reply Millis Since Epoch",
+    "Developer Reply Text",
+    "Review Link",
+)
 REQUIRED = ("Package Name", "Review Submit Date and Time", "Star Rating", "Review Text")
-KEYS = ("external_id", "text", "created_at", "stars", "language", "package", "app_version_code",
-        "app_version_name", "device", "updated_at", "developer_reply")
+KEYS = (
+    "external_id",
+    "text",
+    "created_at",
+    "stars",
+    "language",
+    "package",
+    "app_version_code",
+    "app_version_name",
+    "device",
+    "updated_at",
+    "developer_reply",
+)
 
 
 class GooglePlayConnector(FileSourceConnector):
@@ -42,13 +66,16 @@ class GooglePlayConnector(FileSourceConnector):
         header = table.headers[0]
         missing = [c for c in REQUIRED if c not in header]
         if missing:
-            raise IngestError(f"{path.name}: columns {missing} missing (columns: {', '.join(header)}); this "
-                              f"does not look like a Google Play reviews export")
+            raise IngestError(
+                f"{path.name}: columns {missing} missing (columns: {', '.join(header)}); this "
+                f"does not look like a Google Play reviews export"
+            )
         position = {c: i for i, c in enumerate(header)}
         for line, cells, error in table.rows():
             location = f"{path.name}:line {line}"
             if error is None and len(cells) < len(header):
-                error = f"{location}: {len(cells)} fields where the header has {len(header)}; the row looks truncated"
+                error = (f"{location}: {len(cells)} fields where the header has {len(header)}; "
+                         f"the row looks truncated")
             row = {c: cells[i].strip() if i < len(cells) else "" for c, i in position.items()}
             if error is not None:
                 yield RawRecord(location, None, json.dumps(row, ensure_ascii=False), error)
@@ -61,7 +88,8 @@ class GooglePlayConnector(FileSourceConnector):
             payload.update(
                 external_id=_review_id(row),
                 text=text,
-                created_at=row.get("Review Submit Millis Since Epoch") or row["Review Submit Date and Time"],
+                created_at=row.get("Review Submit Millis Since Epoch")
+                or row["Review Submit Date and Time"],
                 stars=row["Star Rating"] or None,
                 language=row.get("Reviewer Language") or None,
                 package=row["Package Name"] or None,
@@ -80,6 +108,12 @@ def _review_id(row: dict[str, str]) -> str:
         found = parse_qs(urlparse(link).query).get("reviewId")
         if found and found[0]:
             return found[0][:255]
-    basis = "\x1f".join((row.get("Package Name", ""), row.get("Review Submit Millis Since Epoch", ""),
-                         row.get("Review Submit Date and Time", ""), row.get("Review Text", "")))
+    basis = "\x1f".join(
+        (
+            row.get("Package Name", ""),
+            row.get("Review Submit Millis Since Epoch", ""),
+            row.get("Review Submit Date and Time", ""),
+            row.get("Review Text", ""),
+        )
+    )
     return "gp:" + hashlib.sha1(basis.encode("utf-8"), usedforsecurity=False).hexdigest()

@@ -3,10 +3,11 @@
     [sources.options]
     url = "https://api.example.com/v2/feedback"
     items_path = "$.data[*]"
-    fields = { external_id = "$.id", text = "$.attributes.body", created_at = "$.attributes.created",
-               stars = "$.attributes.rating.value" }
-    auth = { type = "bearer", credential = "token" }          # credentials_env = { token = "EXAMPLE_TOKEN" }
-    pagination = { type = "cursor", cursor_param = "page[cursor]", cursor_path = "$.meta.next_cursor" }
+    fields = { external_id = "$.id", text = "$.attributes.body",
+               created_at = "$.attributes.created", stars = "$.attributes.rating.value" }
+    auth = { type = "bearer", credential = "token" }   # credentials_env = { token = "API_TOKEN" }
+    pagination = { type = "cursor", cursor_param = "page[cursor]",
+                   cursor_path = "$.meta.next_cursor" }
     incremental = { param = "updated_since", field = "$.attributes.updated" }
 
 The cursor committed with each page says where the run stands (page, offset, cursor or next
@@ -27,7 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from feedback.ingest.mapping import parse_timestamp
 from feedback.ingest.readers import RawRecord
-from feedback.sources.connectors.base import Batch, Connector, ConnectorOptions, canonical_payload, json_record
+from feedback.sources.connectors.base import (
+    Batch,
+    Connector,
+    ConnectorOptions,
+    canonical_payload,
+    json_record,
+)
 from feedback.sources.jsonpath import compile_path
 
 
@@ -40,7 +47,9 @@ class AuthOptions(_Strict):
 
     type: Literal["bearer", "header", "basic"] = "bearer"
     header: str = Field(default="Authorization", description="For type 'header': e.g. X-Api-Key")
-    scheme: str | None = Field(default=None, description="For type 'header': a prefix such as 'Token'")
+    scheme: str | None = Field(
+        default=None, description="For type 'header': a prefix such as 'Token'"
+    )
     credential: str = Field(default="token", description="Name in credentials_env")
     username_credential: str = "username"
     password_credential: str = "password"
@@ -56,12 +65,19 @@ class PaginationOptions(_Strict):
     page_size: int = Field(default=100, ge=1, le=10_000)
     offset_param: str = "offset"
     cursor_param: str = "cursor"
-    cursor_path: str = Field(default="$.next_cursor", description="JSONPath of the next cursor in a page")
+    cursor_path: str = Field(
+        default="$.next_cursor", description="JSONPath of the next cursor in a page"
+    )
     end_path: str | None = Field(default=None, description="JSONPath of an end-of-stream flag")
-    next_url_path: str = Field(default="$.next", description="For type next_url: JSONPath of the next URL")
-    max_pages: int | None = Field(default=None, ge=1, description="Pages per run; the next run goes on")
-    keep_cursor: bool = Field(default=False,
-                              description="Cursor streams: start the next run from the last cursor")
+    next_url_path: str = Field(
+        default="$.next", description="For type next_url: JSONPath of the next URL"
+    )
+    max_pages: int | None = Field(
+        default=None, ge=1, description="Pages per run; the next run goes on"
+    )
+    keep_cursor: bool = Field(
+        default=False, description="Cursor streams: start the next run from the last cursor"
+    )
 
 
 class IncrementalOptions(_Strict):
@@ -78,8 +94,9 @@ class HttpJsonOptions(ConnectorOptions):
     headers: dict[str, str] = Field(default_factory=dict)
     auth: AuthOptions | None = None
     items_path: str = Field(default="$", description="JSONPath of the list of items in a page")
-    fields: dict[str, str] = Field(default_factory=dict,
-                                   description="item field (or extra name) -> JSONPath inside an item")
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="item field (or extra name) -> JSONPath inside an item"
+    )
     pagination: PaginationOptions = Field(default_factory=PaginationOptions)
     incremental: IncrementalOptions | None = None
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
@@ -122,7 +139,9 @@ class HttpJsonConnector(Connector):
         for index, item in enumerate(items):
             where = f"{location} item {index}"
             if not isinstance(item, dict):
-                records.append(RawRecord(where, None, str(item)[:2000], f"{where}: expected a JSON object"))
+                records.append(
+                    RawRecord(where, None, str(item)[:2000], f"{where}: expected a JSON object")
+                )
                 continue
             records.append(json_record(where, self.to_payload(item), native=item))
         return records
@@ -152,8 +171,11 @@ class HttpJsonConnector(Connector):
         opts: HttpJsonOptions = self.options
         paging = opts.pagination
         state = dict(cursor or {})
-        since = state.get("since") if state.get("since") is not None else (
-            opts.incremental.initial if opts.incremental else None)
+        since = (
+            state.get("since")
+            if state.get("since") is not None
+            else (opts.incremental.initial if opts.incremental else None)
+        )
         position = state.get("position")
         if position is not None:  # an unfinished run: go on from its last committed page
             run_since, high = state.get("run_since"), state.get("high")
@@ -173,13 +195,22 @@ class HttpJsonConnector(Connector):
                 pages += 1
                 if position is not None and paging.max_pages and pages >= paging.max_pages:
                     # Stop here; the next run continues from this page.
-                    yield Batch(records, {"since": since, "run_since": run_since, "high": high,
-                                          "position": position})
+                    yield Batch(
+                        records,
+                        {
+                            "since": since,
+                            "run_since": run_since,
+                            "high": high,
+                            "position": position,
+                        },
+                    )
                     return
                 if position is None:
                     break
-                yield Batch(records, {"since": since, "run_since": run_since, "high": high,
-                                      "position": position})
+                yield Batch(
+                    records,
+                    {"since": since, "run_since": run_since, "high": high, "position": position},
+                )
             final: dict[str, Any] = {"since": high, "position": None}
             if paging.type == "cursor" and paging.keep_cursor and self._last_cursor is not None:
                 final["resume_cursor"] = self._last_cursor
@@ -215,13 +246,16 @@ class HttpJsonConnector(Connector):
             params[paging.cursor_param] = position["cursor"]
         return opts.url, params
 
-    def _next(self, position: dict[str, Any], document: Any, response: httpx.Response,
-              items: list[Any]) -> dict[str, Any] | None:
+    def _next(
+        self, position: dict[str, Any], document: Any, response: httpx.Response, items: list[Any]
+    ) -> dict[str, Any] | None:
         paging = self.options.pagination
         short = bool(paging.size_param) and len(items) < paging.page_size
         if paging.end_path and compile_path(paging.end_path).first(document):
             if paging.type == "cursor":
-                self._last_cursor = compile_path(paging.cursor_path).first(document) or position.get("cursor")
+                self._last_cursor = compile_path(paging.cursor_path).first(
+                    document
+                ) or position.get("cursor")
             return None
         if paging.type == "page":
             return None if not items or short else {"page": position["page"] + 1}

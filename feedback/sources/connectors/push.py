@@ -23,7 +23,12 @@ from typing import Any
 from pydantic import Field
 
 from feedback.ingest.readers import RawRecord
-from feedback.sources.connectors.base import Connector, ConnectorOptions, canonical_payload, json_record
+from feedback.sources.connectors.base import (
+    Connector,
+    ConnectorOptions,
+    canonical_payload,
+    json_record,
+)
 from feedback.sources.jsonpath import compile_path
 
 
@@ -43,10 +48,16 @@ class PushConnector(Connector):
 class WebhookOptions(ConnectorOptions):
     signature_header: str = "X-Signature-256"
     signature_prefix: str = Field(default="sha256=", description="Text before the hex digest")
-    timestamp_header: str | None = Field(default=None, description="e.g. X-Timestamp (Unix seconds)")
+    timestamp_header: str | None = Field(
+        default=None, description="e.g. X-Timestamp (Unix seconds)"
+    )
     tolerance_seconds: int = Field(default=300, ge=1)
-    items_path: str = Field(default="$", description="JSONPath of the item list; a lone object is one item")
-    fields: dict[str, str] = Field(default_factory=dict, description="item field -> JSONPath inside an item")
+    items_path: str = Field(
+        default="$", description="JSONPath of the item list; a lone object is one item"
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict, description="item field -> JSONPath inside an item"
+    )
 
 
 class WebhookConnector(Connector):
@@ -67,7 +78,7 @@ class WebhookConnector(Connector):
         if not given:
             raise SignatureError(f"missing {opts.signature_header} header")
         if opts.signature_prefix and given.startswith(opts.signature_prefix):
-            given = given[len(opts.signature_prefix):]
+            given = given[len(opts.signature_prefix) :]
         message = body
         if opts.timestamp_header:
             stamp = headers.get(opts.timestamp_header) or ""
@@ -76,7 +87,9 @@ class WebhookConnector(Connector):
             except ValueError:
                 raise SignatureError(f"missing or invalid {opts.timestamp_header} header") from None
             if age > opts.tolerance_seconds:
-                raise SignatureError(f"{opts.timestamp_header} is {age:.0f}s old (limit {opts.tolerance_seconds}s)")
+                raise SignatureError(
+                    f"{opts.timestamp_header} is {age:.0f}s old (limit {opts.tolerance_seconds}s)"
+                )
             message = stamp.encode() + b"." + body
         expected = hmac.new(secret, message, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected, given.strip().lower()):
@@ -90,12 +103,23 @@ class WebhookConnector(Connector):
         for index, item in enumerate(items):
             where = f"{location} item {index}"
             if not isinstance(item, dict):
-                records.append(RawRecord(where, None, json.dumps(item, default=str)[:2000],
-                                         f"{where}: expected a JSON object"))
+                records.append(
+                    RawRecord(
+                        where,
+                        None,
+                        json.dumps(item, default=str)[:2000],
+                        f"{where}: expected a JSON object",
+                    )
+                )
                 continue
-            mapped = ({name: compile_path(path).first(item) for name, path in opts.fields.items()}
-                      if opts.fields else item)
-            records.append(json_record(where, canonical_payload(mapped, self.ctx.mapping), native=item))
+            mapped = (
+                {name: compile_path(path).first(item) for name, path in opts.fields.items()}
+                if opts.fields
+                else item
+            )
+            records.append(
+                json_record(where, canonical_payload(mapped, self.ctx.mapping), native=item)
+            )
         return records
 
     def reparse(self, raw: str, location: str) -> list[RawRecord]:

@@ -27,8 +27,16 @@ from feedback.sources.connectors.survey import (
 )
 
 # Personal data in every export: dropped before anything is stored (dead letters included).
-PERSONAL_COLUMNS = frozenset({"IPAddress", "RecipientLastName", "RecipientFirstName", "RecipientEmail",
-                              "LocationLatitude", "LocationLongitude"})
+PERSONAL_COLUMNS = frozenset(
+    {
+        "IPAddress",
+        "RecipientLastName",
+        "RecipientFirstName",
+        "RecipientEmail",
+        "LocationLatitude",
+        "LocationLongitude",
+    }
+)
 PREVIEW_STATUSES = frozenset({"survey preview", "1", "spam", "8", "survey test", "16"})
 QUALTRICS_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -36,7 +44,9 @@ QUALTRICS_FORMAT = "%Y-%m-%d %H:%M:%S"
 class QualtricsOptions(SurveyOptions):
     include_previews: bool = Field(default=False, description="Keep 'Survey Preview' responses")
     author_column: str | None = Field(
-        default="ExternalReference", description="Column that identifies the respondent (pseudonymised)")
+        default="ExternalReference",
+        description="Column that identifies the respondent (pseudonymised)",
+    )
 
 
 class QualtricsConnector(FileSourceConnector):
@@ -49,13 +59,20 @@ class QualtricsConnector(FileSourceConnector):
 
     def records(self, path: Path) -> Iterator[RawRecord]:
         opts: QualtricsOptions = self.options
-        table = Table(path, header_rows=3, encoding=opts.encoding, delimiter=None if path.suffix != ".tsv" else "\t")
+        table = Table(
+            path,
+            header_rows=3,
+            encoding=opts.encoding,
+            delimiter=None if path.suffix != ".tsv" else "\t",
+        )
         ids, questions, import_row = table.headers
         imports = [_import_id(cell) for cell in import_row]
         if not any(imp.get("ImportId") for imp in imports):
             raise IngestError(
-                f"{path.name}: row 3 holds no Qualtrics import ids ({{\"ImportId\": ...}}); export the "
-                f"responses as CSV with the default (non-legacy) format, or use the 'file' connector"
+                f'{path.name}: row 3 holds no Qualtrics import ids ({{"ImportId": ...}}); '
+                'export the '
+                "responses as CSV with the default (non-legacy) format, or use the 'file' "
+                "connector"
             )
         by_import = {imp.get("ImportId", ""): col for col, imp in zip(ids, imports, strict=False)}
         labels = dict(zip(ids, questions, strict=False))
@@ -69,22 +86,43 @@ class QualtricsConnector(FileSourceConnector):
             zone = _zone(imports[ids.index(date_col)].get("timeZone"), zone)
 
         if opts.text_questions:
-            text_cols = [require_column(q, ids, labels, option="text_questions", where=where)
-                         for q in opts.text_questions]
+            text_cols = [
+                require_column(q, ids, labels, option="text_questions", where=where)
+                for q in opts.text_questions
+            ]
         else:
-            text_cols = [col for col, imp in zip(ids, imports, strict=False)
-                         if str(imp.get("ImportId", "")).endswith("_TEXT") and col not in PERSONAL_COLUMNS]
+            text_cols = [
+                col
+                for col, imp in zip(ids, imports, strict=False)
+                if str(imp.get("ImportId", "")).endswith("_TEXT") and col not in PERSONAL_COLUMNS
+            ]
         if opts.nps_question:
-            nps_col: str | None = require_column(opts.nps_question, ids, labels, option="nps_question", where=where)
+            nps_col: str | None = require_column(
+                opts.nps_question, ids, labels, option="nps_question", where=where
+            )
         else:
-            group = next((imp["ImportId"] for imp in imports if str(imp.get("ImportId", "")).endswith("_NPS_GROUP")), None)
+            group = next(
+                (
+                    imp["ImportId"]
+                    for imp in imports
+                    if str(imp.get("ImportId", "")).endswith("_NPS_GROUP")
+                ),
+                None,
+            )
             nps_col = by_import.get(group[: -len("_NPS_GROUP")]) if group else None
-        csat_col = (require_column(opts.csat_question, ids, labels, option="csat_question", where=where)
-                    if opts.csat_question else None)
-        field_cols = {f: require_column(c, ids, labels, option=f"fields.{f}", where=where)
-                      for f, c in opts.fields.items()}
-        extra_cols = [require_column(c, ids, labels, option="extra_columns", where=where)
-                      for c in opts.extra_columns]
+        csat_col = (
+            require_column(opts.csat_question, ids, labels, option="csat_question", where=where)
+            if opts.csat_question
+            else None
+        )
+        field_cols = {
+            f: require_column(c, ids, labels, option=f"fields.{f}", where=where)
+            for f, c in opts.fields.items()
+        }
+        extra_cols = [
+            require_column(c, ids, labels, option="extra_columns", where=where)
+            for c in opts.extra_columns
+        ]
         author_col = opts.author_column if opts.author_column in ids else None
         position = {col: i for i, col in enumerate(ids)}
         status_col = position.get("Status")
@@ -93,23 +131,32 @@ class QualtricsConnector(FileSourceConnector):
         for line, cells, error in table.rows():
             location = f"{path.name}:line {line}"
             if error is None and len(cells) < len(ids):
-                error = (f"{location}: {len(cells)} fields where the header has {len(ids)}; the row "
-                         f"looks truncated (check quoting and line breaks inside answers)")
+                error = (
+                    f"{location}: {len(cells)} fields where the header has {len(ids)}; the row "
+                    f"looks truncated (check quoting and line breaks inside answers)"
+                )
             if error is not None:
                 yield RawRecord(location, None, _raw(ids, cells), error)
                 continue
-            if (not opts.include_previews and status_col is not None
-                    and cells[status_col].strip().lower() in PREVIEW_STATUSES):
+            if (
+                not opts.include_previews
+                and status_col is not None
+                and cells[status_col].strip().lower() in PREVIEW_STATUSES
+            ):
                 continue
 
             def cell(col: str | None, _cells: list[str] = cells) -> str:
                 return _cells[position[col]].strip() if col is not None else ""
 
             common: dict[str, Any] = {
-                "created_at": local_time(cell(date_col), zone, (QUALTRICS_FORMAT,)) if date_col else None,
+                "created_at": local_time(cell(date_col), zone, (QUALTRICS_FORMAT,))
+                if date_col
+                else None,
                 "nps": rating(cell(nps_col)) if nps_col else None,
                 "csat": rating(cell(csat_col)) if csat_col else None,
-                "language": (cell("UserLanguage") or "").lower() or None if "UserLanguage" in position else None,
+                "language": (cell("UserLanguage") or "").lower() or None
+                if "UserLanguage" in position
+                else None,
                 "author": cell(author_col) or None,
             }
             common.update({f: cell(c) or None for f, c in field_cols.items()})
@@ -119,14 +166,21 @@ class QualtricsConnector(FileSourceConnector):
             if "Finished" in position:
                 extras["finished"] = cell("Finished").lower() in ("true", "1")
             answers = ((col, labels.get(col, ""), cell(col)) for col in text_cols)
-            yield from response_records(location=location, response_id=cell(response_col),
-                                        answers=answers, common=common, extras=extras)
+            yield from response_records(
+                location=location,
+                response_id=cell(response_col),
+                answers=answers,
+                common=common,
+                extras=extras,
+            )
 
 
 def _raw(ids: list[str], cells: list[str]) -> str:
     """A row for a dead letter, without the respondent's personal columns."""
-    return json.dumps({col: value for col, value in zip(ids, cells, strict=False) if col not in PERSONAL_COLUMNS},
-                      ensure_ascii=False)
+    return json.dumps(
+        {col: value for col, value in zip(ids, cells, strict=False) if col not in PERSONAL_COLUMNS},
+        ensure_ascii=False,
+    )
 
 
 def _import_id(cell: str) -> dict[str, Any]:

@@ -37,9 +37,11 @@ class ReviewApiOptions(HttpJsonOptions):
     items_path: str = "$.reviews"
     fields: dict[str, str] = Field(default_factory=lambda: dict(REVIEW_FIELDS))
     pagination: PaginationOptions = Field(
-        default_factory=lambda: PaginationOptions(type="page", size_param="per_page", page_size=100))
+        default_factory=lambda: PaginationOptions(type="page", size_param="per_page", page_size=100)
+    )
     incremental: IncrementalOptions | None = Field(
-        default_factory=lambda: IncrementalOptions(param="updated_since", field="$.updated_at"))
+        default_factory=lambda: IncrementalOptions(param="updated_since", field="$.updated_at")
+    )
 
 
 class ReviewApiConnector(HttpJsonConnector):

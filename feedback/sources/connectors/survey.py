@@ -20,14 +20,41 @@ from feedback.sources.connectors.base import json_record
 from feedback.sources.connectors.filesource import FileOptions
 
 # The same keys on every record of a stream: the ingest maps columns once, from the first record.
-ITEM_KEYS = ("external_id", "text", "created_at", "nps", "csat", "stars", "language", "author",
-             "touchpoint", "segment", "org_unit", "response_id", "question_id", "question")
+ITEM_KEYS = (
+    "external_id",
+    "text",
+    "created_at",
+    "nps",
+    "csat",
+    "stars",
+    "language",
+    "author",
+    "touchpoint",
+    "segment",
+    "org_unit",
+    "response_id",
+    "question_id",
+    "question",
+)
 _LEADING_NUMBER = re.compile(r"^\s*(\d{1,2}(?:\.\d+)?)\b")
 CSAT_LABELS = {
-    "very dissatisfied": 1, "extremely dissatisfied": 1, "dissatisfied": 2, "somewhat dissatisfied": 2,
-    "neither satisfied nor dissatisfied": 3, "neutral": 3, "somewhat satisfied": 4, "satisfied": 4,
-    "very satisfied": 5, "extremely satisfied": 5,
-    "very poor": 1, "poor": 2, "fair": 3, "average": 3, "good": 4, "very good": 5, "excellent": 5,
+    "very dissatisfied": 1,
+    "extremely dissatisfied": 1,
+    "dissatisfied": 2,
+    "somewhat dissatisfied": 2,
+    "neither satisfied nor dissatisfied": 3,
+    "neutral": 3,
+    "somewhat satisfied": 4,
+    "satisfied": 4,
+    "very satisfied": 5,
+    "extremely satisfied": 5,
+    "very poor": 1,
+    "poor": 2,
+    "fair": 3,
+    "average": 3,
+    "good": 4,
+    "very good": 5,
+    "excellent": 5,
 }
 
 
@@ -35,11 +62,17 @@ class SurveyOptions(FileOptions):
     """Options every survey export shares."""
 
     text_questions: list[str] | None = Field(
-        default=None, description="Open-ended questions (column ids or heading text); default: detected")
-    nps_question: str | None = Field(default=None, description="The 0-10 recommend question; default: detected")
+        default=None,
+        description="Open-ended questions (column ids or heading text); default: detected",
+    )
+    nps_question: str | None = Field(
+        default=None, description="The 0-10 recommend question; default: detected"
+    )
     csat_question: str | None = Field(default=None, description="A 1-5 satisfaction question")
     fields: dict[str, str] = Field(
-        default_factory=dict, description="item field -> column (touchpoint, segment, org_unit, ...)")
+        default_factory=dict,
+        description="item field -> column (touchpoint, segment, org_unit, ...)",
+    )
     extra_columns: list[str] = Field(default_factory=list, description="Columns kept in extra")
     timezone: str = Field(default="UTC", description="Time zone of the export's dates")
 
@@ -47,8 +80,10 @@ class SurveyOptions(FileOptions):
         try:
             return ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise IngestError(f"options.timezone {self.timezone!r} is not a time zone name "
-                              f"(e.g. Europe/Berlin, America/Denver)") from None
+            raise IngestError(
+                f"options.timezone {self.timezone!r} is not a time zone name "
+                f"(e.g. Europe/Berlin, America/Denver)"
+            ) from None
 
 
 def rating(value: Any) -> Any:
@@ -90,7 +125,9 @@ def local_time(value: str, zone: ZoneInfo, formats: Sequence[str] = ()) -> str |
     return parsed.astimezone(UTC).isoformat()
 
 
-def find_column(wanted: str, columns: Sequence[str], labels: Mapping[str, str] | None = None) -> str | None:
+def find_column(
+    wanted: str, columns: Sequence[str], labels: Mapping[str, str] | None = None
+) -> str | None:
     """A column by id, by exact heading, or by a heading that contains `wanted` (case-blind)."""
     if wanted in columns:
         return wanted
@@ -105,18 +142,27 @@ def find_column(wanted: str, columns: Sequence[str], labels: Mapping[str, str] |
     return None
 
 
-def require_column(wanted: str, columns: Sequence[str], labels: Mapping[str, str], *, option: str,
-                   where: str) -> str:
+def require_column(
+    wanted: str, columns: Sequence[str], labels: Mapping[str, str], *, option: str, where: str
+) -> str:
     found = find_column(wanted, columns, labels)
     if found is None:
         shown = ", ".join(columns[:30]) + (" ..." if len(columns) > 30 else "")
-        raise IngestError(f"{where}: {option} {wanted!r} matches no column (columns: {shown}); fix the "
-                          f"source options")
+        raise IngestError(
+            f"{where}: {option} {wanted!r} matches no column (columns: {shown}); fix the "
+            f"source options"
+        )
     return found
 
 
-def response_records(*, location: str, response_id: str, answers: Iterable[tuple[str, str, str]],
-                     common: Mapping[str, Any], extras: Mapping[str, Any]) -> list[RawRecord]:
+def response_records(
+    *,
+    location: str,
+    response_id: str,
+    answers: Iterable[tuple[str, str, str]],
+    common: Mapping[str, Any],
+    extras: Mapping[str, Any],
+) -> list[RawRecord]:
     """One record per non-blank answer: (question id, question text, answer)."""
     records = []
     for question_id, question, answer in answers:
@@ -124,8 +170,13 @@ def response_records(*, location: str, response_id: str, answers: Iterable[tuple
             continue
         payload: dict[str, Any] = dict.fromkeys(ITEM_KEYS)
         payload.update(common)
-        payload.update(external_id=f"{response_id}:{question_id}", text=answer,
-                       response_id=response_id, question_id=question_id, question=question[:300] or None)
+        payload.update(
+            external_id=f"{response_id}:{question_id}",
+            text=answer,
+            response_id=response_id,
+            question_id=question_id,
+            question=question[:300] or None,
+        )
         payload.update(extras)
         records.append(json_record(f"{location} ({question_id})", payload))
     return records

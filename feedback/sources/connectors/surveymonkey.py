@@ -29,13 +29,20 @@ from feedback.sources.connectors.survey import (
 )
 
 PERSONAL_HEADINGS = frozenset({"IP Address", "Email Address", "First Name", "Last Name"})
-SURVEYMONKEY_FORMATS = ("%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M %p", "%m/%d/%Y")
+SURVEYMONKEY_FORMATS = (
+    "%m/%d/%Y %I:%M:%S %p",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %I:%M %p",
+    "%m/%d/%Y",
+)
 GENERIC_SUBHEADINGS = frozenset({"", "Response", "Open-Ended Response"})
 
 
 class SurveyMonkeyOptions(SurveyOptions):
-    date_formats: list[str] = Field(default_factory=lambda: list(SURVEYMONKEY_FORMATS),
-                                    description="strptime formats of Start/End Date")
+    date_formats: list[str] = Field(
+        default_factory=lambda: list(SURVEYMONKEY_FORMATS),
+        description="strptime formats of Start/End Date",
+    )
 
 
 class SurveyMonkeyConnector(FileSourceConnector):
@@ -69,18 +76,30 @@ class SurveyMonkeyConnector(FileSourceConnector):
         subs_by_key = dict(zip(columns, subs, strict=False))
         where = path.name
         if opts.text_questions:
-            text_cols = [require_column(q, columns, labels, option="text_questions", where=where)
-                         for q in opts.text_questions]
+            text_cols = [
+                require_column(q, columns, labels, option="text_questions", where=where)
+                for q in opts.text_questions
+            ]
         else:
             text_cols = [c for c in columns if subs_by_key.get(c) == "Open-Ended Response"]
-        nps_col = (require_column(opts.nps_question, columns, labels, option="nps_question", where=where)
-                   if opts.nps_question else _recommend_question(columns))
-        csat_col = (require_column(opts.csat_question, columns, labels, option="csat_question", where=where)
-                    if opts.csat_question else None)
-        field_cols = {f: require_column(c, columns, labels, option=f"fields.{f}", where=where)
-                      for f, c in opts.fields.items()}
-        extra_cols = [require_column(c, columns, labels, option="extra_columns", where=where)
-                      for c in opts.extra_columns]
+        nps_col = (
+            require_column(opts.nps_question, columns, labels, option="nps_question", where=where)
+            if opts.nps_question
+            else _recommend_question(columns)
+        )
+        csat_col = (
+            require_column(opts.csat_question, columns, labels, option="csat_question", where=where)
+            if opts.csat_question
+            else None
+        )
+        field_cols = {
+            f: require_column(c, columns, labels, option=f"fields.{f}", where=where)
+            for f, c in opts.fields.items()
+        }
+        extra_cols = [
+            require_column(c, columns, labels, option="extra_columns", where=where)
+            for c in opts.extra_columns
+        ]
         position = {col: i for i, col in reversed(list(enumerate(columns)))}
         zone = opts.zone()
         date_col = find_column("End Date", columns) or find_column("Start Date", columns)
@@ -88,8 +107,10 @@ class SurveyMonkeyConnector(FileSourceConnector):
         for line, cells, error in table.rows():
             location = f"{path.name}:line {line}"
             if error is None and len(cells) < len(columns):
-                error = (f"{location}: {len(cells)} fields where the header has {len(columns)}; the row "
-                         f"looks truncated (check quoting and line breaks inside answers)")
+                error = (
+                    f"{location}: {len(cells)} fields where the header has {len(columns)}; the row "
+                    f"looks truncated (check quoting and line breaks inside answers)"
+                )
             if error is not None:
                 yield RawRecord(location, None, _raw(columns, cells), error)
                 continue
@@ -98,7 +119,9 @@ class SurveyMonkeyConnector(FileSourceConnector):
                 return _cells[position[col]].strip() if col is not None else ""
 
             common: dict[str, Any] = {
-                "created_at": local_time(cell(date_col), zone, opts.date_formats) if date_col else None,
+                "created_at": local_time(cell(date_col), zone, opts.date_formats)
+                if date_col
+                else None,
                 "nps": rating(cell(nps_col)) if nps_col else None,
                 "csat": rating(cell(csat_col)) if csat_col else None,
                 "author": cell("Email Address") or None if "Email Address" in position else None,
@@ -107,9 +130,16 @@ class SurveyMonkeyConnector(FileSourceConnector):
             extras = {c: cell(c) or None for c in extra_cols}
             collector = cell("Collector ID") if "Collector ID" in position else ""
             extras["collector_id"] = collector or None
-            answers = ((_question_id(col, columns), labels.get(col, col), cell(col)) for col in text_cols)
-            yield from response_records(location=location, response_id=cell("Respondent ID"),
-                                        answers=answers, common=common, extras=extras)
+            answers = (
+                (_question_id(col, columns), labels.get(col, col), cell(col)) for col in text_cols
+            )
+            yield from response_records(
+                location=location,
+                response_id=cell("Respondent ID"),
+                answers=answers,
+                common=common,
+                extras=extras,
+            )
 
 
 def _recommend_question(columns: list[str]) -> str | None:
@@ -127,5 +157,11 @@ def _question_id(column: str, columns: list[str]) -> str:
 
 
 def _raw(columns: list[str], cells: list[str]) -> str:
-    return json.dumps({col: value for col, value in zip(columns, cells, strict=False)
-                       if col not in PERSONAL_HEADINGS}, ensure_ascii=False)
+    return json.dumps(
+        {
+            col: value
+            for col, value in zip(columns, cells, strict=False)
+            if col not in PERSONAL_HEADINGS
+        },
+        ensure_ascii=False,
+    )

@@ -22,24 +22,46 @@ from feedback.ingest.mapping import parse_timestamp
 from feedback.ingest.readers import RawRecord
 from feedback.sources.connectors.base import Batch, Connector, ConnectorOptions, json_record
 
-CHAT_CHANNELS = frozenset({"chat", "chat_transcript", "native_messaging", "messaging", "sms", "whatsapp"})
-KEYS = ("external_id", "text", "created_at", "channel", "author", "status", "priority", "type",
-        "tags", "satisfaction_rating", "updated_at", "via")
+CHAT_CHANNELS = frozenset(
+    {"chat", "chat_transcript", "native_messaging", "messaging", "sms", "whatsapp"}
+)
+KEYS = (
+    "external_id",
+    "text",
+    "created_at",
+    "channel",
+    "author",
+    "status",
+    "priority",
+    "type",
+    "tags",
+    "satisfaction_rating",
+    "updated_at",
+    "via",
+)
 
 
 class ZendeskOptions(ConnectorOptions):
     subdomain: str | None = Field(default=None, description="<subdomain>.zendesk.com")
     base_url: str | None = Field(default=None, description="Instead of subdomain (tests, proxies)")
-    start_time: str | int | None = Field(default=None, description="First run: ISO date or Unix time")
-    days_back: int = Field(default=30, ge=0, description="First run without start_time: this many days")
+    start_time: str | int | None = Field(
+        default=None, description="First run: ISO date or Unix time"
+    )
+    days_back: int = Field(
+        default=30, ge=0, description="First run without start_time: this many days"
+    )
     per_page: int = Field(default=1000, ge=1, le=1000)
     include_deleted: bool = False
-    max_pages: int | None = Field(default=None, ge=1, description="Pages per run; the next run goes on")
+    max_pages: int | None = Field(
+        default=None, ge=1, description="Pages per run; the next run goes on"
+    )
 
     @model_validator(mode="after")
     def _where(self) -> ZendeskOptions:
         if not (self.subdomain or self.base_url):
-            raise ValueError("set subdomain (e.g. 'northwind' for northwind.zendesk.com) or base_url")
+            raise ValueError(
+                "set subdomain (e.g. 'northwind' for northwind.zendesk.com) or base_url"
+            )
         return self
 
     def root(self) -> str:
@@ -60,8 +82,10 @@ class ZendeskConnector(Connector):
         names = set(config.credentials_env)
         if "oauth_token" not in names and not {"email", "token"} <= names:
             raise ValueError(
-                f"source {config.name!r} (zendesk) needs credentials_env = {{email = \"ZENDESK_EMAIL\", "
-                f"token = \"ZENDESK_API_TOKEN\"}} (an API token) or {{oauth_token = \"ZENDESK_OAUTH_TOKEN\"}}"
+                f'source {config.name!r} (zendesk) needs credentials_env = {{email = '
+                '"ZENDESK_EMAIL", '
+                'token = "ZENDESK_API_TOKEN"} (an API token) or {oauth_token = '
+                '"ZENDESK_OAUTH_TOKEN"}'
             )
 
     def auth_header(self) -> dict[str, str]:
@@ -92,7 +116,11 @@ class ZendeskConnector(Connector):
                 after = following or after
                 pages += 1
                 yield Batch(records, {"after_cursor": after})
-                end = not isinstance(document, dict) or document.get("end_of_stream", True) or not following
+                end = (
+                    not isinstance(document, dict)
+                    or document.get("end_of_stream", True)
+                    or not following
+                )
                 if end or (opts.max_pages and pages >= opts.max_pages):
                     return
 
@@ -108,12 +136,17 @@ class ZendeskConnector(Connector):
         for index, ticket in enumerate(tickets):
             where = f"{location} ticket {index}"
             if not isinstance(ticket, dict):
-                records.append(RawRecord(where, None, str(ticket)[:2000], f"{where}: expected a ticket object"))
+                records.append(
+                    RawRecord(where, None, str(ticket)[:2000], f"{where}: expected a ticket object")
+                )
                 continue
             if ticket.get("status") == "deleted" and not self.options.include_deleted:
                 continue
-            records.append(json_record(f"{location} ticket {ticket.get('id')}", ticket_payload(ticket),
-                                       native=ticket))
+            records.append(
+                json_record(
+                    f"{location} ticket {ticket.get('id')}", ticket_payload(ticket), native=ticket
+                )
+            )
         return records
 
     def reparse(self, raw: str, location: str) -> list[RawRecord]:
@@ -126,8 +159,11 @@ def ticket_payload(ticket: dict[str, Any]) -> dict[str, Any]:
     """A ticket as item fields; the requester id (pseudonymised on ingest) is the author."""
     subject = (ticket.get("subject") or ticket.get("raw_subject") or "").strip()
     description = (ticket.get("description") or "").strip()
-    text = f"{subject}\n{description}" if subject and description and not description.startswith(subject) \
+    text = (
+        f"{subject}\n{description}"
+        if subject and description and not description.startswith(subject)
         else description or subject
+    )
     via = (ticket.get("via") or {}).get("channel")
     rating = ticket.get("satisfaction_rating") or {}
     payload: dict[str, Any] = dict.fromkeys(KEYS)
@@ -141,8 +177,9 @@ def ticket_payload(ticket: dict[str, Any]) -> dict[str, Any]:
         priority=ticket.get("priority"),
         type=ticket.get("type"),
         tags=",".join(ticket.get("tags") or []) or None,
-        satisfaction_rating=rating.get("score") if isinstance(rating, dict) and rating.get("score") not in
-        (None, "unoffered", "offered") else None,
+        satisfaction_rating=rating.get("score")
+        if isinstance(rating, dict) and rating.get("score") not in (None, "unoffered", "offered")
+        else None,
         updated_at=ticket.get("updated_at"),
         via=via,
     )
