@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -154,7 +155,8 @@ class Ingestor:
 
     def _detect_ahead(self, batch: list[tuple[RawRecord, dict[str, Any]]]) -> Any:
         """Start detecting the languages of `batch` in a worker; None when that is not worth it."""
-        if not self.settings.ingest.detect_language or self.settings.ingest.language_workers < 1:
+        ingest = self.settings.ingest
+        if not ingest.detect_language or ingest.language_workers < 1 or (os.cpu_count() or 1) < 2:
             return None
         pool = language_pool(self.settings.ingest.language_workers)
         if pool is None:
