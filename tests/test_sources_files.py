@@ -288,3 +288,44 @@ def test_row_problems_are_dead_lettered_with_their_raw_row(tmp_path, engine, set
     letter = dead_letters(engine)[0]
     assert json.loads(letter.raw_payload)["external_id"] == "bad"  # with its column names
     assert "date_format" in letter.reason
+
+
+@pytest.mark.slow
+def test_large_ingest_detects_languages_in_a_worker_process(
+    tmp_path, engine, settings, monkeypatch
+) -> None:
+    """The pipelined path of a large ingest stores the same items and languages, each once."""
+    import time
+
+    from feedback.ingest import service
+    from feedback.ingest.files import ingest_file
+
+    deadline = time.monotonic() + 120
+    while service.language_pool(1) is None:  # spawned once per process; warm it up first
+        assert time.monotonic() < deadline, "the language worker did not start"
+        time.sleep(0.2)
+    texts = [
+        "The courier was late and nobody called me back about the refund",
+        "Die Lieferung kam zu spät und niemand hat angerufen",
+        "La livraison était parfaite et merci beaucoup pour tout",
+    ]
+    path = tmp_path / "big.csv"
+    path.write_text(
+        "external_id,text\n" + "".join(f"r{i},{texts[i % 3]} {i}\n" for i in range(400))
+    )
+    in_process = []
+    real = service.detect_language
+    monkeypatch.setattr(
+        service, "detect_language", lambda text: in_process.append(text) or real(text)
+    )
+    small = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"batch_size": 100})}
+    )
+    stats, _ = ingest_file(engine, path, settings=small)
+    assert stats.new == 400
+    assert len(in_process) == 100  # only the first batch; the other three went to the worker
+    languages = {i.external_id: i.language for i in items(engine).values()}
+    assert len(languages) == 400
+    assert {languages[f"r{i}"] for i in range(0, 400, 3)} == {"en"}
+    assert {languages[f"r{i}"] for i in range(1, 400, 3)} == {"de"}
+    assert {languages[f"r{i}"] for i in range(2, 400, 3)} == {"fr"}
