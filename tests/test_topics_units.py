@@ -112,3 +112,19 @@ def test_growth_test_and_benjamini_hochberg() -> None:
     assert growth_p_value(5, 40, 100, 800) > 0.3
     assert benjamini_hochberg({1: 0.001, 2: 0.02, 3: 0.5}, 0.05) == {1, 2}
     assert benjamini_hochberg({1: 0.04, 2: 0.5}, 0.05) == set()
+
+
+def test_model_card_is_rendered_from_the_measured_metrics() -> None:
+    import json
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        import eval_topics
+    finally:
+        sys.path.remove(str(bench))
+    metrics = json.loads(eval_topics.METRICS.read_text())
+    assert eval_topics.CARD.read_text() == eval_topics.render_card(metrics)
+    assert metrics["banking77"]["ours"]["outlier_share"] <= 0.10

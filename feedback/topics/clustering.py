@@ -6,11 +6,12 @@ outliers, its topic count swings from run to run, and UMAP over 100k documents d
 dense groups there are, and where) and drops the rest:
 
 1. UMAP (cosine, 5 dimensions, fixed seed) + HDBSCAN on a sample of at most `sample_size`
-   documents find the dense groups; each group's centroid is the mean of its members'
+   documents find the dense groups (none may hold more than `max_cluster_share` of the sample); each group's centroid is the mean of its members'
    *original* embeddings (not the UMAP coordinates, which change from fit to fit).
 2. On a refit, the previous version's centroids are the seeds (`anchors`); a group found in
-   step 1 becomes a new topic only if no anchor is close to it (`novelty_similarity`). This is
-   what keeps topics and their ids stable across refits.
+   step 1 becomes a new topic only if no anchor is close to it (`novelty_similarity`) and its
+   documents are clearly better served by it than by their nearest anchor (`novelty_gain`).
+   This is what keeps topics and their ids stable across refits.
 3. Every document goes to its nearest seed by cosine; seeds that end up with fewer than
    `min_topic_size` documents are dropped (their documents go to the next nearest).
 4. A document is an outlier only if its best cosine is below the outlier threshold: the
@@ -33,14 +34,16 @@ import numpy as np
 class ClusteringParams:
     """How topics are found; every value is saved with the model version that used it."""
 
-    sample_size: int = 20_000
+    sample_size: int = 15_000
     n_neighbors: int = 15
     n_components: int = 5
     min_cluster_size: int | None = None  # None: adaptive, `min_cluster_share` of the sample
     min_cluster_share: float = 0.005
     min_cluster_floor: int = 10
     min_samples: int = 3
+    max_cluster_share: float = 0.05  # HDBSCAN may not pick a group this big: its parts instead
     novelty_similarity: float = 0.8
+    novelty_gain: float = 0.05
     outlier_quantile: float = 0.05
     outlier_floor: float = 0.45
     random_state: int = 42
@@ -128,11 +131,37 @@ def find_groups(embeddings: np.ndarray, params: ClusteringParams) -> tuple[np.nd
     timings["umap_s"] = time.perf_counter() - started
     started = time.perf_counter()
     size = params.cluster_size_for(len(sample))
+    # Without a cap, HDBSCAN's excess-of-mass picks one giant group on varied corpora (most of
+    # 100k mixed texts in one topic); capped, it picks that group's parts.
+    biggest = max(10 * size, int(params.max_cluster_share * len(sample)))
     labels = HDBSCAN(min_cluster_size=size, min_samples=min(params.min_samples, size),
-                     core_dist_n_jobs=1).fit(reduced).labels_
+                     max_cluster_size=biggest, core_dist_n_jobs=1).fit(reduced).labels_
     timings["hdbscan_s"] = time.perf_counter() - started
     k = int(labels.max()) + 1
     return group_centroids(x, labels, k), timings
+
+
+def novel_groups(embeddings: np.ndarray, groups: np.ndarray, anchors: np.ndarray,
+                 params: ClusteringParams) -> list[int]:
+    """The found groups that are new topics: far from every anchor, and much better at their docs.
+
+    A group is new if no anchor has cosine >= `novelty_similarity` to its centroid, and the
+    documents nearest to it are on average at least `novelty_gain` more similar to it than to
+    their nearest anchor. The second test keeps a resample's slightly shifted copy of an
+    existing topic from being added as a new one (which would take documents from the old one).
+    """
+    closest = (groups @ anchors.T).max(1)
+    candidates = np.flatnonzero(closest < params.novelty_similarity)
+    if not candidates.size:
+        return []
+    best_group, group_sim = nearest(embeddings, groups)
+    _, anchor_sim = nearest(embeddings, anchors)
+    novel = []
+    for row in candidates:
+        members = best_group == row
+        if members.any() and float((group_sim[members] - anchor_sim[members]).mean()) >= params.novelty_gain:
+            novel.append(int(row))
+    return novel
 
 
 def cluster(embeddings: np.ndarray, params: ClusteringParams | None = None, *,
@@ -152,8 +181,7 @@ def cluster(embeddings: np.ndarray, params: ClusteringParams | None = None, *,
         seeds.extend(anchors)
         origin.extend(range(len(anchors)))
         if len(groups):
-            closest = (groups @ anchors.T).max(1)
-            for row in np.flatnonzero(closest < params.novelty_similarity):
+            for row in novel_groups(embeddings, groups, anchors, params):
                 seeds.append(groups[row])
                 origin.append(None)
     else:
@@ -176,6 +204,10 @@ def cluster(embeddings: np.ndarray, params: ClusteringParams | None = None, *,
         centroids = centroids[keep]
         origin = [origin[i] for i in keep]
         labels, sim = nearest(embeddings, centroids)
+    # The topic's centroid is the mean of its documents (so the next refit follows drift), and
+    # the final topics are nearest to those centroids: `assign` gives a fitted document its topic.
+    centroids = group_centroids(embeddings, labels, len(centroids))
+    labels, sim = nearest(embeddings, centroids)
     threshold = min(params.outlier_floor, float(np.quantile(sim, params.outlier_quantile)))
     labels = np.where(sim < threshold, -1, labels)
     present = np.flatnonzero(np.bincount(labels[labels >= 0], minlength=len(centroids)))
@@ -185,9 +217,7 @@ def cluster(embeddings: np.ndarray, params: ClusteringParams | None = None, *,
         labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
         origin = [origin[i] for i in present]
         centroids = centroids[present]
-    # The saved centroid is the mean of the topic's documents, so the next refit follows drift.
-    final = group_centroids(embeddings, labels, len(centroids))
-    return Clustering(labels=labels, centroids=final, similarity=sim, outlier_threshold=threshold,
+    return Clustering(labels=labels, centroids=centroids, similarity=sim, outlier_threshold=threshold,
                       seeds_from_anchors=origin, found_groups=len(groups), timings=timings)
 
 

@@ -73,6 +73,8 @@ def distinct_keywords(keywords: Sequence[str], limit: int = 10) -> list[str]:
         if not word or word in out:
             continue
         parts = set(word.split())
+        if len(parts) < len(word.split()):  # "pay pay": stop words removed between two mentions
+            continue
         if len(parts) == 1 and word in covered:
             continue
         out.append(word)
