@@ -60,6 +60,8 @@ DATASETS: dict[str, Callable[[], data.Split]] = {
     "glassdoor_pc_dev": lambda: data.glassdoor_pros_cons("dev"),
     "glassdoor_pc_test": lambda: data.glassdoor_pros_cons("test"),
     "banking77_train": lambda: data.banking77("train"),
+    "banking77_train_sample": lambda: data.Split(data.banking77("train").texts[::3],
+                                                 data.banking77("train").labels[::3]),
     "banking77_test": lambda: data.banking77("test"),
     "needs": data.needs,
 }

@@ -12,6 +12,7 @@ The multi-task fine-tune of the encoder itself is `python -m classifiers.finetun
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -81,6 +82,7 @@ class FitConfig:
     weight_decay: float = 1e-4
     batch_size: int = 256
     dropout: float = 0.1
+    balanced: bool = False  # multi-label: weight each label's positives by its negatives/positives
 
 
 def fit_head(
@@ -100,6 +102,10 @@ def fit_head(
     xt = torch.from_numpy(x).float()
     yt = torch.from_numpy(y).float() if multi_label else torch.from_numpy(y).long()
     wt = torch.ones(len(x)) if sample_weight is None else torch.from_numpy(sample_weight).float()
+    pos_weight = None
+    if multi_label and fit.balanced:
+        pos = yt.sum(0).clamp(min=1)
+        pos_weight = ((len(yt) - pos) / pos).clamp(max=20)
     steps = fit.epochs * int(np.ceil(len(x) / fit.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=fit.lr, total_steps=steps)
     gen = torch.Generator().manual_seed(seed)
@@ -111,7 +117,7 @@ def fit_head(
             logits = module(xt[idx])
             if multi_label:
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                    logits, yt[idx], reduction="none"
+                    logits, yt[idx], reduction="none", pos_weight=pos_weight
                 ).mean(1)
             else:
                 loss = torch.nn.functional.cross_entropy(logits, yt[idx], reduction="none")
@@ -163,9 +169,10 @@ class Features:
     def __init__(self, encoder: str | None = None, adapter: str | None = None) -> None:
         self.encoder_name = encoder
         self.adapter = adapter
-        self.tag = (encoder or "base").replace("/", "_") + (
-            f"+{Path(adapter).name}" if adapter else ""
-        )
+        self.tag = (encoder or "base").replace("/", "_")
+        if adapter:  # the cache follows the adapter's content, not its folder name
+            digest = hashlib.sha1((Path(adapter) / "adapter.safetensors").read_bytes())
+            self.tag += f"+adapter-{digest.hexdigest()[:10]}"
         self._encoder = None
 
     @property
@@ -179,6 +186,12 @@ class Features:
         return self._encoder
 
     def get(self, name: str) -> tuple[data.Split, np.ndarray]:
+        if name.endswith("_sample"):  # every 3rd row: reuse the full set's cache when present
+            full = name[: -len("_sample")]
+            split = features.DATASETS[full]()
+            if features._key(self.tag, full, split.texts, TRAIN_MAX_LENGTH).exists():
+                split, emb = self.get(full)
+                return data.Split(split.texts[::3], split.labels[::3]), emb[::3]
         split = features.DATASETS[name]()
         path = features._key(self.tag, name, split.texts, TRAIN_MAX_LENGTH)
         if path.exists():
@@ -227,6 +240,15 @@ def sentiment_split(feats: Features, split: str) -> tuple[np.ndarray, np.ndarray
 
 
 def train_sentiment(feats: Features, fit: FitConfig) -> tuple[HeadSpec, torch.nn.Module, dict]:
+    joint = joint_head(feats, "sentiment")
+    if joint is not None:  # trained with the adapter
+        module, meta = joint
+        spec = HeadSpec("sentiment", "", meta["kind"], list(SENTIMENT_LABELS), False, {},
+                        meta["hidden"])  # fmt: skip
+        sp, xd = feats.get("sst5_dev")
+        idx = {label: i for i, label in enumerate(SENTIMENT_LABELS)}
+        acc = (predict(module, xd, multi_label=False).argmax(1) == [idx[s] for s in sp.labels])
+        return spec, module, {"sst5_dev_accuracy": float(acc.mean()), "joint_with_adapter": True}
     x, y, w = sentiment_split(feats, "train")
     module = fit_head(x, y, multi_label=False, fit=fit, sample_weight=w)
     xd, yd, _ = sentiment_split(feats, "dev")
@@ -235,11 +257,36 @@ def train_sentiment(feats: Features, fit: FitConfig) -> tuple[HeadSpec, torch.nn
     return spec, module, {"dev_accuracy_all_sources": dev_acc, "train_rows": len(y)}
 
 
+def joint_head(feats: Features, task: str) -> tuple[torch.nn.Module, dict] | None:
+    """The head trained jointly with the adapter (classifiers.finetune), if there is one."""
+    if not feats.adapter:
+        return None
+    path = Path(feats.adapter) / "joint_heads.safetensors"
+    if not path.exists():
+        return None
+    from safetensors.torch import load_file
+
+    meta = json.loads((Path(feats.adapter) / "adapter.json").read_text())["joint_heads"][task]
+    n_out = len(SENTIMENT_LABELS) if task == "sentiment" else len(GOEMOTIONS_LABELS)
+    module = build_module(meta["kind"], 384, n_out, meta["hidden"])
+    prefix = f"{task}."
+    module.load_state_dict({k[len(prefix) :]: v for k, v in load_file(str(path)).items()
+                            if k.startswith(prefix)})  # fmt: skip
+    return module.eval(), meta
+
+
 def train_emotions(feats: Features, fit: FitConfig) -> tuple[HeadSpec, torch.nn.Module, dict]:
-    tr, x = feats.get("goemotions_train")
     dv, xd = feats.get("goemotions_dev")
     labels = list(GOEMOTIONS_LABELS)
-    module = fit_head(x, multi_hot(tr.labels, labels), multi_label=True, fit=fit)
+    joint = joint_head(feats, "emotions")
+    if joint is not None:  # trained with the adapter: only the thresholds are tuned here
+        module, meta = joint
+        fit = FitConfig(kind=meta["kind"], hidden=meta["hidden"])
+        train_rows = 0
+    else:
+        tr, x = feats.get("goemotions_train")
+        module = fit_head(x, multi_hot(tr.labels, labels), multi_label=True, fit=fit)
+        train_rows = len(tr.texts)
     gold = multi_hot(dv.labels, labels)
     probs = predict(module, xd, multi_label=True)
     thresholds = tune_thresholds(probs, gold, labels)
@@ -248,7 +295,9 @@ def train_emotions(feats: Features, fit: FitConfig) -> tuple[HeadSpec, torch.nn.
         for j, label in enumerate(labels)
     ]
     spec = HeadSpec("emotions", "", fit.kind, labels, True, thresholds, fit.hidden)
-    return spec, module, {"dev_macro_f1": float(np.mean(f1s)), "train_rows": len(tr.texts)}
+    info = {"dev_macro_f1": float(np.mean(f1s)), "train_rows": train_rows,
+            "joint_with_adapter": joint is not None}  # fmt: skip
+    return spec, module, info
 
 
 def needs_cv_predictions(x: np.ndarray, y: np.ndarray, fit: FitConfig, folds: int = 5,
@@ -275,7 +324,8 @@ def fold_ids(y: np.ndarray, folds: int, seed: int = SEED) -> np.ndarray:
     return out
 
 
-NEEDS_FIT = FitConfig(kind="linear", epochs=60, lr=3e-2, weight_decay=1e-3, batch_size=64)
+NEEDS_FIT = FitConfig(kind="linear", epochs=60, lr=3e-2, weight_decay=1e-3, batch_size=64,
+                      balanced=True)  # nested-CV macro-F1 0.709 vs 0.692 unbalanced (base encoder)
 
 
 def train_needs(feats: Features, fit: FitConfig) -> tuple[HeadSpec, torch.nn.Module, dict]:
@@ -294,7 +344,8 @@ def touchpoint_scores(feats: Features, split_bank: str, split_out: str):
     from classifiers.touchpoints import TouchpointPrototypes
 
     protos = TouchpointPrototypes(BANK_TOUCHPOINTS, feats.embed, threshold=0.0)
-    bank, xb = feats.get(f"banking77_{split_bank}")
+    bank, xb = feats.get(f"banking77_{split_bank}_sample" if split_bank == "train"
+                         else f"banking77_{split_bank}")  # fmt: skip
     _, xo = feats.get(f"goemotions_{split_out}")
     names = [s.name for s in BANK_TOUCHPOINTS]
     gold = np.array([names.index(BANKING77_TOUCHPOINT[label]) for label in bank.labels])
@@ -302,7 +353,8 @@ def touchpoint_scores(feats: Features, split_bank: str, split_out: str):
 
 
 def tune_touchpoint_threshold(feats: Features) -> tuple[float, dict]:
-    """Threshold maximising accuracy on Banking77 train (in scope) + GoEmotions dev (off-topic)."""
+    """Threshold maximising accuracy on Banking77 train (every 3rd query, in scope) + 2,000
+    GoEmotions dev comments (off topic)."""
     sb, gold, so = touchpoint_scores(feats, "train", "dev")
     best_b, best_o = sb.max(1), so.max(1)
     correct = sb.argmax(1) == gold
@@ -396,8 +448,8 @@ def _load_existing(out: Path) -> dict:
     heads = {}
     for task, raw in meta["heads"].items():
         spec = HeadSpec.from_json(task, raw)
-        module = build_module(spec.kind, next(iter(tensors.values())).shape[-1], len(spec.labels),
-                              spec.hidden)  # fmt: skip
+        dim = tensors[f"{task}.0.weight"].shape[1]
+        module = build_module(spec.kind, dim, len(spec.labels), spec.hidden)
         prefix = f"{task}."
         module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
                                 if k.startswith(prefix)})  # fmt: skip
