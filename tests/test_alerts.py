@@ -114,6 +114,21 @@ def test_a_real_spike_alerts_and_stable_cells_do_not() -> None:
     assert "Benjamini-Hochberg" in alert.test and "delivery" in alert.message
 
 
+def test_low_ratings_alert_even_where_the_model_misses_the_tone() -> None:
+    def rated(negative: int, low: int, n: int) -> CellWeek:
+        return CellWeek(n=n, respondents=n, tagged=n, negative=negative, rated=n, low_rated=low)
+
+    base = [rated(13, 10, 50)] * 8  # 26% texts negative, 20% ratings low
+    cells = {("touchpoint", "delivery"): (rated(22, 38, 60), base)}  # texts ~flat, ratings 63%
+    [alert] = negative_share_alerts(cells, week="2026-W39", policy=POLICY)
+    assert alert.observed == pytest.approx(38 / 60, abs=1e-3)
+    readings = {m["measure"]: m for m in alert.measures}
+    assert readings["ratings"]["passed"] and not readings["text"]["passed"]
+    assert alert.message.startswith(
+        "Negative feedback on delivery rose: 63% of ratings low (38 of 60)"
+    )
+
+
 def test_no_alert_below_the_minimum_n_or_effect() -> None:
     base = [_cell(10, 50)] * 8  # 20% negative
     few = {("touchpoint", "app"): (_cell(12, 15), base)}  # 80% but only 15 items

@@ -20,7 +20,7 @@ one alert, not one a week until the baseline catches up.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -65,6 +65,7 @@ class Alert:
     status: str = "new"  # new | continuing (already there last week)
     where: dict[str, int] = field(default_factory=dict)
     phrases: list[str] = field(default_factory=list)  # emerging phrases that explain it
+    measures: list[dict[str, Any]] = field(default_factory=list)  # each reading tested
     quotes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +84,15 @@ def _fmt_p(p: float) -> str:
     return "p ≤ 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+# Two readings of negative sentiment in a cell: the model's, over the texts, and the
+# respondents' own, over their ratings (NPS 0-6, CSAT 1-2, 1-2 stars). Either may raise an alert;
+# both are tested, in one Benjamini-Hochberg family.
+MEASURES: tuple[tuple[str, str, Callable[[CellWeek], tuple[int, int]]], ...] = (
+    ("text", "of texts negative", lambda c: (c.negative, c.tagged)),
+    ("ratings", "of ratings low", lambda c: (c.low_rated, c.rated)),
+)
+
+
 def negative_share_alerts(
     cells: Mapping[tuple[str, str], tuple[CellWeek, Sequence[CellWeek]]],
     *,
@@ -91,60 +101,84 @@ def negative_share_alerts(
     min_n: int | None = None,
     already_alerted: Collection[tuple[str, str]] = (),
 ) -> list[Alert]:
-    """Alerts for cells whose share of negative items rose significantly against the baseline.
+    """Alerts for cells whose share of negative feedback rose significantly against the baseline.
 
-    `cells[(dimension, value)] = (this week, [baseline weeks])`; every cell passed is tested (pass
-    only cells that may be published: employee groups under the minimum size must be left out).
+    Negative is read two ways (`MEASURES`): texts the model tags negative, and low ratings; a
+    cell alerts when either rose (each needs `min_n` items with that reading this week). `cells`
+    maps (dimension, value) to (this week, [baseline weeks]); every cell passed is tested, so
+    pass only cells that may be published (employee groups under the minimum size left out).
     Cells in `already_alerted` (last week's alerts) are `continuing`.
     """
     min_n = policy.min_n if min_n is None else min_n
-    tested: list[tuple[tuple[str, str], CellWeek, CellWeek, int, float]] = []
+    tested: list[tuple[tuple[str, str], str, tuple[int, int], tuple[int, int], int, float]] = []
     for key, (this, base_weeks) in cells.items():
-        weeks = [b for b in base_weeks if b.tagged > 0]
-        if this.tagged < min_n or len(weeks) < policy.min_baseline_weeks:
-            continue
-        pooled = sum(weeks, CellWeek())
-        p = proportion_increase_p(
-            this.negative,
-            this.tagged,
-            pooled.negative,
-            pooled.tagged,
-            [(b.negative, b.tagged) for b in weeks],
-        )
-        tested.append((key, this, pooled, len(weeks), p))
-    alerts = []
-    for (key, this, pooled, n_weeks, p), q in zip(
+        for measure, _, read in MEASURES:
+            k, n = read(this)
+            weeks = [read(b) for b in base_weeks if read(b)[1] > 0]
+            if n < min_n or len(weeks) < policy.min_baseline_weeks:
+                continue
+            k0, n0 = sum(w[0] for w in weeks), sum(w[1] for w in weeks)
+            p = proportion_increase_p(k, n, k0, n0, weeks)
+            tested.append((key, measure, (k, n), (k0, n0), len(weeks), p))
+    evidence: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for (key, measure, (k, n), (k0, n0), n_weeks, p), q in zip(
         tested, bh_adjust([t[-1] for t in tested]), strict=True
     ):
-        share, base = this.negative / this.tagged, pooled.negative / pooled.tagged
-        if q > policy.fdr or share - base < policy.min_share_increase:
+        share, base = k / n, k0 / n0
+        evidence.setdefault(key, []).append(
+            {
+                "measure": measure,
+                "share": round(share, 4),
+                "baseline": round(base, 4),
+                "k": k,
+                "n": n,
+                "baseline_n": n0,
+                "weeks": n_weeks,
+                "p_value": float(f"{p:.3g}"),
+                "q_value": float(f"{q:.3g}"),
+                "passed": q <= policy.fdr and share - base >= policy.min_share_increase,
+            }
+        )
+    alerts = []
+    for key, readings in evidence.items():
+        passed = [r for r in readings if r["passed"]]
+        if not passed:
             continue
+        lead = min(passed, key=lambda r: (r["q_value"], r["p_value"]))
         dimension, value = key
+        words = {m: label for m, label, _ in MEASURES}
+        parts = [
+            f"{r['share']:.0%} {words[r['measure']]} ({r['k']} of {r['n']}) from "
+            f"{r['baseline']:.0%}"
+            for r in sorted(readings, key=lambda r: not r["passed"])
+        ]
         alerts.append(
             Alert(
                 kind="negative_share",
                 dimension=dimension,
                 value=value,
                 week=week,
-                observed=share,
-                baseline=base,
-                n=this.tagged,
-                baseline_n=pooled.tagged,
-                baseline_weeks=n_weeks,
-                p_value=p,
-                q_value=q,
+                observed=lead["share"],
+                baseline=lead["baseline"],
+                n=lead["n"],
+                baseline_n=lead["baseline_n"],
+                baseline_weeks=lead["weeks"],
+                p_value=lead["p_value"],
+                q_value=lead["q_value"],
                 test=(
-                    f"one-sided Fisher exact test of share negative vs the {n_weeks}-week "
-                    f"baseline, over-dispersion adjusted; Benjamini-Hochberg q <= {policy.fdr} "
-                    f"across {len(tested)} cells"
+                    f"one-sided Fisher exact test of the share of negative texts and of low "
+                    f"ratings vs the {lead['weeks']}-week baseline, over-dispersion adjusted; "
+                    f"Benjamini-Hochberg q <= {policy.fdr} across {len(tested)} tests"
                 ),
-                severity="high" if share - base >= 0.25 else "medium",
+                severity="high"
+                if max(r["share"] - r["baseline"] for r in passed) >= 0.25
+                else "medium",
                 status="continuing" if key in already_alerted else "new",
                 message=(
-                    f"Negative feedback on {value} rose to {share:.0%} ({this.negative} of "
-                    f"{this.tagged}) from {base:.0%} over the {n_weeks} weeks before "
-                    f"({_fmt_p(p)})"
+                    f"Negative feedback on {value} rose: {'; '.join(parts)} over the "
+                    f"{lead['weeks']} weeks before ({_fmt_p(lead['p_value'])})"
                 ),
+                measures=readings,
             )
         )
     return sorted(alerts, key=lambda a: (a.q_value, -(a.observed - a.baseline)))

@@ -152,6 +152,10 @@ def _metric(
         value = _share
         ci = wilson_ci(this.negative, this.tagged)
         p = proportion_difference_p(this.negative, this.tagged, base.negative, base.tagged)
+    elif key == "share_low_rating":
+        value = lambda c: c.low_rated / c.rated if c.rated else None  # noqa: E731
+        ci = wilson_ci(this.low_rated, this.rated)
+        p = proportion_difference_p(this.low_rated, this.rated, base.low_rated, base.rated)
     elif key == "nps":
         value = lambda c: None if _nps(c) is None else _nps(c)[0]  # type: ignore[index]  # noqa: E731
         now, before = _nps(this), _nps(base)
@@ -193,6 +197,7 @@ def _metric(
 HEADLINE_METRICS = (
     ("mean_sentiment", "Mean sentiment (-1..1)"),
     ("share_negative", "Share negative"),
+    ("share_low_rating", "Share of low ratings"),
     ("nps", "NPS"),
     ("csat", "CSAT"),
     ("stars", "Stars"),
@@ -419,6 +424,9 @@ class _Builder:
             p_baseline=float(f"{mean_difference_p(this.sentiment, base.sentiment):.3g}")
             if base_ok
             else None,
+            rated=this.rated,
+            share_low_rating=_r(this.low_rated / this.rated) if this.rated else None,
+            baseline_share_low_rating=_r(base.low_rated / base.rated) if base.rated else None,
         )
         if self.employee:
             out["respondents"] = this.respondents
@@ -427,35 +435,61 @@ class _Builder:
         return out
 
     def _movers(self, dimension: str, min_n: int) -> list[dict[str, Any]]:
-        """Cells whose mean sentiment changed significantly against the baseline (BH-controlled)."""
-        tested = []
+        """Cells whose sentiment changed significantly against the baseline (BH-controlled).
+
+        Sentiment is read two ways, as in the alerts: the model's mean score (Welch t-test) and
+        the share of low ratings (Fisher exact); a cell moved when either did, by at least
+        `min_mover_delta` on its scale.
+        """
+        tested: list[tuple[str, str, float, float]] = []  # (value, reading, change, p)
         for value in self._values(dimension):
             this = self._cell(dimension, self.w.week, value)
-            base = sum(self._baseline_cells(dimension, value), CellWeek())
+            weeks = self._baseline_cells(dimension, value)
+            base = sum(weeks, CellWeek())
             if (
-                this.tagged < min_n
-                or base.tagged < min_n
-                or len(self._baseline_cells(dimension, value)) < self.policy.min_baseline_weeks
+                len(weeks) < self.policy.min_baseline_weeks
                 or not self._published(dimension, self.w.week, value)
+                or value == UNKNOWN
             ):
                 continue
-            tested.append((value, this, base, mean_difference_p(this.sentiment, base.sentiment)))
-        movers = []
-        for (value, this, base, _p), q in zip(
+            if this.tagged >= min_n and base.tagged >= min_n:
+                change = (this.sentiment.mean or 0.0) - (base.sentiment.mean or 0.0)
+                p = mean_difference_p(this.sentiment, base.sentiment)
+                tested.append((value, "sentiment", change, p))
+            if this.rated >= min_n and base.rated >= min_n:
+                change = this.low_rated / this.rated - base.low_rated / base.rated
+                p = proportion_difference_p(this.low_rated, this.rated, base.low_rated, base.rated)
+                tested.append((value, "ratings", change, p))
+        moved: dict[str, dict[str, Any]] = {}
+        for (value, reading, change, _p), q in zip(
             tested, bh_adjust([t[-1] for t in tested]), strict=True
         ):
-            delta = (this.sentiment.mean or 0.0) - (base.sentiment.mean or 0.0)
-            if q > self.options.mover_fdr or abs(delta) < self.options.min_mover_delta:
+            if q > self.options.mover_fdr or abs(change) < self.options.min_mover_delta:
                 continue
+            # Down means worse: a lower mean score, or a higher share of low ratings.
+            direction = "down" if (change < 0) == (reading == "sentiment") else "up"
+            entry = moved.setdefault(value, {"readings": {}, "size": 0.0, "direction": direction})
+            entry["readings"][reading] = {"change": _r(change), "q_value": float(f"{q:.3g}")}
+            if abs(change) > entry["size"]:
+                entry.update(size=abs(change), direction=direction)
+        movers = []
+        for value, entry in moved.items():
+            this = self._cell(dimension, self.w.week, value)
             summary = self._cell_summary(dimension, value)
             summary.update(
-                direction="down" if delta < 0 else "up",
-                q_value=float(f"{q:.3g}"),
+                direction=entry["direction"],
+                moved_on=sorted(entry["readings"]),
+                q_value=min(r["q_value"] for r in entry["readings"].values()),
                 volume=this.n,
-                baseline_weekly_volume=_r(base.n / len(self.w.baseline), 1),
+                baseline_weekly_volume=_r(
+                    sum(c.n for c in self._baseline_cells(dimension, value))
+                    / max(1, len(self._baseline_cells(dimension, value))),
+                    1,
+                ),
+                size=entry["size"],
             )
             movers.append(summary)
-        movers.sort(key=lambda m: -abs(m["delta_baseline"]))
+        movers.sort(key=lambda m: -m.pop("size"))
         return movers[: self.options.max_movers]
 
     def _label_shifts(
@@ -895,16 +929,25 @@ class _Builder:
         return out
 
     def _worst(self, journey: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-        ranked = [
-            j
-            for j in journey
-            if not j.get("suppressed")
-            and j.get("n", 0) >= self.options.min_cell_n
-            and j.get("mean_sentiment") is not None
+        """The touchpoint with the largest share of negative feedback this week.
+
+        Where every touchpoint in the running has at least 10 rated items, the respondents'
+        own ratings decide (share of low ratings); otherwise the model's reading of the texts
+        (share tagged negative), so that touchpoints are always ranked on one scale.
+        """
+        steps = [
+            s
+            for s in journey
+            if not s.get("suppressed")
+            and s.get("n", 0) >= self.options.min_cell_n
+            and s.get("share_negative") is not None
         ]
-        if not ranked:
+        if not steps:
             return None
-        worst = dict(min(ranked, key=lambda j: (j["mean_sentiment"], j["touchpoint"])))
+        by_ratings = all(s.get("rated", 0) >= 10 for s in steps)
+        key = "share_low_rating" if by_ratings else "share_negative"
+        worst = dict(max(steps, key=lambda s: (s[key], s["touchpoint"])))
+        worst["ranked_by"] = "ratings" if by_ratings else "text"
         worst["quotes"] = self.picker.pick(
             where=_in_cell("touchpoint", worst["touchpoint"]), direction="negative"
         )

@@ -55,7 +55,7 @@ def _signed(value: float | None) -> str:
 def _metric(value: float | None, key: str) -> str:
     if value is None:
         return "–"
-    if key == "share_negative":
+    if key in ("share_negative", "share_low_rating"):
         return f"{value:.0%}"
     if key == "nps":
         return f"{value:+.0f}"
@@ -67,7 +67,7 @@ def _metric(value: float | None, key: str) -> str:
 def _delta(value: float | None, key: str) -> str:
     if value is None:
         return "–"
-    if key == "share_negative":
+    if key in ("share_negative", "share_low_rating"):
         return _pp(value)
     if key == "nps":
         return f"{value:+.0f}"

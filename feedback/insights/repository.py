@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, literal, select
+from sqlalchemy import String, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from feedback.analytics.trends import DIMENSIONS, period_start
@@ -37,6 +37,8 @@ class CellWeek:
     detractors: int = 0
     csat: Moments = field(default_factory=Moments)
     stars: Moments = field(default_factory=Moments)
+    rated: int = 0  # items with any rating (NPS, CSAT or stars)
+    low_rated: int = 0  # of those, a low one: NPS 0-6, CSAT 1-2 or 1-2 stars
 
     def __add__(self, other: CellWeek) -> CellWeek:
         """Pooled over weeks; `respondents` is then an upper bound (people recur across weeks)."""
@@ -52,6 +54,8 @@ class CellWeek:
             detractors=self.detractors + other.detractors,
             csat=self.csat + other.csat,
             stars=self.stars + other.stars,
+            rated=self.rated + other.rated,
+            low_rated=self.low_rated + other.low_rated,
         )
 
 
@@ -63,6 +67,19 @@ def _dimension(dimension: str | None) -> Any:
             f"cannot group digests by {dimension!r}; use one of {', '.join(DIMENSIONS)}"
         )
     return DIMENSIONS[dimension]()
+
+
+def _rated() -> Any:
+    return or_(
+        FeedbackItem.nps.is_not(None),
+        FeedbackItem.csat.is_not(None),
+        FeedbackItem.stars.is_not(None),
+    )
+
+
+def _low_rating() -> Any:
+    """What the respondent rated low: an NPS detractor (0-6), CSAT 1-2 of 5, or 1-2 stars."""
+    return or_(FeedbackItem.nps <= 6, FeedbackItem.csat <= 2, FeedbackItem.stars <= 2)
 
 
 def _respondent() -> Any:
@@ -107,6 +124,8 @@ def weekly_cells(
             func.count(FeedbackItem.stars).label("stars_n"),
             func.sum(FeedbackItem.stars).label("stars_sum"),
             func.sum(FeedbackItem.stars * FeedbackItem.stars).label("stars_sq"),
+            func.sum(case((_rated(), 1), else_=0)).label("rated"),
+            func.sum(case((_low_rating(), 1), else_=0)).label("low_rated"),
         )
         .select_from(FeedbackItem)
         .outerjoin(Tag, Tag.item_id == FeedbackItem.id)
@@ -131,6 +150,8 @@ def weekly_cells(
             detractors=int(row.detractors or 0),
             csat=Moments(row.csat_n, float(row.csat_sum or 0.0), float(row.csat_sq or 0.0)),
             stars=Moments(row.stars_n, float(row.stars_sum or 0.0), float(row.stars_sq or 0.0)),
+            rated=int(row.rated or 0),
+            low_rated=int(row.low_rated or 0),
         )
     return cells
 
