@@ -149,8 +149,8 @@ def sources_add(
             name=name,
             connector=connector,
             schedule=schedule,
-            audience=audience,
-            channel=channel,  # type: ignore[arg-type]
+            audience=audience,  # type: ignore[arg-type]  # validated by pydantic
+            channel=channel,
             enabled=not disabled,
             options=_pairs(option, "--option"),
             credentials_env={k: str(v) for k, v in _pairs(credential, "--credential").items()},
@@ -190,7 +190,7 @@ def sources_pull(
         raise typer.Exit(2)
     settings = _settings()
     results = pull_all(
-        get_engine(settings.database_url), settings=settings, names=None if all_ else [name]
+        get_engine(settings.database_url), settings=settings, names=None if all_ else [name or ""]
     )
     if name and not results:
         console.print(f"[red]error:[/red] no source named {name!r}; see `voc sources list`")

@@ -236,10 +236,11 @@ def normalize(payload: Mapping[str, Any], columns: Mapping[str, str], mapping: F
     ratings = {name: _rating(name, values[name]) if name in values else None
                for name in RATING_RANGES}
     for name in ("nps", "csat"):
-        if ratings[name] is not None:
-            if not float(ratings[name]).is_integer():
+        number = ratings[name]
+        if number is not None:
+            if not number.is_integer():
                 raise RowError(f"{name} {values.get(name)!r} must be a whole number")
-            ratings[name] = int(ratings[name])
+            ratings[name] = int(number)
 
     mapped_keys = set(columns.values())
     for key, value in payload.items():

@@ -7,6 +7,7 @@ and a content hash stands in for the id where a source gives none.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import multiprocessing
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import JSON, Table, delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -243,7 +244,7 @@ class Ingestor:
             else:
                 self.stats.unchanged += 1
         if new_rows:
-            bulk_insert(session, FeedbackItem.__table__, new_rows)
+            bulk_insert(session, cast(Table, FeedbackItem.__table__), new_rows)
             self.stats.new += len(new_rows)
         if changed:
             session.execute(update(FeedbackItem), changed)
@@ -257,7 +258,7 @@ class Ingestor:
 
 
 # -- languages in a worker process ---------------------------------------------------------
-_POOLS: dict[int, Any] = {}
+_POOLS: dict[int, tuple[Any, Any]] = {}
 _POOL_LOCK = threading.Lock()
 
 
@@ -267,24 +268,30 @@ def language_pool(workers: int) -> Any:
     with _POOL_LOCK:
         entry = _POOLS.get(workers)
         if entry is None:
-            try:
-                from concurrent.futures import ProcessPoolExecutor
-
-                # spawn, not fork: the service has threads (scheduler, server) that fork would copy
-                spawn = multiprocessing.get_context("spawn")
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
-                warm = pool.submit(_language_codes, ["warm up the model"])
-                entry = _POOLS[workers] = (pool, warm)
-            except (OSError, ValueError, RuntimeError) as exc:
-                log.warning("no language worker (%s); detecting languages in-process", exc)
-                entry = _POOLS[workers] = (None, None)
-    pool, warm = entry
-    if pool is None or not warm.done():
-        return None
-    if warm.exception() is not None:
-        log.warning("language worker failed to start (%s); detecting in-process", warm.exception())
-        return None
+            entry = _POOLS[workers] = _start_pool(workers)
+        pool, warm = entry
+        if pool is None or not warm.done():
+            return None
+        if warm.exception() is not None:
+            log.warning("language worker failed to start (%s); detecting in-process",
+                        warm.exception())
+            _POOLS[workers] = (None, None)
+            return None
     return pool
+
+
+def _start_pool(workers: int) -> tuple[Any, Any]:
+    try:
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the service has threads (scheduler, server) that fork would copy
+        spawn = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=spawn)
+        atexit.register(pool.shutdown, wait=False, cancel_futures=True)
+        return pool, pool.submit(_language_codes, ["warm up the model"])
+    except (OSError, ValueError, RuntimeError) as exc:
+        log.warning("no language worker (%s); detecting languages in-process", exc)
+        return None, None
 
 
 def _language_codes(texts: list[str]) -> list[str]:

@@ -272,7 +272,7 @@ class SourceConfig(BaseModel):
         return cls(
             name=name,
             connector=connector,
-            audience=audience,
+            audience=audience,  # type: ignore[arg-type]  # validated by pydantic
             schedule=schedule,
             enabled=enabled,
             **known,

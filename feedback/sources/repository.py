@@ -55,7 +55,7 @@ def mark_interrupted(session: Session, source_id: int) -> int:
             "the next run resumed from the last committed cursor",
         )
     )
-    return result.rowcount or 0
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def count_items(session: Session, source_id: int) -> int:

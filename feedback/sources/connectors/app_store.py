@@ -84,14 +84,11 @@ class AppStoreConnector(Connector):
                 if isinstance(entries, dict):  # a feed with one entry has no list
                     entries = [entries]
                 reviews = [e for e in entries if isinstance(e, dict) and "im:rating" in e]
-                fresh = [
-                    e
-                    for e in reviews
-                    if floor is None or (_when(_label(e, "updated")) or floor) >= floor
-                ]
+                fresh = [e for e in reviews if _on_or_after(_when(_label(e, "updated")), floor)]
                 for entry in fresh:
                     updated = _label(entry, "updated")
-                    if updated and (_when(high) is None or (_when(updated) or floor) > _when(high)):
+                    when, newest = _when(updated), _when(high)
+                    if when is not None and (newest is None or when > newest):
                         high = updated
                 records = self.to_records(fresh, f"{self.ctx.source_name}:page {page}")
                 reached_old = len(fresh) < len(reviews)
@@ -149,6 +146,11 @@ def _when(value: Any) -> datetime | None:
         return parse_timestamp(value)
     except (ValueError, OverflowError, OSError):
         return None
+
+
+def _on_or_after(when: datetime | None, floor: datetime | None) -> bool:
+    """Whether a review is not older than the watermark (an undated review counts as new)."""
+    return floor is None or when is None or when >= floor
 
 
 def _last_page(feed: dict[str, Any]) -> int | None:

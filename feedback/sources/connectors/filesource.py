@@ -136,16 +136,14 @@ class FileSourceConnector(Connector):
                 }
 
             try:
-                yield from self._stream(
-                    path, offset, position, after_last=lambda _p=path: move_aside(_p, archive)
-                )
+                yield from self._stream(path, offset, position, after_last=_mover(path, archive))
             except IngestError as exc:
                 yield Batch(
                     [],
                     position(0, True),
                     stream=path.name,
                     dead=[(RawRecord(path.name, None, file_head(path)), str(exc))],
-                    after_commit=lambda _p=path: move_aside(_p, failed),
+                    after_commit=_mover(path, failed),
                 )
             done = finished
             current = {}
@@ -191,6 +189,15 @@ class FileSourceConnector(Connector):
                 continue  # still being written
             found.append((mtime, path.name, path))
         return [p for _, _, p in sorted(found)]
+
+
+def _mover(path: Path, folder: Path) -> Callable[[], None]:
+    """An after-commit action: move `path` into `folder`."""
+
+    def move() -> None:
+        move_aside(path, folder)
+
+    return move
 
 
 def file_digest(path: Path) -> str:

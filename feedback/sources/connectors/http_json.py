@@ -115,7 +115,6 @@ class HttpJsonConnector(Connector):
     kind = "http_json"
     description = "Generic HTTP JSON API (page, offset, cursor or Link-header pagination)"
     Options = HttpJsonOptions
-    channel = None
     maps_per_item = True
 
     # -- mapping ----------------------------------------------------------------------------

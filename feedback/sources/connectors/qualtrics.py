@@ -160,7 +160,7 @@ class QualtricsConnector(FileSourceConnector):
                 "author": cell(author_col) or None,
             }
             common.update({f: cell(c) or None for f, c in field_cols.items()})
-            extras = {c: cell(c) or None for c in extra_cols}
+            extras: dict[str, Any] = {c: cell(c) or None for c in extra_cols}
             if nps_group_col is not None:
                 extras["nps_group"] = cells[nps_group_col].strip() or None
             if "Finished" in position:
