@@ -56,6 +56,7 @@ class Seeder:
         nps: bool = False,
         topic_id: int | None = None,
         inferred_touchpoint: str | None = None,
+        nps_value: int | None = None,
     ) -> list[int]:
         """`n` items in `week`, each negative with probability `negative`."""
         start, _ = week_bounds(week)
@@ -100,7 +101,9 @@ class Seeder:
                     author=row["author"],
                     created_at=row["when"],
                     language="en",
-                    nps=(
+                    nps=nps_value
+                    if nps_value is not None
+                    else (
                         self.rng.choice((9, 10))
                         if row["polarity"] == "positive"
                         else self.rng.choice((3, 5, 7))

@@ -58,15 +58,25 @@ def world(
     with session_scope(engine) as session:  # as a topic model would have left them
         steady = Topic(audience="customer", label="stock availability", keywords=["stock"])
         fresh = Topic(audience="customer", label="size guide wrong", keywords=["size", "guide"])
-        session.add_all([steady, fresh])
+        praise = Topic(audience="customer", label="friendly staff", keywords=["friendly"])
+        session.add_all([steady, fresh, praise])
         session.flush()
-        topic_ids = {"steady": steady.id, "fresh": fresh.id}
+        topic_ids = {"steady": steady.id, "fresh": fresh.id, "praise": praise.id}
     for week in WEEKS:
         last = week == WEEKS[-1]
         seed.add(week=week, touchpoint="store", n=9, negative=0.2, topic_id=topic_ids["steady"])
-        if last:
+        if last:  # a new problem (the texts read mild, the ratings do not) and new praise
             seed.add(
-                week=week, touchpoint="website", n=11, negative=0.3, topic_id=topic_ids["fresh"]
+                week=week,
+                touchpoint="website",
+                n=11,
+                negative=0.0,
+                nps=True,
+                nps_value=2,
+                topic_id=topic_ids["fresh"],
+            )
+            seed.add(
+                week=week, touchpoint="store", n=10, negative=0.0, topic_id=topic_ids["praise"]
             )
         for tp in TOUCHPOINTS:
             if tp == "delivery" and last:
@@ -147,9 +157,12 @@ def test_customer_digest_shows_the_new_wishlist_phrase(world) -> None:
 def test_topic_model_topics_emerge_when_items_carry_them(world) -> None:
     payload = world["digests"][("customer", "2026-W40")].payload
     assert payload["emerging"]["topic_model"]
-    [topic] = payload["emerging"]["topics"]  # the steady topic is not news
-    assert topic["label"] == "size guide wrong" and topic["new"] and topic["count"] == 11
-    assert topic["where"] == {"website": 11} and len(topic["quotes"]) >= 1
+    topics = {t["label"]: t for t in payload["emerging"]["topics"]}
+    assert sorted(topics) == ["friendly staff", "size guide wrong"]  # the steady one is no news
+    fresh = topics["size guide wrong"]
+    assert fresh["new"] and fresh["count"] == 11 and fresh["where"] == {"website": 11}
+    assert len(fresh["quotes"]) >= 1
+    # The problem is an alert; growing praise is listed, not alerted.
     [alert] = [a for a in payload["alerts"] if a["kind"] == "topic_volume"]
     assert alert["value"] == "size guide wrong" and alert["status"] == "new"
     assert "is new: 11 items this week" in alert["message"]

@@ -588,12 +588,15 @@ class _Builder:
             if n >= minimum and self._published("org_unit", self.w.week, g)
         }
 
-    def _topics(self) -> tuple[list[dict[str, Any]], list[Alert]]:
+    def _topics(
+        self,
+    ) -> tuple[list[dict[str, Any]], list[Alert], dict[str, list[WeekItem]]]:
+        """Topics of the topic model that grew significantly: (listed, alerts, their items)."""
         counts = repo.weekly_topic_counts(
             self.session, audience=self.audience, first_week=self.first, last_week=self.w.week
         )
         if not counts:
-            return [], []
+            return [], [], {}
         ids = sorted({t for _, t in counts})
         topics = repo.topics_by_id(self.session, ids)
 
@@ -659,7 +662,7 @@ class _Builder:
                     "quotes": quotes,
                 }
             )
-        return emerging, alerts
+        return emerging, alerts, members
 
     # -- assemble ------------------------------------------------------------------------------
 
@@ -739,13 +742,17 @@ class _Builder:
                 by_cell[home].phrases.append(theme.label)
             elif home is not None and home not in falling and self._published(main, w.week, home):
                 unexplained.setdefault(home, []).append(theme)
-        phrase_cell_alerts = phrase_alerts(
-            unexplained,
-            dimension=main,
-            week=w.week,
-            policy=self.policy,
-            emerged_before=self.emerged_before,
-        )
+        phrase_cell_alerts = [
+            alert
+            for alert in phrase_alerts(
+                unexplained,
+                dimension=main,
+                week=w.week,
+                policy=self.policy,
+                emerged_before=self.emerged_before,
+            )
+            if self._mostly_negative({i for t in unexplained[alert.value] for i in t.item_ids})
+        ]
         for alert in alerts:  # the alerts' quotes first: they are read first
             if self._quotable_cell(alert.dimension, alert.value):
                 terms = [p for t in themes if t.label in alert.phrases for p in t.phrases]
@@ -783,8 +790,24 @@ class _Builder:
                     "quotes": quotes,
                 }
             )
-        emerging_topics, topic_alerts = self._topics()
-        found = alerts + topic_alerts + phrase_cell_alerts
+        emerging_topics, topic_alerts, topic_items = self._topics()
+        problem_topics = []
+        by_phrase_cell = {a.value: a for a in phrase_cell_alerts}
+        for alert in topic_alerts:  # the same rules as for phrases
+            topic_members = topic_items[alert.value]
+            home = _dominant(
+                Counter(i.org_unit if employee else i.touchpoint for i in topic_members)
+            )
+            explained = by_cell.get(home) or by_phrase_cell.get(home)  # type: ignore[arg-type]
+            if explained is not None:
+                explained.phrases.append(f"{alert.value} (topic)")
+            elif (
+                home is not None
+                and home not in falling
+                and self._mostly_negative({i.id for i in topic_members})
+            ):
+                problem_topics.append(alert)
+        found = alerts + problem_topics + phrase_cell_alerts
         payload["alerts"] = [a.to_dict() for a in found if a.status == "new"]
         payload["ongoing"] = [a.to_dict() for a in found if a.status != "new"]
         payload["emerging"] = {
@@ -886,6 +909,21 @@ class _Builder:
             ),
         }
         return payload
+
+    def _mostly_negative(self, ids: set[int]) -> bool:
+        """Whether these items are a problem: half or more negative, by text or by rating.
+
+        A growing topic or phrase of praise is listed among the emerging ones, not alerted.
+        """
+        items = [i for i in self.items if i.id in ids]
+        tagged = [i for i in items if i.sentiment]
+        rated = [i for i in items if i.low_rating is not None]
+        shares = []
+        if tagged:
+            shares.append(sum(i.sentiment == "negative" for i in tagged) / len(tagged))
+        if len(rated) >= 5:
+            shares.append(sum(bool(i.low_rating) for i in rated) / len(rated))
+        return bool(shares) and max(shares) >= 0.5
 
     def _tone(self, ids: set[int]) -> str | None:
         """The sentiment most of these items share (at least 60% of them), if one does."""

@@ -245,6 +245,7 @@ class WeekItem:
     cx_emotions: tuple[str, ...]
     topic_id: int | None
     labels: frozenset[tuple[str, str]] = frozenset()  # (kind, label): need, emotion, cx_emotion
+    low_rating: bool | None = None  # rated low (NPS 0-6, CSAT 1-2, 1-2 stars); None: not rated
 
 
 def week_items(session: Session, *, audience: str, week: str) -> list[WeekItem]:
@@ -263,6 +264,9 @@ def week_items(session: Session, *, audience: str, week: str) -> list[WeekItem]:
             Tag.topic_id,
             Tag.needs,
             Tag.emotions,
+            FeedbackItem.nps,
+            FeedbackItem.csat,
+            FeedbackItem.stars,
         )
         .select_from(FeedbackItem)
         .outerjoin(Tag, Tag.item_id == FeedbackItem.id)
@@ -292,6 +296,13 @@ def week_items(session: Session, *, audience: str, week: str) -> list[WeekItem]:
                 ),
                 cx_emotions=tuple(row.cx_emotions or ()),
                 topic_id=row.topic_id,
+                low_rating=None
+                if row.nps is None and row.csat is None and row.stars is None
+                else bool(
+                    (row.nps is not None and row.nps <= 6)
+                    or (row.csat is not None and row.csat <= 2)
+                    or (row.stars is not None and row.stars <= 2)
+                ),
                 labels=frozenset(
                     [("need", str(x)) for x in row.needs or ()]
                     + [("emotion", str(x)) for x in row.emotions or ()]
