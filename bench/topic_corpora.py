@@ -96,9 +96,12 @@ def embed_cached(texts: list[str], *, name: str) -> np.ndarray:
     out = np.zeros((len(texts), 384), dtype=np.float16)
     chunk = 2048
     for start in range(0, len(texts), chunk):
-        out[start:start + chunk] = embed(texts[start:start + chunk]).astype(np.float16)
-        print(f"  embedded {min(start + chunk, len(texts))}/{len(texts)} "
-              f"({time.perf_counter() - started:.0f}s)", flush=True)
+        out[start : start + chunk] = embed(texts[start : start + chunk]).astype(np.float16)
+        print(
+            f"  embedded {min(start + chunk, len(texts))}/{len(texts)} "
+            f"({time.perf_counter() - started:.0f}s)",
+            flush=True,
+        )
     safe = encoder_name.replace("/", "_").replace("+", "_")
     np.save(CACHE / f"{name}-{digest}-{safe}.npy", out)
     return out.astype(np.float32)

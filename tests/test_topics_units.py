@@ -55,7 +55,11 @@ def test_document_overlap_decides_when_centroids_are_ambiguous() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(min_value=1, max_value=15), st.integers(min_value=1, max_value=15), st.integers(0, 10_000))
+@given(
+    st.integers(min_value=1, max_value=15),
+    st.integers(min_value=1, max_value=15),
+    st.integers(0, 10_000),
+)
 def test_alignment_is_one_to_one(n_old: int, n_new: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     old = _unit(rng.normal(size=(n_old, 8)))
@@ -66,23 +70,36 @@ def test_alignment_is_one_to_one(n_old: int, n_new: int, seed: int) -> None:
 
 
 def test_labels_are_short_readable_phrases() -> None:
-    docs = ["My work life balance is terrible", "no work life balance at all", "work life balance is poor",
-            "Bad work life balance and long hours", "long hours, work life balance suffers"]
+    docs = [
+        "My work life balance is terrible",
+        "no work life balance at all",
+        "work life balance is poor",
+        "Bad work life balance and long hours",
+        "long hours, work life balance suffers",
+    ]
     label = label_for(["balance", "work life", "hours", "life balance"], docs)
     assert label == "Work Life Balance"
     assert 2 <= len(label.split()) <= 4
     assert label_for(["pay", "salary", "benefits"], ["low"]) == "Pay & Salary"
     assert title("cost of living") == "Cost of Living"
-    assert distinct_keywords(["card arrival", "card", "arrival", "delivery"]) == ["card arrival", "delivery"]
+    assert distinct_keywords(["card arrival", "card", "arrival", "delivery"]) == [
+        "card arrival",
+        "delivery",
+    ]
     assert clean("my [CARD] was charged") == "my   was charged"
-    assert deduplicate({0: "Card Payment", 1: "Card Payment"},
-                       {0: ["card payment", "declined"], 1: ["card payment", "refund"]}) == {
-        0: "Card Payment: Declined", 1: "Card Payment: Refund"}
+    assert deduplicate(
+        {0: "Card Payment", 1: "Card Payment"},
+        {0: ["card payment", "declined"], 1: ["card payment", "refund"]},
+    ) == {0: "Card Payment: Declined", 1: "Card Payment: Refund"}
 
 
 def _series(counts: dict[int, list[int]], totals: list[int]) -> Series:
     periods = [date(2026, 1, 5) + timedelta(weeks=i) for i in range(len(totals))]
-    cells = {(t, p): {"n": c[i], "respondents": c[i]} for t, c in counts.items() for i, p in enumerate(periods)}
+    cells = {
+        (t, p): {"n": c[i], "respondents": c[i]}
+        for t, c in counts.items()
+        for i, p in enumerate(periods)
+    }
     return Series(periods=periods, totals=dict(zip(periods, totals, strict=True)), cells=cells)
 
 

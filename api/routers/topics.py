@@ -37,8 +37,11 @@ class TopicMerge(BaseModel):
 
 def _readable(principal: Principal, audience: str) -> None:
     if not principal.can_read(audience):
-        raise HTTPException(status_code=403, detail=f"{audience} topics need a key with scope "
-                            f"{'cx' if audience == 'customer' else 'hr'} or admin")
+        raise HTTPException(
+            status_code=403,
+            detail=f"{audience} topics need a key with scope "
+            f"{'cx' if audience == 'customer' else 'hr'} or admin",
+        )
 
 
 def _topic_audience(session: Any, principal: Principal, topic_id: int) -> str:
@@ -53,7 +56,9 @@ def _topic_audience(session: Any, principal: Principal, topic_id: int) -> str:
 
 @router.get("")
 def list_topics(
-    session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
     audience: Audience = "customer",
     interval: Interval = "week",
     periods: Annotated[int, Query(ge=1, le=104, description="periods of trend per topic")] = 8,
@@ -65,28 +70,46 @@ def list_topics(
     quote nothing below the minimum for comments.
     """
     _readable(principal, audience)
-    return service.list_topics(session, settings=settings, audience=audience, interval=interval,
-                               periods=periods, include_inactive=include_inactive)
+    return service.list_topics(
+        session,
+        settings=settings,
+        audience=audience,
+        interval=interval,
+        periods=periods,
+        include_inactive=include_inactive,
+    )
 
 
 @router.get("/versions")
-def list_versions(session: SessionDep, principal: PrincipalDep, audience: Audience = "customer") -> dict[str, Any]:
+def list_versions(
+    session: SessionDep, principal: PrincipalDep, audience: Audience = "customer"
+) -> dict[str, Any]:
     """Every fitted version of the audience's topic model, oldest first."""
     _readable(principal, audience)
     return {"audience": audience, "versions": service.version_rows(session, audience=audience)}
 
 
 @router.get("/{topic_id}")
-def get_topic(topic_id: int, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
-              interval: Interval = "week") -> dict[str, Any]:
+def get_topic(
+    topic_id: int,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    interval: Interval = "week",
+) -> dict[str, Any]:
     """One topic with its whole series, its edits and what was merged into it."""
     _topic_audience(session, principal, topic_id)
     return service.topic_detail(session, settings=settings, topic_id=topic_id, interval=interval)
 
 
 @router.patch("/{topic_id}")
-def edit_topic(topic_id: int, edit: TopicEdit, session: SessionDep, settings: SettingsDep,
-               principal: PrincipalDep) -> dict[str, Any]:
+def edit_topic(
+    topic_id: int,
+    edit: TopicEdit,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
     """Rename (`label`) and/or pin (`pinned`) a topic."""
     _topic_audience(session, principal, topic_id)
     if edit.label is None and edit.pinned is None:
@@ -102,8 +125,13 @@ def edit_topic(topic_id: int, edit: TopicEdit, session: SessionDep, settings: Se
 
 
 @router.post("/{topic_id}/merge")
-def merge_topic(topic_id: int, merge: TopicMerge, session: SessionDep, settings: SettingsDep,
-                principal: PrincipalDep) -> dict[str, Any]:
+def merge_topic(
+    topic_id: int,
+    merge: TopicMerge,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+) -> dict[str, Any]:
     """Merge a topic into another of the same audience; returns the topic merged into."""
     _topic_audience(session, principal, topic_id)
     _topic_audience(session, principal, merge.into)

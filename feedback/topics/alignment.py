@@ -33,7 +33,9 @@ class Match:
     overlap: float | None
 
 
-def overlap_matrix(old_labels: np.ndarray, new_labels: np.ndarray, n_old: int, n_new: int) -> np.ndarray:
+def overlap_matrix(
+    old_labels: np.ndarray, new_labels: np.ndarray, n_old: int, n_new: int
+) -> np.ndarray:
     """Jaccard overlap of documents between old topic i and new topic j, over shared documents.
 
     `old_labels[k]` and `new_labels[k]` are the same document's topic in each fit (-1: outlier
@@ -48,8 +50,14 @@ def overlap_matrix(old_labels: np.ndarray, new_labels: np.ndarray, n_old: int, n
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def align(old_centroids: np.ndarray, new_centroids: np.ndarray, *, overlap: np.ndarray | None = None,
-          min_similarity: float = MIN_SIMILARITY, min_overlap: float = MIN_OVERLAP) -> list[Match]:
+def align(
+    old_centroids: np.ndarray,
+    new_centroids: np.ndarray,
+    *,
+    overlap: np.ndarray | None = None,
+    min_similarity: float = MIN_SIMILARITY,
+    min_overlap: float = MIN_OVERLAP,
+) -> list[Match]:
     """The best one-to-one matching of new topics to old ones (see the module docstring)."""
     n_old, n_new = len(old_centroids), len(new_centroids)
     if n_old == 0 or n_new == 0:
@@ -70,6 +78,12 @@ def align(old_centroids: np.ndarray, new_centroids: np.ndarray, *, overlap: np.n
     matches = []
     for i, j in zip(rows, cols, strict=True):
         if acceptable[i, j]:
-            matches.append(Match(new=int(j), old=int(i), similarity=float(similarity[i, j]),
-                                 overlap=None if overlap is None else float(overlap[i, j])))
+            matches.append(
+                Match(
+                    new=int(j),
+                    old=int(i),
+                    similarity=float(similarity[i, j]),
+                    overlap=None if overlap is None else float(overlap[i, j]),
+                )
+            )
     return sorted(matches, key=lambda m: m.new)

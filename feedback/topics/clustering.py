@@ -6,14 +6,18 @@ outliers, its topic count swings from run to run, and UMAP over 100k documents d
 dense groups there are, and where) and drops the rest:
 
 1. UMAP (cosine, 5 dimensions, fixed seed) + HDBSCAN on a sample of at most `sample_size`
-   documents find the dense groups (none may hold more than `max_cluster_share` of the sample); each group's centroid is the mean of its members'
+   documents find the dense groups (none may hold more than `max_cluster_share` of the
+   sample); each group's centroid is the mean of its members'
    *original* embeddings (not the UMAP coordinates, which change from fit to fit).
 2. On a refit, the previous version's centroids are the seeds (`anchors`); a group found in
    step 1 becomes a new topic only if no anchor is close to it (`novelty_similarity`) and its
    documents are clearly better served by it than by their nearest anchor (`novelty_gain`).
    This is what keeps topics and their ids stable across refits.
 3. Every document goes to its nearest seed by cosine; seeds that end up with fewer than
-   `min_topic_size` documents are dropped (their documents go to the next nearest).
+   `min_topic_size` documents are dropped (their documents go to the next nearest). Each
+   topic's centroid is then the mean of its documents, and every document goes to its
+   nearest centroid once more: so `transform` gives a fitted document the topic it was fitted
+   in, and the next refit's seeds follow the drift of each topic.
 4. A document is an outlier only if its best cosine is below the outlier threshold: the
    `outlier_quantile` quantile of the best similarities, and never above `outlier_floor`. So
    outliers stay below that share by construction (5% by default), not 30-50%.
@@ -99,19 +103,23 @@ def group_centroids(embeddings: np.ndarray, labels: np.ndarray, n: int) -> np.nd
     return unit(sums.astype(np.float32))
 
 
-def nearest(embeddings: np.ndarray, centroids: np.ndarray, chunk: int = 16_384) -> tuple[np.ndarray, np.ndarray]:
+def nearest(
+    embeddings: np.ndarray, centroids: np.ndarray, chunk: int = 16_384
+) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest centroid by cosine, and that cosine, for each (unit) embedding."""
     n = embeddings.shape[0]
     best = np.empty(n, dtype=np.int64)
     sim = np.empty(n, dtype=np.float32)
     for start in range(0, n, chunk):
-        scores = embeddings[start:start + chunk] @ centroids.T
-        best[start:start + chunk] = scores.argmax(1)
-        sim[start:start + chunk] = scores.max(1)
+        scores = embeddings[start : start + chunk] @ centroids.T
+        best[start : start + chunk] = scores.argmax(1)
+        sim[start : start + chunk] = scores.max(1)
     return best, sim
 
 
-def find_groups(embeddings: np.ndarray, params: ClusteringParams) -> tuple[np.ndarray, dict[str, float]]:
+def find_groups(
+    embeddings: np.ndarray, params: ClusteringParams
+) -> tuple[np.ndarray, dict[str, float]]:
     """UMAP + HDBSCAN on a sample: the unit centroids of the dense groups found."""
     import time
 
@@ -120,13 +128,23 @@ def find_groups(embeddings: np.ndarray, params: ClusteringParams) -> tuple[np.nd
 
     rng = np.random.default_rng(params.random_state)
     n = embeddings.shape[0]
-    sample = np.sort(rng.choice(n, params.sample_size, replace=False)) if n > params.sample_size else np.arange(n)
+    sample = (
+        np.sort(rng.choice(n, params.sample_size, replace=False))
+        if n > params.sample_size
+        else np.arange(n)
+    )
     x = embeddings[sample]
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    reducer = UMAP(n_neighbors=min(params.n_neighbors, len(sample) - 1), n_components=params.n_components,
-                   min_dist=0.0, metric="cosine", random_state=params.random_state, low_memory=True,
-                   n_jobs=1)
+    reducer = UMAP(
+        n_neighbors=min(params.n_neighbors, len(sample) - 1),
+        n_components=params.n_components,
+        min_dist=0.0,
+        metric="cosine",
+        random_state=params.random_state,
+        low_memory=True,
+        n_jobs=1,
+    )
     reduced = reducer.fit_transform(x)
     timings["umap_s"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -134,15 +152,24 @@ def find_groups(embeddings: np.ndarray, params: ClusteringParams) -> tuple[np.nd
     # Without a cap, HDBSCAN's excess-of-mass picks one giant group on varied corpora (most of
     # 100k mixed texts in one topic); capped, it picks that group's parts.
     biggest = max(10 * size, int(params.max_cluster_share * len(sample)))
-    labels = HDBSCAN(min_cluster_size=size, min_samples=min(params.min_samples, size),
-                     max_cluster_size=biggest, core_dist_n_jobs=1).fit(reduced).labels_
+    labels = (
+        HDBSCAN(
+            min_cluster_size=size,
+            min_samples=min(params.min_samples, size),
+            max_cluster_size=biggest,
+            core_dist_n_jobs=1,
+        )
+        .fit(reduced)
+        .labels_
+    )
     timings["hdbscan_s"] = time.perf_counter() - started
     k = int(labels.max()) + 1
     return group_centroids(x, labels, k), timings
 
 
-def novel_groups(embeddings: np.ndarray, groups: np.ndarray, anchors: np.ndarray,
-                 params: ClusteringParams) -> list[int]:
+def novel_groups(
+    embeddings: np.ndarray, groups: np.ndarray, anchors: np.ndarray, params: ClusteringParams
+) -> list[int]:
     """The found groups that are new topics: far from every anchor, and much better at their docs.
 
     A group is new if no anchor has cosine >= `novelty_similarity` to its centroid, and the
@@ -159,20 +186,29 @@ def novel_groups(embeddings: np.ndarray, groups: np.ndarray, anchors: np.ndarray
     novel = []
     for row in candidates:
         members = best_group == row
-        if members.any() and float((group_sim[members] - anchor_sim[members]).mean()) >= params.novelty_gain:
+        if (
+            members.any()
+            and float((group_sim[members] - anchor_sim[members]).mean()) >= params.novelty_gain
+        ):
             novel.append(int(row))
     return novel
 
 
-def cluster(embeddings: np.ndarray, params: ClusteringParams | None = None, *,
-            anchors: np.ndarray | None = None) -> Clustering:
+def cluster(
+    embeddings: np.ndarray,
+    params: ClusteringParams | None = None,
+    *,
+    anchors: np.ndarray | None = None,
+) -> Clustering:
     """Topics for `embeddings` (unit rows), seeded by `anchors` (previous centroids) if given."""
     params = params or ClusteringParams()
     embeddings = unit(embeddings)
     n = embeddings.shape[0]
     if n < 2 * params.min_cluster_floor:
-        raise ValueError(f"{n} documents are too few to find topics (at least "
-                         f"{2 * params.min_cluster_floor} are needed)")
+        raise ValueError(
+            f"{n} documents are too few to find topics (at least "
+            f"{2 * params.min_cluster_floor} are needed)"
+        )
     groups, timings = find_groups(embeddings, params)
     seeds: list[np.ndarray] = []
     origin: list[int | None] = []
@@ -217,11 +253,20 @@ def cluster(embeddings: np.ndarray, params: ClusteringParams | None = None, *,
         labels = np.where(labels >= 0, remap[np.maximum(labels, 0)], -1)
         origin = [origin[i] for i in present]
         centroids = centroids[present]
-    return Clustering(labels=labels, centroids=centroids, similarity=sim, outlier_threshold=threshold,
-                      seeds_from_anchors=origin, found_groups=len(groups), timings=timings)
+    return Clustering(
+        labels=labels,
+        centroids=centroids,
+        similarity=sim,
+        outlier_threshold=threshold,
+        seeds_from_anchors=origin,
+        found_groups=len(groups),
+        timings=timings,
+    )
 
 
-def assign(embeddings: np.ndarray, centroids: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def assign(
+    embeddings: np.ndarray, centroids: np.ndarray, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest-centroid topics for new documents (-1 below `threshold`), and their cosine."""
     if embeddings.shape[0] == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)

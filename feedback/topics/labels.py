@@ -12,25 +12,139 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 # Words that carry no topic in feedback, on top of the English stop words.
-FEEDBACK_STOP_WORDS = frozenset({
-    "just", "really", "lot", "lots", "like", "dont", "don", "didn", "doesn", "isn", "wasn", "im",
-    "ive", "thing", "things", "way", "make", "makes", "got", "get", "gets", "did", "does", "ll",
-    "ve", "re", "want", "need", "know", "think", "say", "said", "use", "used", "new", "time",
-    "good", "great", "bad", "better", "best", "pretty", "quite", "bit", "sure", "able", "going",
-    "cons", "pros", "con", "pro", "company", "none", "nothing", "n", "s", "t", "d", "m", "amp",
-    "isnt", "doesnt", "didnt", "cant", "wont", "wasnt", "arent", "havent", "says", "tell",
-    "wanted", "saw", "tried", "trying", "help", "please", "thanks", "thank", "hi", "hello",
-})
+FEEDBACK_STOP_WORDS = frozenset(
+    {
+        "just",
+        "really",
+        "lot",
+        "lots",
+        "like",
+        "dont",
+        "don",
+        "didn",
+        "doesn",
+        "isn",
+        "wasn",
+        "im",
+        "ive",
+        "thing",
+        "things",
+        "way",
+        "make",
+        "makes",
+        "got",
+        "get",
+        "gets",
+        "did",
+        "does",
+        "ll",
+        "ve",
+        "re",
+        "want",
+        "need",
+        "know",
+        "think",
+        "say",
+        "said",
+        "use",
+        "used",
+        "new",
+        "time",
+        "good",
+        "great",
+        "bad",
+        "better",
+        "best",
+        "pretty",
+        "quite",
+        "bit",
+        "sure",
+        "able",
+        "going",
+        "cons",
+        "pros",
+        "con",
+        "pro",
+        "company",
+        "none",
+        "nothing",
+        "n",
+        "s",
+        "t",
+        "d",
+        "m",
+        "amp",
+        "isnt",
+        "doesnt",
+        "didnt",
+        "cant",
+        "wont",
+        "wasnt",
+        "arent",
+        "havent",
+        "says",
+        "tell",
+        "wanted",
+        "saw",
+        "tried",
+        "trying",
+        "help",
+        "please",
+        "thanks",
+        "thank",
+        "hi",
+        "hello",
+    }
+)
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | FEEDBACK_STOP_WORDS
 PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]")
 WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
 MIN_PHRASE_DOCS = 3
-SMALL_WORDS = frozenset({"and", "of", "to", "in", "on", "for", "the", "a", "an", "or", "with", "at", "by"})
+ACRONYMS = frozenset(
+    {
+        "hr",
+        "rto",
+        "pto",
+        "pm",
+        "ceo",
+        "cto",
+        "cfo",
+        "vp",
+        "ui",
+        "ux",
+        "atm",
+        "pin",
+        "id",
+        "api",
+        "kpi",
+        "qa",
+        "wfh",
+        "nps",
+        "sms",
+        "eu",
+        "uk",
+        "us",
+        "tv",
+        "gps",
+        "ai",
+        "it",
+        "dei",
+        "ot",
+        "401k",
+        "sla",
+        "faq",
+        "usb",
+        "pc",
+    }
+)
+SMALL_WORDS = frozenset(
+    {"and", "of", "to", "in", "on", "for", "the", "a", "an", "or", "with", "at", "by"}
+)
 
 
 def clean(text: str) -> str:
@@ -48,8 +162,13 @@ def phrases(text: str, sizes: Sequence[int] = (2, 3)) -> set[str]:
     out: set[str] = set()
     for n in sizes:
         for i in range(len(words) - n + 1):
-            gram = words[i:i + n]
-            if gram[0] in STOP_WORDS or gram[-1] in STOP_WORDS or len(gram[0]) < 2 or len(gram[-1]) < 2:
+            gram = words[i : i + n]
+            if (
+                gram[0] in STOP_WORDS
+                or gram[-1] in STOP_WORDS
+                or len(gram[0]) < 2
+                or len(gram[-1]) < 2
+            ):
                 continue
             if any(len(w) < 2 for w in gram) or len(set(gram)) < n:
                 continue
@@ -62,7 +181,10 @@ def phrases(text: str, sizes: Sequence[int] = (2, 3)) -> set[str]:
 def title(phrase: str) -> str:
     """'work life balance' -> 'Work Life Balance' (small words stay lower case inside)."""
     words = phrase.split()
-    return " ".join(w if (i and w in SMALL_WORDS) else (w[:1].upper() + w[1:]) for i, w in enumerate(words))
+    return " ".join(
+        w.upper() if w in ACRONYMS else w if (i and w in SMALL_WORDS) else (w[:1].upper() + w[1:])
+        for i, w in enumerate(words)
+    )
 
 
 def distinct_keywords(keywords: Sequence[str], limit: int = 10) -> list[str]:
@@ -120,19 +242,32 @@ def label_for(keywords: Sequence[str], central_docs: Sequence[str]) -> str:
     first = keywords[0]
     if len(first.split()) >= 2:
         return title(first)
-    second = next((k for k in keywords[1:] if not set(k.split()) & set(first.split())), None)
+    # The second keyword must be another word, not a form of the first ("downside", "downsides").
+    second = next(
+        (k for k in keywords[1:] if not set(k.split()) & set(first.split()) and k[:4] != first[:4]),
+        None,
+    )
     return title(f"{first} & {second}") if second else title(first)
 
 
-def deduplicate(labels: dict[int, str], keywords: dict[int, Sequence[str]]) -> dict[int, str]:
+def deduplicate(labels: dict[int, str], keywords: Mapping[int, Sequence[str]]) -> dict[int, str]:
     """Make labels unique: a repeated label gets its topic's best keyword not already in it."""
-    seen: Counter[str] = Counter(labels.values())
-    out = dict(labels)
+    groups: dict[str, list[int]] = {}
     for topic, label in labels.items():
-        if seen[label] < 2:
+        groups.setdefault(label, []).append(topic)
+    out = dict(labels)
+    taken = set(labels.values())
+    for label, topics in groups.items():
+        if len(topics) < 2:
             continue
         inside = set(label.lower().replace("&", " ").split())
-        candidates = sorted(keywords.get(topic, []), key=lambda k: len(k.split()))  # single words first
-        extra = next((k for k in candidates if not set(k.split()) & inside), None)
-        out[topic] = f"{label}: {title(extra)}" if extra else f"{label} ({topic})"
+        for topic in topics:
+            single_words_first = sorted(keywords.get(topic, []), key=lambda k: len(k.split()))
+            candidate = f"{label} ({topic})"
+            for extra in single_words_first:
+                if not set(extra.split()) & inside and f"{label}: {title(extra)}" not in taken:
+                    candidate = f"{label}: {title(extra)}"
+                    break
+            out[topic] = candidate
+            taken.add(candidate)
     return out

@@ -45,18 +45,29 @@ class TopicSummary:
     label: str
     keywords: list[str]
     size: int
-    quote_candidates: list[int] = field(default_factory=list)  # document indices, most central first
+    quote_candidates: list[int] = field(
+        default_factory=list
+    )  # document indices, most central first
 
     def to_json(self) -> dict[str, Any]:
-        return {"topic": self.topic, "label": self.label, "keywords": self.keywords, "size": self.size}
+        return {
+            "topic": self.topic,
+            "label": self.label,
+            "keywords": self.keywords,
+            "size": self.size,
+        }
 
 
 def _vectorizer(n_docs: int) -> Any:
     from sklearn.feature_extraction.text import CountVectorizer
 
-    return CountVectorizer(stop_words=sorted(STOP_WORDS), ngram_range=(1, 2),
-                           min_df=2 if n_docs < 10_000 else 5, max_features=200_000,
-                           token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z'-]*[a-zA-Z]\b")
+    return CountVectorizer(
+        stop_words=sorted(STOP_WORDS),
+        ngram_range=(1, 2),
+        min_df=2 if n_docs < 10_000 else 5,
+        max_features=200_000,
+        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z'-]*[a-zA-Z]\b",
+    )
 
 
 def _empty_bertopic(n_docs: int) -> Any:
@@ -65,10 +76,16 @@ def _empty_bertopic(n_docs: int) -> Any:
     from bertopic.dimensionality import BaseDimensionalityReduction
     from bertopic.vectorizers import ClassTfidfTransformer
 
-    return BERTopic(embedding_model=None, umap_model=BaseDimensionalityReduction(),
-                    hdbscan_model=BaseCluster(), vectorizer_model=_vectorizer(n_docs),
-                    ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
-                    top_n_words=N_KEYWORDS * 2, calculate_probabilities=False, verbose=False)
+    return BERTopic(
+        embedding_model=None,
+        umap_model=BaseDimensionalityReduction(),
+        hdbscan_model=BaseCluster(),
+        vectorizer_model=_vectorizer(n_docs),
+        ctfidf_model=ClassTfidfTransformer(reduce_frequent_words=True),
+        top_n_words=N_KEYWORDS * 2,
+        calculate_probabilities=False,
+        verbose=False,
+    )
 
 
 class TopicModel:
@@ -105,8 +122,10 @@ class TopicModel:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         embeddings = unit(embeddings)
         if embeddings.shape[1] != self.centroids.shape[1]:
-            raise ValueError(f"embeddings have {embeddings.shape[1]} dimensions, the topic model "
-                             f"{self.centroids.shape[1]} ({self.embedding_model}); refit the topics")
+            raise ValueError(
+                f"embeddings have {embeddings.shape[1]} dimensions, the topic model "
+                f"{self.centroids.shape[1]} ({self.embedding_model}); refit the topics"
+            )
         predictions, similarity = self.bertopic.transform(list(docs), embeddings)
         predictions = np.asarray(predictions, dtype=np.int64)
         similarity = np.asarray(similarity, dtype=np.float32).reshape(-1)
@@ -118,8 +137,12 @@ class TopicModel:
         vectorizer = self.bertopic.vectorizer_model
         if getattr(vectorizer, "vocabulary_", None) is not None:  # numpy ints are not JSON
             vectorizer.vocabulary_ = {word: int(i) for word, i in vectorizer.vocabulary_.items()}
-        self.bertopic.save(path / "bertopic", serialization="safetensors", save_ctfidf=True,
-                           save_embedding_model=self.embedding_model)
+        self.bertopic.save(
+            path / "bertopic",
+            serialization="safetensors",
+            save_ctfidf=True,
+            save_embedding_model=self.embedding_model,
+        )
         (path / "topic_model.json").write_text(json.dumps(self.meta, indent=1, sort_keys=True))
         return path
 
@@ -130,13 +153,18 @@ class TopicModel:
 
         meta = json.loads((path / "topic_model.json").read_text())
         if meta.get("format") != FORMAT:
-            raise ValueError(f"{path} holds topic model format {meta.get('format')!r}, not {FORMAT!r}")
-        topics, params, tensors, ctfidf_tensors, ctfidf_config, _ = _save_utils.load_local_files(path / "bertopic")
+            raise ValueError(
+                f"{path} holds topic model format {meta.get('format')!r}, not {FORMAT!r}"
+            )
+        topics, params, tensors, ctfidf_tensors, ctfidf_config, _ = _save_utils.load_local_files(
+            path / "bertopic"
+        )
         # BERTopic.load would try to build a SentenceTransformer from the pointer; topics never
         # encode documents (embeddings are stored per item), so the pointer stays a record.
         params.pop("embedding_model", None)
-        model = _bertopic._create_model_from_files(topics, params, tensors, ctfidf_tensors, ctfidf_config,
-                                                   None, warn_no_backend=False)
+        model = _bertopic._create_model_from_files(
+            topics, params, tensors, ctfidf_tensors, ctfidf_config, None, warn_no_backend=False
+        )
         return cls(model, meta)
 
 
@@ -153,9 +181,15 @@ class FitResult:
     timings: dict[str, float]
 
 
-def fit(docs: list[str], embeddings: np.ndarray, *, embedding_model: str,
-        params: ClusteringParams | None = None, anchors: np.ndarray | None = None) -> FitResult:
-    """Fit topics on `docs` with their cached `embeddings`; `anchors` seed a refit (see clustering)."""
+def fit(
+    docs: list[str],
+    embeddings: np.ndarray,
+    *,
+    embedding_model: str,
+    params: ClusteringParams | None = None,
+    anchors: np.ndarray | None = None,
+) -> FitResult:
+    """Fit topics on `docs` with their cached `embeddings`; `anchors` seed a refit."""
     import logging
 
     logging.getLogger("BERTopic").setLevel(logging.WARNING)
@@ -172,8 +206,9 @@ def fit(docs: list[str], embeddings: np.ndarray, *, embedding_model: str,
     started = time.perf_counter()
     inside = np.flatnonzero(grouping.labels >= 0)
     bertopic = _empty_bertopic(len(inside))
-    predictions, _ = bertopic.fit_transform([clean(docs[i]) for i in inside], embeddings[inside],
-                                            y=grouping.labels[inside])
+    predictions, _ = bertopic.fit_transform(
+        [clean(docs[i]) for i in inside], embeddings[inside], y=grouping.labels[inside]
+    )
     predictions = np.asarray(predictions, dtype=np.int64)
     # BERTopic numbers topics by size; carry that numbering over to every document and centroid.
     to_model = np.full(grouping.n_topics, -1, dtype=np.int64)
@@ -183,8 +218,9 @@ def fit(docs: list[str], embeddings: np.ndarray, *, embedding_model: str,
     centroids = np.zeros((n_topics, embeddings.shape[1]), dtype=np.float32)
     centroids[to_model] = grouping.centroids
     bertopic.topic_embeddings_ = centroids
-    anchor_of_topic = {int(to_model[i]): int(a) for i, a in enumerate(grouping.seeds_from_anchors)
-                       if a is not None}
+    anchor_of_topic = {
+        int(to_model[i]): int(a) for i, a in enumerate(grouping.seeds_from_anchors) if a is not None
+    }
     timings["ctfidf_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -203,13 +239,20 @@ def fit(docs: list[str], embeddings: np.ndarray, *, embedding_model: str,
         "found_groups": grouping.found_groups,
         "topics": {str(t): s.to_json() for t, s in summaries.items()},
     }
-    return FitResult(model=TopicModel(bertopic, meta), labels=labels, similarity=grouping.similarity,
-                     summaries=summaries, clustering=grouping, anchor_of_topic=anchor_of_topic,
-                     timings=timings)
+    return FitResult(
+        model=TopicModel(bertopic, meta),
+        labels=labels,
+        similarity=grouping.similarity,
+        summaries=summaries,
+        clustering=grouping,
+        anchor_of_topic=anchor_of_topic,
+        timings=timings,
+    )
 
 
-def _summaries(bertopic: Any, docs: list[str], labels: np.ndarray, similarity: np.ndarray,
-               n_topics: int) -> dict[int, TopicSummary]:
+def _summaries(
+    bertopic: Any, docs: list[str], labels: np.ndarray, similarity: np.ndarray, n_topics: int
+) -> dict[int, TopicSummary]:
     keywords: dict[int, list[str]] = {}
     labels_out: dict[int, str] = {}
     central: dict[int, list[int]] = {}
@@ -227,7 +270,11 @@ def _summaries(bertopic: Any, docs: list[str], labels: np.ndarray, similarity: n
     out = {}
     for topic in range(n_topics):
         readable = [i for i in central.get(topic, []) if 30 <= len(docs[i]) <= 400]
-        out[topic] = TopicSummary(topic=topic, label=labels_out[topic], keywords=keywords[topic],
-                                  size=int(sizes[topic]),
-                                  quote_candidates=(readable or central.get(topic, []))[:QUOTE_CANDIDATES])
+        out[topic] = TopicSummary(
+            topic=topic,
+            label=labels_out[topic],
+            keywords=keywords[topic],
+            size=int(sizes[topic]),
+            quote_candidates=(readable or central.get(topic, []))[:QUOTE_CANDIDATES],
+        )
     return out

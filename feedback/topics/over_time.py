@@ -49,19 +49,31 @@ class Series:
         return [int(self.cells.get((topic_id, p), {}).get("n", 0)) for p in self.periods]
 
 
-def topic_series(session: Session, *, audience: str, interval: str = "week",
-                 start: datetime | None = None, end: datetime | None = None) -> Series:
+def topic_series(
+    session: Session,
+    *,
+    audience: str,
+    interval: str = "week",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Series:
     """Items, mean sentiment, share negative and respondents per (topic, period)."""
     dialect = session.get_bind().dialect.name
     period = period_start(dialect, interval, FeedbackItem.created_at).label("period")
     negative = case((Tag.sentiment == "negative", 1.0), else_=0.0)
-    stmt = (select(period, Tag.topic_id, func.count().label("n"),
-                   func.avg(Tag.sentiment_score).label("mean_sentiment"),
-                   func.avg(negative).label("share_negative"),
-                   func.count(func.distinct(respondent_key())).label("respondents"))
-            .join(Tag, Tag.item_id == FeedbackItem.id)
-            .where(FeedbackItem.audience == audience)
-            .group_by(period, Tag.topic_id))
+    stmt = (
+        select(
+            period,
+            Tag.topic_id,
+            func.count().label("n"),
+            func.avg(Tag.sentiment_score).label("mean_sentiment"),
+            func.avg(negative).label("share_negative"),
+            func.count(func.distinct(respondent_key())).label("respondents"),
+        )
+        .join(Tag, Tag.item_id == FeedbackItem.id)
+        .where(FeedbackItem.audience == audience)
+        .group_by(period, Tag.topic_id)
+    )
     if start is not None:
         stmt = stmt.where(FeedbackItem.created_at >= start)
     if end is not None:
@@ -73,9 +85,14 @@ def topic_series(session: Session, *, audience: str, interval: str = "week",
         totals[p] = totals.get(p, 0) + int(row.n)
         if row.topic_id is not None:
             cells[(int(row.topic_id), p)] = {
-                "n": int(row.n), "respondents": int(row.respondents),
-                "mean_sentiment": None if row.mean_sentiment is None else round(float(row.mean_sentiment), 4),
-                "share_negative": None if row.share_negative is None else round(float(row.share_negative), 4),
+                "n": int(row.n),
+                "respondents": int(row.respondents),
+                "mean_sentiment": None
+                if row.mean_sentiment is None
+                else round(float(row.mean_sentiment), 4),
+                "share_negative": None
+                if row.share_negative is None
+                else round(float(row.share_negative), 4),
             }
     return Series(periods=sorted(totals), totals=totals, cells=cells)
 
@@ -105,15 +122,22 @@ def growth_p_value(current: int, baseline: int, current_total: int, baseline_tot
     return float(binomtest(current, current + baseline, share, alternative="greater").pvalue)
 
 
-def emerging(series: Series, topic_ids: list[int], *, new_ids: set[int] | None = None,
-             baseline_periods: int = BASELINE_PERIODS, min_count: int = MIN_COUNT,
-             min_ratio: float = MIN_RATIO, alpha: float = ALPHA) -> dict[int, dict[str, Any]]:
+def emerging(
+    series: Series,
+    topic_ids: list[int],
+    *,
+    new_ids: set[int] | None = None,
+    baseline_periods: int = BASELINE_PERIODS,
+    min_count: int = MIN_COUNT,
+    min_ratio: float = MIN_RATIO,
+    alpha: float = ALPHA,
+) -> dict[int, dict[str, Any]]:
     """Per topic: latest count, baseline rate, ratio, p-value, and whether it is emerging."""
     out: dict[int, dict[str, Any]] = {}
     if not series.periods:
         return {t: {"emerging": False, "reason": None} for t in topic_ids}
     latest = series.periods[-1]
-    base = series.periods[-1 - baseline_periods:-1]
+    base = series.periods[-1 - baseline_periods : -1]
     n_latest = series.totals.get(latest, 0)
     n_base = sum(series.totals.get(p, 0) for p in base)
     p_values: dict[int, float] = {}
@@ -125,14 +149,24 @@ def emerging(series: Series, topic_ids: list[int], *, new_ids: set[int] | None =
         ratio = (share_now / share_base) if share_base else None
         p = growth_p_value(x, xb, n_latest, n_base) if base else 1.0
         p_values[t] = p
-        out[t] = {"latest_period": latest.isoformat(), "latest": x, "baseline_mean": round(xb / len(base), 3)
-                  if base else None, "share_ratio": None if ratio is None else round(ratio, 3),
-                  "p_value": round(p, 6), "emerging": False, "reason": None}
+        out[t] = {
+            "latest_period": latest.isoformat(),
+            "latest": x,
+            "baseline_mean": round(xb / len(base), 3) if base else None,
+            "share_ratio": None if ratio is None else round(ratio, 3),
+            "p_value": round(p, 6),
+            "emerging": False,
+            "reason": None,
+        }
     significant = benjamini_hochberg(p_values, alpha)
     for t, row in out.items():
         silent_before = bool(base) and row["baseline_mean"] == 0
         if row["latest"] >= min_count and ((new_ids and t in new_ids) or silent_before):
             row.update(emerging=True, reason="new")
-        elif t in significant and row["latest"] >= min_count and (row["share_ratio"] or 0) >= min_ratio:
+        elif (
+            t in significant
+            and row["latest"] >= min_count
+            and (row["share_ratio"] or 0) >= min_ratio
+        ):
             row.update(emerging=True, reason="growing")
     return out

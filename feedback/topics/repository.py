@@ -15,33 +15,46 @@ from feedback.models import FeedbackItem, ItemEmbedding, Tag, Topic
 def encoders(session: Session, audience: str) -> list[tuple[str, int]]:
     """The encoders that embedded this audience's items, most items first."""
     rows = session.execute(
-        select(ItemEmbedding.model, func.count()).join(FeedbackItem, FeedbackItem.id == ItemEmbedding.item_id)
-        .where(FeedbackItem.audience == audience).group_by(ItemEmbedding.model).order_by(func.count().desc())
+        select(ItemEmbedding.model, func.count())
+        .join(FeedbackItem, FeedbackItem.id == ItemEmbedding.item_id)
+        .where(FeedbackItem.audience == audience)
+        .group_by(ItemEmbedding.model)
+        .order_by(func.count().desc())
     ).all()
     return [(r[0], int(r[1])) for r in rows]
 
 
-def fit_items(session: Session, *, audience: str, encoder: str,
-              limit: int | None = None) -> list[tuple[int, str]]:
+def fit_items(
+    session: Session, *, audience: str, encoder: str, limit: int | None = None
+) -> list[tuple[int, str]]:
     """(id, text) of the tagged items with an embedding by `encoder`, newest `limit` if given."""
-    stmt = (select(FeedbackItem.id, FeedbackItem.text)
-            .join(ItemEmbedding, ItemEmbedding.item_id == FeedbackItem.id)
-            .join(Tag, Tag.item_id == FeedbackItem.id)
-            .where(FeedbackItem.audience == audience, ItemEmbedding.model == encoder))
+    stmt = (
+        select(FeedbackItem.id, FeedbackItem.text)
+        .join(ItemEmbedding, ItemEmbedding.item_id == FeedbackItem.id)
+        .join(Tag, Tag.item_id == FeedbackItem.id)
+        .where(FeedbackItem.audience == audience, ItemEmbedding.model == encoder)
+    )
     if limit:
         stmt = stmt.order_by(FeedbackItem.created_at.desc(), FeedbackItem.id.desc()).limit(limit)
     rows = session.execute(stmt).all()
     return sorted(((int(r[0]), r[1]) for r in rows), key=lambda r: r[0])
 
 
-def pending_items(session: Session, *, audience: str, encoder: str, limit: int) -> list[tuple[int, str]]:
+def pending_items(
+    session: Session, *, audience: str, encoder: str, limit: int
+) -> list[tuple[int, str]]:
     """(id, text) of tagged items that no topic version has assigned yet."""
     rows = session.execute(
         select(FeedbackItem.id, FeedbackItem.text)
         .join(Tag, Tag.item_id == FeedbackItem.id)
         .join(ItemEmbedding, ItemEmbedding.item_id == FeedbackItem.id)
-        .where(FeedbackItem.audience == audience, Tag.topic_version.is_(None), ItemEmbedding.model == encoder)
-        .order_by(FeedbackItem.id).limit(limit)
+        .where(
+            FeedbackItem.audience == audience,
+            Tag.topic_version.is_(None),
+            ItemEmbedding.model == encoder,
+        )
+        .order_by(FeedbackItem.id)
+        .limit(limit)
     ).all()
     return [(int(r[0]), r[1]) for r in rows]
 
@@ -49,7 +62,7 @@ def pending_items(session: Session, *, audience: str, encoder: str, limit: int) 
 def set_item_topics(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Write `topic_id` and `topic_version` on the tags of the given items (bulk, by item id)."""
     for start in range(0, len(rows), 5000):
-        session.execute(update(Tag), list(rows[start:start + 5000]))
+        session.execute(update(Tag), list(rows[start : start + 5000]))
     session.flush()
 
 
@@ -57,25 +70,38 @@ def topic_numbers(session: Session, *, audience: str) -> dict[int, dict[str, Any
     """Per current topic: items, distinct respondents, mean sentiment, share negative."""
     negative = case((Tag.sentiment == "negative", 1.0), else_=0.0)
     rows = session.execute(
-        select(Tag.topic_id, func.count().label("n"),
-               func.count(func.distinct(respondent_key())).label("respondents"),
-               func.avg(Tag.sentiment_score).label("mean_sentiment"),
-               func.avg(negative).label("share_negative"))
+        select(
+            Tag.topic_id,
+            func.count().label("n"),
+            func.count(func.distinct(respondent_key())).label("respondents"),
+            func.avg(Tag.sentiment_score).label("mean_sentiment"),
+            func.avg(negative).label("share_negative"),
+        )
         .join(FeedbackItem, FeedbackItem.id == Tag.item_id)
         .where(FeedbackItem.audience == audience, Tag.topic_id.is_not(None))
         .group_by(Tag.topic_id)
     ).all()
-    return {int(r.topic_id): {"n": int(r.n), "respondents": int(r.respondents),
-                              "mean_sentiment": r.mean_sentiment, "share_negative": r.share_negative}
-            for r in rows}
+    return {
+        int(r.topic_id): {
+            "n": int(r.n),
+            "respondents": int(r.respondents),
+            "mean_sentiment": r.mean_sentiment,
+            "share_negative": r.share_negative,
+        }
+        for r in rows
+    }
 
 
 def audience_totals(session: Session, *, audience: str) -> dict[str, int]:
     """Items of the audience, and how many of them a topic version has seen / left as outliers."""
     row = session.execute(
-        select(func.count(), func.count(Tag.topic_version),
-               func.sum(case((Tag.topic_version.is_not(None) & Tag.topic_id.is_(None), 1), else_=0)))
-        .select_from(FeedbackItem).join(Tag, Tag.item_id == FeedbackItem.id)
+        select(
+            func.count(),
+            func.count(Tag.topic_version),
+            func.sum(case((Tag.topic_version.is_not(None) & Tag.topic_id.is_(None), 1), else_=0)),
+        )
+        .select_from(FeedbackItem)
+        .join(Tag, Tag.item_id == FeedbackItem.id)
         .where(FeedbackItem.audience == audience)
     ).one()
     return {"tagged": int(row[0] or 0), "assigned": int(row[1] or 0), "outliers": int(row[2] or 0)}
@@ -93,9 +119,16 @@ def quote_rows(session: Session, item_ids: Sequence[int]) -> list[Any]:
     if not item_ids:
         return []
     rows = session.execute(
-        select(FeedbackItem.id, FeedbackItem.text, FeedbackItem.created_at, Tag.topic_id, Tag.sentiment,
-               respondent_key().label("respondent"))
-        .join(Tag, Tag.item_id == FeedbackItem.id).where(FeedbackItem.id.in_(list(item_ids)))
+        select(
+            FeedbackItem.id,
+            FeedbackItem.text,
+            FeedbackItem.created_at,
+            Tag.topic_id,
+            Tag.sentiment,
+            respondent_key().label("respondent"),
+        )
+        .join(Tag, Tag.item_id == FeedbackItem.id)
+        .where(FeedbackItem.id.in_(list(item_ids)))
     ).all()
     by_id = {r.id: r for r in rows}
     return [by_id[i] for i in item_ids if i in by_id]

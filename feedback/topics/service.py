@@ -59,8 +59,10 @@ def load_version(path: str | Path) -> tuple[Any, dict[int, int]]:
 def _save_assignments(path: Path, item_ids: np.ndarray, model_topics: np.ndarray) -> None:
     from safetensors.numpy import save_file
 
-    save_file({"item_id": item_ids.astype(np.int64), "model_topic": model_topics.astype(np.int64)},
-              str(path / "assignments.safetensors"))
+    save_file(
+        {"item_id": item_ids.astype(np.int64), "model_topic": model_topics.astype(np.int64)},
+        str(path / "assignments.safetensors"),
+    )
 
 
 def _load_assignments(path: Path) -> dict[int, int]:
@@ -74,6 +76,7 @@ def _load_assignments(path: Path) -> dict[int, int]:
 
 
 # --- refit ---------------------------------------------------------------------------------
+
 
 @dataclass
 class RefitReport:
@@ -95,8 +98,14 @@ class RefitReport:
         return asdict(self)
 
 
-def refit(session: Session, *, var_dir: Path, audience: str, max_documents: int | None = None,
-          params: ClusteringParams | None = None) -> RefitReport:
+def refit(
+    session: Session,
+    *,
+    var_dir: Path,
+    audience: str,
+    max_documents: int | None = None,
+    params: ClusteringParams | None = None,
+) -> RefitReport:
     """Fit a new version on the audience's items (their stored embeddings), aligned to the last."""
     from feedback.topics.alignment import align, overlap_matrix
     from feedback.topics.model import fit
@@ -107,7 +116,9 @@ def refit(session: Session, *, var_dir: Path, audience: str, max_documents: int 
         raise ValueError(f"no {audience} items have embeddings yet; run `voc tag` first")
     encoder = found[0][0]
     if len(found) > 1:
-        log.warning("%s items were embedded by several encoders %s; fitting on %s", audience, found, encoder)
+        log.warning(
+            "%s items were embedded by several encoders %s; fitting on %s", audience, found, encoder
+        )
     rows = repository.fit_items(session, audience=audience, encoder=encoder, limit=max_documents)
     ids = np.array([r[0] for r in rows], dtype=np.int64)
     texts = [r[1] for r in rows]
@@ -116,22 +127,34 @@ def refit(session: Session, *, var_dir: Path, audience: str, max_documents: int 
     load_s = time.perf_counter() - loaded
 
     previous = taxonomy.current_version(session, audience)
-    prev_model, prev_map, prev_path = None, {}, None
+    prev_model: Any = None
+    prev_map: dict[int, int] = {}
+    prev_path: Path | None = None
     if previous is not None and previous.path and Path(previous.path, "topic_model.json").exists():
         prev_path = Path(previous.path)
         prev_model, prev_map = load_version(prev_path)
         if prev_model.embedding_model != encoder:
-            log.warning("previous topics were fitted on %s, items now on %s: refitting without anchors",
-                        prev_model.embedding_model, encoder)
+            log.warning(
+                "previous topics were fitted on %s, items now on %s: refitting without anchors",
+                prev_model.embedding_model,
+                encoder,
+            )
             prev_model = None
-    result = fit(texts, embeddings, embedding_model=encoder, params=params,
-                 anchors=prev_model.centroids if prev_model is not None else None)
+    result = fit(
+        texts,
+        embeddings,
+        embedding_model=encoder,
+        params=params,
+        anchors=prev_model.centroids if prev_model is not None else None,
+    )
 
     matched: dict[int, int] = {}
     if prev_model is not None and prev_path is not None:
         before = _load_assignments(prev_path)
         old_labels = np.array([before.get(int(i), -1) for i in ids], dtype=np.int64)
-        overlap = overlap_matrix(old_labels, result.labels, prev_model.n_topics, result.model.n_topics)
+        overlap = overlap_matrix(
+            old_labels, result.labels, prev_model.n_topics, result.model.n_topics
+        )
         for m in align(prev_model.centroids, result.model.centroids, overlap=overlap):
             if m.old in prev_map:
                 matched[m.new] = prev_map[m.old]
@@ -140,40 +163,82 @@ def refit(session: Session, *, var_dir: Path, audience: str, max_documents: int 
     path = version_dir(var_dir, audience, version)
     result.model.save(path)
     _save_assignments(path, ids, result.labels)
-    fitted = [taxonomy.FittedTopic(model_topic=t, label=s.label, keywords=s.keywords, size=s.size,
-                                   matched_id=matched.get(t),
-                                   quote_item_ids=[int(ids[i]) for i in s.quote_candidates])
-              for t, s in result.summaries.items()]
+    fitted = [
+        taxonomy.FittedTopic(
+            model_topic=t,
+            label=s.label,
+            keywords=s.keywords,
+            size=s.size,
+            matched_id=matched.get(t),
+            quote_item_ids=[int(ids[i]) for i in s.quote_candidates],
+        )
+        for t, s in result.summaries.items()
+    ]
     change = taxonomy.apply_refit(session, audience=audience, version=version, fitted=fitted)
-    (path / "taxonomy.json").write_text(json.dumps(
-        taxonomy.taxonomy_json(session, audience=audience, version=version,
-                               model_to_topic=change.model_to_topic), indent=1))
+    (path / "taxonomy.json").write_text(
+        json.dumps(
+            taxonomy.taxonomy_json(
+                session, audience=audience, version=version, model_to_topic=change.model_to_topic
+            ),
+            indent=1,
+        )
+    )
     outlier_share = float((result.labels < 0).mean())
-    taxonomy.record_version(session, audience=audience, version=version, path=str(path.resolve()),
-                            n_documents=len(ids), n_topics=result.model.n_topics,
-                            outlier_share=round(outlier_share, 6),
-                            params={**result.model.meta["params"], "embedding_model": encoder,
-                                    "outlier_threshold": result.model.outlier_threshold,
-                                    "anchored": prev_model is not None})
-    topic_of = np.array([change.model_to_topic.get(int(t), -1) if t >= 0 else -1 for t in result.labels])
-    repository.set_item_topics(session, [
-        {"item_id": int(i), "topic_id": int(t) if t >= 0 else None, "topic_version": version}
-        for i, t in zip(ids, topic_of, strict=True)])
-    timings = {"load_embeddings_s": round(load_s, 2), **{k: round(v, 2) for k, v in result.timings.items()}}
-    return RefitReport(audience=audience, version=version, n_documents=len(ids),
-                       n_topics=result.model.n_topics, outlier_share=round(outlier_share, 4),
-                       kept=len(change.kept), created=len(change.created), retired=len(change.retired),
-                       seconds=round(time.perf_counter() - started, 1), path=str(path), timings=timings)
+    taxonomy.record_version(
+        session,
+        audience=audience,
+        version=version,
+        path=str(path.resolve()),
+        n_documents=len(ids),
+        n_topics=result.model.n_topics,
+        outlier_share=round(outlier_share, 6),
+        params={
+            **result.model.meta["params"],
+            "embedding_model": encoder,
+            "outlier_threshold": result.model.outlier_threshold,
+            "anchored": prev_model is not None,
+        },
+    )
+    topic_of = np.array(
+        [change.model_to_topic.get(int(t), -1) if t >= 0 else -1 for t in result.labels]
+    )
+    repository.set_item_topics(
+        session,
+        [
+            {"item_id": int(i), "topic_id": int(t) if t >= 0 else None, "topic_version": version}
+            for i, t in zip(ids, topic_of, strict=True)
+        ],
+    )
+    timings = {
+        "load_embeddings_s": round(load_s, 2),
+        **{k: round(v, 2) for k, v in result.timings.items()},
+    }
+    return RefitReport(
+        audience=audience,
+        version=version,
+        n_documents=len(ids),
+        n_topics=result.model.n_topics,
+        outlier_share=round(outlier_share, 4),
+        kept=len(change.kept),
+        created=len(change.created),
+        retired=len(change.retired),
+        seconds=round(time.perf_counter() - started, 1),
+        path=str(path),
+        timings=timings,
+    )
 
 
 # --- assigning new items between refits ------------------------------------------------------
+
 
 def assign_pending_topics(session: Session, *, limit: int = 5000) -> int:
     """Give a topic (BERTopic `transform` of the current version) to tagged items that have none.
 
     Cheap when no topic model exists yet: one query. Returns how many items were assigned.
     """
-    current = session.scalars(select(TopicModelVersion).where(TopicModelVersion.is_current.is_(True))).all()
+    current = session.scalars(
+        select(TopicModelVersion).where(TopicModelVersion.is_current.is_(True))
+    ).all()
     done = 0
     for version in current:
         if not version.path or not Path(version.path, "topic_model.json").exists():
@@ -183,8 +248,9 @@ def assign_pending_topics(session: Session, *, limit: int = 5000) -> int:
         except Exception:  # a broken model file must not stop tagging; the next refit replaces it
             log.exception("cannot load the %s topic model at %s", version.audience, version.path)
             continue
-        rows = repository.pending_items(session, audience=version.audience, encoder=model.embedding_model,
-                                        limit=limit)
+        rows = repository.pending_items(
+            session, audience=version.audience, encoder=model.embedding_model, limit=limit
+        )
         if not rows:
             continue
         ids = [r[0] for r in rows]
@@ -197,7 +263,9 @@ def assign_pending_topics(session: Session, *, limit: int = 5000) -> int:
                 if mapping[t] not in resolved:
                     resolved[mapping[t]] = taxonomy.resolve(session, mapping[t])
                 topic_id = resolved[mapping[t]]
-            updates.append({"item_id": item_id, "topic_id": topic_id, "topic_version": version.version})
+            updates.append(
+                {"item_id": item_id, "topic_id": topic_id, "topic_version": version.version}
+            )
         repository.set_item_topics(session, updates)
         done += len(updates)
     return done
@@ -205,18 +273,22 @@ def assign_pending_topics(session: Session, *, limit: int = 5000) -> int:
 
 # --- reading ---------------------------------------------------------------------------------
 
+
 def _redactor(settings: Settings) -> Any:
     from feedback.privacy import Redactor
 
     return Redactor.default(settings.privacy.extra_patterns).redact
 
 
-def _quotes(session: Session, topic: Topic, *, settings: Settings, redact: Any,
-            respondents: int) -> tuple[list[dict[str, Any]], str | None]:
+def _quotes(
+    session: Session, topic: Topic, *, settings: Settings, redact: Any, respondents: int
+) -> tuple[list[dict[str, Any]], str | None]:
     employee = topic.audience == "employee"
     if employee and respondents < settings.privacy.min_group_size_comments:
-        return [], (f"fewer than {settings.privacy.min_group_size_comments} people in this topic "
-                    f"(the minimum for employee comments)")
+        return [], (
+            f"fewer than {settings.privacy.min_group_size_comments} people in this topic "
+            f"(the minimum for employee comments)"
+        )
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for row in repository.quote_rows(session, topic.extra.get("quote_item_ids", [])):
@@ -237,19 +309,41 @@ def _quotes(session: Session, topic: Topic, *, settings: Settings, redact: Any,
     return out, None
 
 
-def _trend_rows(series: over_time.Series, topic_id: int, interval: str, periods: int | None,
-                hidden: dict[Any, set[int]]) -> list[dict[str, Any]]:
+def _trend_rows(
+    series: over_time.Series,
+    topic_id: int,
+    interval: str,
+    periods: int | None,
+    hidden: dict[Any, set[int]],
+) -> list[dict[str, Any]]:
     chosen = series.periods if periods is None else series.periods[-periods:]
     out = []
     for p in chosen:
-        cell = series.cells.get((topic_id, p), {"n": 0, "mean_sentiment": None, "share_negative": None})
+        cell = series.cells.get(
+            (topic_id, p), {"n": 0, "mean_sentiment": None, "share_negative": None}
+        )
         if topic_id in hidden.get(p, set()):
-            out.append({"period": p.isoformat(), "label": over_time.period_label(p, interval),
-                        "n": None, "mean_sentiment": None, "share_negative": None, "suppressed": True})
+            out.append(
+                {
+                    "period": p.isoformat(),
+                    "label": over_time.period_label(p, interval),
+                    "n": None,
+                    "mean_sentiment": None,
+                    "share_negative": None,
+                    "suppressed": True,
+                }
+            )
         else:
-            out.append({"period": p.isoformat(), "label": over_time.period_label(p, interval),
-                        "n": cell["n"], "mean_sentiment": cell["mean_sentiment"],
-                        "share_negative": cell["share_negative"], "suppressed": False})
+            out.append(
+                {
+                    "period": p.isoformat(),
+                    "label": over_time.period_label(p, interval),
+                    "n": cell["n"],
+                    "mean_sentiment": cell["mean_sentiment"],
+                    "share_negative": cell["share_negative"],
+                    "suppressed": False,
+                }
+            )
     return out
 
 
@@ -264,9 +358,17 @@ def _hidden_cells(series: over_time.Series, audience: str, min_size: int) -> dic
     return hidden
 
 
-def list_topics(session: Session, *, settings: Settings, audience: str, interval: str = "week",
-                periods: int = 8, include_inactive: bool = False,
-                topic_ids: list[int] | None = None, full_series: bool = False) -> dict[str, Any]:
+def list_topics(
+    session: Session,
+    *,
+    settings: Settings,
+    audience: str,
+    interval: str = "week",
+    periods: int = 8,
+    include_inactive: bool = False,
+    topic_ids: list[int] | None = None,
+    full_series: bool = False,
+) -> dict[str, Any]:
     """Topics of an audience with size, sentiment, trend, emerging flag and 3 quotes."""
     current = taxonomy.current_version(session, audience)
     rows = repository.topics(session, audience=audience, include_inactive=include_inactive)
@@ -277,42 +379,80 @@ def list_topics(session: Session, *, settings: Settings, audience: str, interval
     min_scores = settings.privacy.min_group_size_scores
     hidden_topics: set[int] = set()
     if audience == "employee":
-        hidden_topics = suppressed_groups({t.id: numbers.get(t.id, {}).get("respondents", 0) for t in rows
-                                           if t.status == "active"}, min_size=min_scores)
+        hidden_topics = suppressed_groups(
+            {
+                t.id: numbers.get(t.id, {}).get("respondents", 0)
+                for t in rows
+                if t.status == "active"
+            },
+            min_size=min_scores,
+        )
     hidden_cells = _hidden_cells(series, audience, min_scores)
-    new_ids = {t.id for t in rows if current is not None and t.created_version == current.version
-               and current.version > 1}
-    flags = over_time.emerging(series, [t.id for t in rows if t.status == "active"], new_ids=new_ids)
+    new_ids = {
+        t.id
+        for t in rows
+        if current is not None and t.created_version == current.version and current.version > 1
+    }
+    flags = over_time.emerging(
+        series, [t.id for t in rows if t.status == "active"], new_ids=new_ids
+    )
     redact = _redactor(settings)
     out = []
     for topic in rows:
-        n = numbers.get(topic.id, {"n": 0, "respondents": 0, "mean_sentiment": None, "share_negative": None})
+        n = numbers.get(
+            topic.id, {"n": 0, "respondents": 0, "mean_sentiment": None, "share_negative": None}
+        )
         suppressed = topic.id in hidden_topics
         entry: dict[str, Any] = {
-            "id": topic.id, "label": topic.label, "keywords": list(topic.keywords or []),
-            "status": topic.status, "pinned": topic.pinned,
+            "id": topic.id,
+            "label": topic.label,
+            "keywords": list(topic.keywords or []),
+            "status": topic.status,
+            "pinned": topic.pinned,
             "label_source": topic.extra.get("label_source", "model"),
-            "merged_into": topic.merged_into_id, "created_version": topic.created_version,
-            "retired_version": topic.retired_version, "suppressed": suppressed,
+            "merged_into": topic.merged_into_id,
+            "created_version": topic.created_version,
+            "retired_version": topic.retired_version,
+            "suppressed": suppressed,
         }
         if suppressed:
-            entry.update(size=None, sentiment=None, trend=None, quotes=[],
-                         quotes_withheld=f"fewer than {min_scores} people in this topic")
+            entry.update(
+                size=None,
+                sentiment=None,
+                trend=None,
+                quotes=[],
+                quotes_withheld=f"fewer than {min_scores} people in this topic",
+            )
         else:
-            quotes, withheld = _quotes(session, topic, settings=settings, redact=redact,
-                                       respondents=n["respondents"])
+            quotes, withheld = _quotes(
+                session, topic, settings=settings, redact=redact, respondents=n["respondents"]
+            )
             flag = flags.get(topic.id, {"emerging": False, "reason": None})
-            if audience == "employee" and series.periods and topic.id in hidden_cells.get(series.periods[-1], set()):
+            if (
+                audience == "employee"
+                and series.periods
+                and topic.id in hidden_cells.get(series.periods[-1], set())
+            ):
                 flag = {"emerging": False, "reason": None, "suppressed": True}
             entry.update(
                 size=n["n"],
-                sentiment={"mean": None if n["mean_sentiment"] is None else round(float(n["mean_sentiment"]), 4),
-                           "share_negative": None if n["share_negative"] is None
-                           else round(float(n["share_negative"]), 4)},
-                trend={"interval": interval, **flag,
-                       "periods": _trend_rows(series, topic.id, interval, None if full_series else periods,
-                                              hidden_cells)},
-                quotes=quotes)
+                sentiment={
+                    "mean": None
+                    if n["mean_sentiment"] is None
+                    else round(float(n["mean_sentiment"]), 4),
+                    "share_negative": None
+                    if n["share_negative"] is None
+                    else round(float(n["share_negative"]), 4),
+                },
+                trend={
+                    "interval": interval,
+                    **flag,
+                    "periods": _trend_rows(
+                        series, topic.id, interval, None if full_series else periods, hidden_cells
+                    ),
+                },
+                quotes=quotes,
+            )
             if withheld:
                 entry["quotes_withheld"] = withheld
         out.append(entry)
@@ -329,20 +469,42 @@ def list_topics(session: Session, *, settings: Settings, audience: str, interval
     }
 
 
-def topic_detail(session: Session, *, settings: Settings, topic_id: int, interval: str = "week") -> dict[str, Any]:
+def topic_detail(
+    session: Session, *, settings: Settings, topic_id: int, interval: str = "week"
+) -> dict[str, Any]:
     """One topic with its whole series, history of edits and the versions that had it."""
     topic = taxonomy.get_topic(session, topic_id)
-    listing = list_topics(session, settings=settings, audience=topic.audience, interval=interval,
-                          include_inactive=True, topic_ids=[topic.id], full_series=True)
+    listing = list_topics(
+        session,
+        settings=settings,
+        audience=topic.audience,
+        interval=interval,
+        include_inactive=True,
+        topic_ids=[topic.id],
+        full_series=True,
+    )
     entry = listing["topics"][0]
     merged_from = session.scalars(select(Topic.id).where(Topic.merged_into_id == topic.id)).all()
-    entry.update(audience=topic.audience, history=list(topic.extra.get("edits", [])),
-                 merged_from=list(merged_from), model_label=topic.extra.get("model_label"),
-                 current_version=listing["version"])
+    entry.update(
+        audience=topic.audience,
+        history=list(topic.extra.get("edits", [])),
+        merged_from=list(merged_from),
+        model_label=topic.extra.get("model_label"),
+        current_version=listing["version"],
+    )
     return entry
 
 
 def version_rows(session: Session, *, audience: str) -> list[dict[str, Any]]:
-    return [{"version": v.version, "created_at": v.created_at.isoformat(), "n_documents": v.n_documents,
-             "n_topics": v.n_topics, "outlier_share": v.outlier_share, "is_current": v.is_current,
-             "params": v.params} for v in taxonomy.versions(session, audience)]
+    return [
+        {
+            "version": v.version,
+            "created_at": v.created_at.isoformat(),
+            "n_documents": v.n_documents,
+            "n_topics": v.n_topics,
+            "outlier_share": v.outlier_share,
+            "is_current": v.is_current,
+            "params": v.params,
+        }
+        for v in taxonomy.versions(session, audience)
+    ]

@@ -53,24 +53,36 @@ def resolve(session: Session, topic_id: int | None) -> int | None:
 
 
 def current_version(session: Session, audience: str) -> TopicModelVersion | None:
-    return session.scalar(select(TopicModelVersion).where(TopicModelVersion.audience == audience,
-                                                          TopicModelVersion.is_current.is_(True)))
+    return session.scalar(
+        select(TopicModelVersion).where(
+            TopicModelVersion.audience == audience, TopicModelVersion.is_current.is_(True)
+        )
+    )
 
 
 def versions(session: Session, audience: str) -> list[TopicModelVersion]:
-    return list(session.scalars(select(TopicModelVersion).where(TopicModelVersion.audience == audience)
-                                .order_by(TopicModelVersion.version)))
+    return list(
+        session.scalars(
+            select(TopicModelVersion)
+            .where(TopicModelVersion.audience == audience)
+            .order_by(TopicModelVersion.version)
+        )
+    )
 
 
 def next_version(session: Session, audience: str) -> int:
-    last = session.scalar(select(func.max(TopicModelVersion.version))
-                          .where(TopicModelVersion.audience == audience))
+    last = session.scalar(
+        select(func.max(TopicModelVersion.version)).where(TopicModelVersion.audience == audience)
+    )
     return int(last or 0) + 1
 
 
 def _note(topic: Topic, action: str, **detail: Any) -> None:
     extra = dict(topic.extra or {})
-    extra["edits"] = [*extra.get("edits", []), {"action": action, "at": utcnow().isoformat(), **detail}]
+    extra["edits"] = [
+        *extra.get("edits", []),
+        {"action": action, "at": utcnow().isoformat(), **detail},
+    ]
     topic.extra = extra
 
 
@@ -81,9 +93,12 @@ def rename(session: Session, *, topic_id: int, label: str) -> Topic:
         raise TopicEditError(f"a label needs 1 to {LABEL_MAX} characters")
     topic = get_topic(session, topic_id)
     if topic.status != "active":
-        raise TopicEditError(f"topic {topic_id} is {topic.status}; rename the topic it became "
-                             f"({topic.merged_into_id})" if topic.merged_into_id else
-                             f"topic {topic_id} is {topic.status} and cannot be renamed")
+        raise TopicEditError(
+            f"topic {topic_id} is {topic.status}; rename the topic it became "
+            f"({topic.merged_into_id})"
+            if topic.merged_into_id
+            else f"topic {topic_id} is {topic.status} and cannot be renamed"
+        )
     _note(topic, "rename", old=topic.label, new=label)
     topic.label = label
     topic.extra = {**topic.extra, "label_source": "user"}
@@ -109,20 +124,30 @@ def merge(session: Session, *, topic_id: int, into_id: int) -> Topic:
         raise TopicEditError("a topic cannot be merged into itself")
     source, target = get_topic(session, topic_id), get_topic(session, into_id)
     if source.audience != target.audience:
-        raise TopicEditError(f"topic {topic_id} is {source.audience} and {into_id} {target.audience}: "
-                             f"only topics of one audience can be merged")
+        raise TopicEditError(
+            f"topic {topic_id} is {source.audience} and {into_id} {target.audience}: "
+            f"only topics of one audience can be merged"
+        )
     for topic in (source, target):
         if topic.status != "active":
-            raise TopicEditError(f"topic {topic.id} is {topic.status}; only active topics can be merged")
+            raise TopicEditError(
+                f"topic {topic.id} is {topic.status}; only active topics can be merged"
+            )
     source.status = "merged"
     source.merged_into_id = target.id
-    moved = session.execute(update(Tag).where(Tag.topic_id == source.id).values(topic_id=target.id)).rowcount
+    moved = (
+        session.scalar(select(func.count()).select_from(Tag).where(Tag.topic_id == source.id)) or 0
+    )
+    session.execute(update(Tag).where(Tag.topic_id == source.id).values(topic_id=target.id))
     _note(source, "merge", into=target.id, items=moved)
     _note(target, "absorb", source=source.id, label=source.label, items=moved)
     target.size = (target.size or 0) + (source.size or 0)
     source.size = 0
     extra = dict(target.extra or {})
-    extra["quote_item_ids"] = [*extra.get("quote_item_ids", []), *source.extra.get("quote_item_ids", [])]
+    extra["quote_item_ids"] = [
+        *extra.get("quote_item_ids", []),
+        *source.extra.get("quote_item_ids", []),
+    ]
     target.extra = extra
     session.flush()
     return target
@@ -150,8 +175,9 @@ class TaxonomyChange:
     retired: list[int]
 
 
-def apply_refit(session: Session, *, audience: str, version: int,
-                fitted: Iterable[FittedTopic]) -> TaxonomyChange:
+def apply_refit(
+    session: Session, *, audience: str, version: int, fitted: Iterable[FittedTopic]
+) -> TaxonomyChange:
     """Update the taxonomy for a new version: keep matched ids, add new ones, retire the rest."""
     fitted = list(fitted)
     model_to_topic: dict[int, int] = {}
@@ -162,9 +188,15 @@ def apply_refit(session: Session, *, audience: str, version: int,
         target = resolve(session, f.matched_id) if f.matched_id is not None else None
         topic = session.get(Topic, target) if target is not None else None
         if topic is None or topic.status == "retired":
-            topic = Topic(audience=audience, label=f.label, keywords=list(f.keywords), status="active",
-                          created_version=version, size=0,
-                          extra={"label_source": "model", "model_label": f.label})
+            topic = Topic(
+                audience=audience,
+                label=f.label,
+                keywords=list(f.keywords),
+                status="active",
+                created_version=version,
+                size=0,
+                extra={"label_source": "model", "model_label": f.label},
+            )
             session.add(topic)
             session.flush()
             created.append(topic.id)
@@ -185,39 +217,76 @@ def apply_refit(session: Session, *, audience: str, version: int,
         session.get(Topic, topic_id).size = size  # type: ignore[union-attr]
     retired: list[int] = []
     live = set(model_to_topic.values())
-    for topic in session.scalars(select(Topic).where(Topic.audience == audience, Topic.status == "active")):
+    for topic in session.scalars(
+        select(Topic).where(Topic.audience == audience, Topic.status == "active")
+    ):
         if topic.id not in live:
             topic.status = "retired"
             topic.retired_version = version
             topic.size = 0
             retired.append(topic.id)
     session.flush()
-    return TaxonomyChange(model_to_topic=model_to_topic, kept=sorted(kept), created=created, retired=retired)
+    return TaxonomyChange(
+        model_to_topic=model_to_topic, kept=sorted(kept), created=created, retired=retired
+    )
 
 
-def record_version(session: Session, *, audience: str, version: int, path: str, n_documents: int,
-                   n_topics: int, outlier_share: float, params: dict[str, Any]) -> TopicModelVersion:
+def record_version(
+    session: Session,
+    *,
+    audience: str,
+    version: int,
+    path: str,
+    n_documents: int,
+    n_topics: int,
+    outlier_share: float,
+    params: dict[str, Any],
+) -> TopicModelVersion:
     """Store a fitted version and make it the audience's current one."""
-    session.execute(update(TopicModelVersion).where(TopicModelVersion.audience == audience)
-                    .values(is_current=False))
-    row = TopicModelVersion(audience=audience, version=version, path=path, n_documents=n_documents,
-                            n_topics=n_topics, outlier_share=outlier_share, params=params,
-                            is_current=True)
+    session.execute(
+        update(TopicModelVersion)
+        .where(TopicModelVersion.audience == audience)
+        .values(is_current=False)
+    )
+    row = TopicModelVersion(
+        audience=audience,
+        version=version,
+        path=path,
+        n_documents=n_documents,
+        n_topics=n_topics,
+        outlier_share=outlier_share,
+        params=params,
+        is_current=True,
+    )
     session.add(row)
     session.flush()
     return row
 
 
-def taxonomy_json(session: Session, *, audience: str, version: int,
-                  model_to_topic: dict[int, int]) -> dict[str, Any]:
+def taxonomy_json(
+    session: Session, *, audience: str, version: int, model_to_topic: dict[int, int]
+) -> dict[str, Any]:
     """The taxonomy as saved beside a version's model files."""
-    topics = session.scalars(select(Topic).where(Topic.audience == audience).order_by(Topic.id)).all()
+    topics = session.scalars(
+        select(Topic).where(Topic.audience == audience).order_by(Topic.id)
+    ).all()
     return {
         "audience": audience,
         "version": version,
         "model_topics": {str(k): v for k, v in sorted(model_to_topic.items())},
-        "topics": [{"id": t.id, "label": t.label, "keywords": t.keywords, "status": t.status,
-                    "pinned": t.pinned, "label_source": t.extra.get("label_source", "model"),
-                    "merged_into": t.merged_into_id, "created_version": t.created_version,
-                    "retired_version": t.retired_version, "size": t.size} for t in topics],
+        "topics": [
+            {
+                "id": t.id,
+                "label": t.label,
+                "keywords": t.keywords,
+                "status": t.status,
+                "pinned": t.pinned,
+                "label_source": t.extra.get("label_source", "model"),
+                "merged_into": t.merged_into_id,
+                "created_version": t.created_version,
+                "retired_version": t.retired_version,
+                "size": t.size,
+            }
+            for t in topics
+        ],
     }
