@@ -194,10 +194,12 @@ class TaggerConfig:
     touchpoint_threshold: float | None = None  # None -> the value tuned and stored with the heads
     custom_heads: tuple[str, ...] = ()  # names under var/models/custom/, or paths to their folders
     use_adapter: bool = True  # merge the committed LoRA adapter when the heads were trained on it
+    dtype: str | None = None  # None -> fp16 on CUDA, bf16 on CPUs with native bf16, else fp32
 
     def cache_key(self) -> tuple:
         return (
             self.encoder, self.heads_dir, self.device, self.batch_size, self.max_length,
             self.touchpoints, self.touchpoint_threshold, self.custom_heads, self.use_adapter,
+            self.dtype,
         )  # fmt: skip
 

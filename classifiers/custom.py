@@ -32,8 +32,9 @@ CUSTOM_DIR = Path(
 )
 
 
-def read_labelled_csv(path: str | Path, text_column: str = "text",
-                      label_column: str = "label") -> tuple[list[str], list[list[str]]]:  # fmt: skip
+def read_labelled_csv(
+    path: str | Path, text_column: str = "text", label_column: str = "label"
+) -> tuple[list[str], list[list[str]]]:
     """Texts and label lists from a CSV; rows without text or label are skipped."""
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)

@@ -88,7 +88,7 @@ def sst2(split: str) -> Split:
 
 
 def sst5(split: str, *, collapse: bool = True) -> Split:
-    """SST-5 sentences; collapsed to 3 classes (1-2 negative, 3 neutral, 4-5 positive) by default."""
+    """SST-5 sentences, by default collapsed to 3 classes (1-2 neg, 3 neutral, 4-5 pos)."""
     out = Split()
     with open(data_dir() / "sst" / f"sst5_{split}.txt", encoding="utf-8") as f:
         for line in f:

@@ -16,6 +16,7 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,7 @@ TARGETS = {
 }
 
 
-def f1(pred: np.ndarray, gold: np.ndarray) -> float:
+def f1(pred: Any, gold: Any) -> float:
     tp = float((pred & gold).sum())
     denom = float(pred.sum() + gold.sum())
     return 2 * tp / denom if denom else 0.0
@@ -59,7 +60,7 @@ def macro_recall(pred: list, gold: list, labels) -> float:
                           for label in labels]))  # fmt: skip
 
 
-def r4(x: float) -> float:
+def r4(x: Any) -> float:
     return round(float(x), 4)
 
 
@@ -202,15 +203,21 @@ def evaluate_touchpoints(tagger, base_tagger=None) -> dict:
     variants = {"shipped": tagger}
     if base_tagger is not None:
         variants["base_encoder"] = base_tagger
+    bank_emb = {}
     for name, t in variants.items():
+        bank_emb[name] = t.embed(bank.texts)
         block = _touchpoint_block(
-            t, t.embed(bank.texts), bank_gold, t.embed(off_texts), retail,
+            t, bank_emb[name], bank_gold, t.embed(off_texts), retail,
             t.embed([r["text"] for r in retail]),
         )  # fmt: skip
         if name == "shipped":
             out.update(block)
-        else:
+        else:  # the same prototypes and threshold on the untuned encoder's embeddings
             out[name] = block
+    if base_tagger is not None:  # how far the adapter moved the embeddings used for topics
+        cos = (bank_emb["shipped"] * bank_emb["base_encoder"]).sum(1)
+        out["embedding_cosine_to_base_mean"] = r4(cos.mean())
+        out["embedding_cosine_to_base_p05"] = r4(np.percentile(cos, 5))
     return out
 
 

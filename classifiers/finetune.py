@@ -25,6 +25,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,7 +70,7 @@ def add_lora(model: nn.Module, rank: int, alpha: float, first_layer: int = 0) ->
 def lora_state(model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
     out = {}
     for name in names:
-        layer = model.get_submodule(name)
+        layer: Any = model.get_submodule(name)
         out[f"{name}.lora_A"] = layer.lora_A.detach().clone().contiguous()
         out[f"{name}.lora_B"] = layer.lora_B.detach().clone().contiguous()
     return out

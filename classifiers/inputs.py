@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]", re.UNICODE)
 _LATIN = re.compile(r"[A-Za-z\u00C0-\u024F]")
@@ -74,7 +75,7 @@ def _script_language(text: str) -> str | None:
     return max(counts, key=counts.__getitem__) if counts else "und"
 
 
-_langid = None
+_langid: Any = None
 
 
 def detect_language(text: str) -> str | None:

@@ -77,7 +77,7 @@ class Tagger:
             adapter_dir = heads_dir / meta["adapter"]
         self.encoder = Encoder(
             config.encoder, device=config.device, max_length=config.max_length,
-            adapter_dir=adapter_dir,
+            adapter_dir=adapter_dir, dtype=config.dtype,
         )  # fmt: skip
         self.device = self.encoder.device
         tensors = load_file(str(heads_dir / "heads.safetensors"))
