@@ -186,6 +186,16 @@ def test_pii_is_redacted_before_storage(tmp_path, engine, settings) -> None:
     assert item.extra.get("redacted", {}).get("EMAIL") == 1
 
 
+def test_dead_letters_are_redacted_too(tmp_path, engine, settings) -> None:
+    path = _write(tmp_path / "pii_bad.csv", HEADER
+                  + "d1,Reach me at jane.doe@example.com,not-a-date,customer,ticket,support,,2,,,\n")
+    stats, _ = ingest_file(engine, path, settings=settings)
+    assert stats.dead == 1
+    letter = _dead_letters(engine)[0]
+    assert "jane.doe@example.com" not in letter.raw_payload and "[EMAIL]" in letter.raw_payload
+    assert "not-a-date" in letter.reason
+
+
 def test_long_text_is_cut_and_flagged(tmp_path, engine, settings) -> None:
     long_text = "word " * 30_000
     path = _write(tmp_path / "long.jsonl", json.dumps({"text": long_text, "created_at": "2026-09-01"}))

@@ -204,9 +204,11 @@ class Ingestor:
         now = utcnow()
         run_id = self.run.id if self.run else None
         if dead:
+            # Dead letters are stored too, so they are redacted like items (PII never lands).
+            redact = self.redactor.redact
             session.execute(insert(DeadLetter), [
                 {"source_id": self.source.id, "run_id": run_id, "location": rec.location,
-                 "raw_payload": rec.raw, "reason": reason, "created_at": now}
+                 "raw_payload": redact(rec.raw), "reason": redact(reason), "created_at": now}
                 for rec, reason in dead
             ])
             self.stats.dead += len(dead)
