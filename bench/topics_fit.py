@@ -1,4 +1,4 @@
-"""Refit speed and memory: the service's topic refit on 100,000 stored items (target <= 180 s, 4 GB).
+"""Refit speed and memory: the topic refit on 100,000 stored items (target <= 180 s, 4 GB).
 
     nice python bench/topics_fit.py [--n 100000]
 
@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> int:
         result["name"] = name
         runs.append(result)
         print(
-            f"{name}: {result['seconds']:.0f}s, peak {result['peak_rss_mb']} MB, {result['n_topics']} topics, "
+            f"{name}: {result['seconds']:.0f}s, peak {result['peak_rss_mb']} MB, "
+            f"{result['n_topics']} topics, "
             f"{result['outlier_share']:.1%} outliers, timings {result['timings']}",
             flush=True,
         )
