@@ -53,6 +53,16 @@ ENCODER_LINE = (
     "mean-pooled and L2-normalised; one pass per text is shared by every task head."
 )
 
+ADAPTER_LINE = (
+    "The encoder carries a LoRA adapter (rank 16 on every attention and feed-forward projection "
+    "of its top layers) trained jointly for sentiment and the 28 emotions by "
+    "`python -m classifiers.finetune`, with a distillation term that keeps the pooled embedding "
+    "close to the base model's; it is merged into the weights at load time, so tagging is still "
+    "one encoder pass. Sentiment and emotion heads are the ones trained jointly with it; needs "
+    "and touchpoints read the tuned embedding. Settings and training time: "
+    "`classifiers/weights/adapter/adapter.json`."
+)
+
 FACTS: dict[str, CardFacts] = {
     "sentiment": CardFacts(
         task="sentiment",
@@ -253,12 +263,15 @@ def render(task: str, metrics_doc: dict) -> str:
         rows.append(f"| {key} | {_fmt(value)} | {status} |")
     versions = ", ".join(f"{k} `{v}`" for k, v in sorted(metrics_doc["model_versions"].items()))
     extra = "".join(f"\n## {title}\n\n{body}\n" for title, body in facts.extra_sections.items())
+    method = list(facts.method)
+    if "+" in metrics_doc["model_versions"].get("encoder", ""):
+        method.insert(1, ADAPTER_LINE)
     return TEMPLATE.format(
         task=task, title=facts.title, summary=facts.summary, versions=versions,
         command=metrics_doc["command"], rows="\n".join(rows),
         details="\n".join(details) + ("\n" if details else ""),
         training_data="\n".join(f"- {x}" for x in facts.training_data),
-        method="\n".join(f"- {x}" for x in facts.method),
+        method="\n".join(f"- {x}" for x in method),
         evaluation="\n".join(f"- {x}" for x in facts.evaluation),
         limitations="\n".join(f"- {x}" for x in facts.limitations), extra=extra,
     )  # fmt: skip

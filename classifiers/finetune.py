@@ -33,6 +33,7 @@ from torch import nn
 
 from classifiers import data
 from classifiers.encoder import default_encoder_path, lora_target_names
+from classifiers.heads import build_module
 from classifiers.labels import GOEMOTIONS_LABELS, SENTIMENT_LABELS
 from classifiers.train import SEED, Features, multi_hot, seed_everything
 
@@ -132,8 +133,7 @@ def save_adapter(out: Path, model: nn.Module, names: list[str], sent_head: nn.Mo
         "batch_per_task": args.batch, "lr": args.lr, "distill": args.distill,
         "emotion_weight": args.emotion_weight, "max_length": args.max_length, "seed": SEED,
         "tasks": ["sentiment", "emotions"], "seconds": round(seconds),
-        "joint_heads": {"sentiment": {"kind": "mlp", "hidden": 256},
-                        "emotions": {"kind": "mlp", "hidden": 512}},
+        "joint_heads": args.joint_heads, "init_heads": args.init_heads,
     }  # fmt: skip
     (out / "adapter.json").write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -156,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default="lora-mt.v2")
     parser.add_argument("--speed-test", action="store_true", help="20 steps, print samples/s")
     parser.add_argument("--checkpoint-every", type=int, default=50)
+    parser.add_argument("--init-heads", default=None,
+                        help="weights folder whose sentiment/emotions heads start the joint heads")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(int(os.environ.get("VOC_TORCH_THREADS", "2")))
@@ -168,9 +170,26 @@ def main(argv: list[str] | None = None) -> int:
     model = AutoModel.from_pretrained(path)
     names = add_lora(model, args.rank, args.alpha, args.first_layer)
     dim = model.config.hidden_size
-    sent_head = nn.Sequential(nn.Linear(dim, 256), nn.GELU(), nn.Dropout(0.1), nn.Linear(256, 3))
-    emo_head = nn.Sequential(nn.Linear(dim, 512), nn.GELU(), nn.Dropout(0.1),
-                             nn.Linear(512, len(GOEMOTIONS_LABELS)))  # fmt: skip
+    head_kinds = {"sentiment": {"kind": "mlp", "hidden": 256},
+                  "emotions": {"kind": "mlp", "hidden": 512}}  # fmt: skip
+    init: dict[str, torch.Tensor] = {}
+    if args.init_heads:  # start from heads fitted on the frozen encoder: good from step 0
+        from safetensors.torch import load_file
+
+        init_meta = json.loads((Path(args.init_heads) / "heads.json").read_text())["heads"]
+        init = load_file(str(Path(args.init_heads) / "heads.safetensors"))
+        for task in head_kinds:
+            head_kinds[task] = {"kind": init_meta[task]["kind"],
+                                "hidden": init_meta[task]["hidden"]}  # fmt: skip
+    heads = {}
+    for task, n_out in (("sentiment", 3), ("emotions", len(GOEMOTIONS_LABELS))):
+        heads[task] = build_module(head_kinds[task]["kind"], dim, n_out,
+                                   head_kinds[task]["hidden"])  # fmt: skip
+        if init:
+            heads[task].load_state_dict({k[len(task) + 1 :]: v for k, v in init.items()
+                                         if k.startswith(f"{task}.")})  # fmt: skip
+    sent_head, emo_head = heads["sentiment"], heads["emotions"]
+    args.joint_heads = head_kinds
 
     feats = Features()  # the base encoder's cached embeddings: distillation targets
     s_texts, s_y, s_w, s_emb = sentiment_pool(feats)
