@@ -168,9 +168,9 @@ FACTS: dict[str, CardFacts] = {
         ],
         shortfall="The three needs are judged from meaning more than from words, and 1,000 "
         "labelled items (134 emotional, 177 social) are few for the two rare needs: functional "
-        "reaches 0.96 F1, emotional and social stay near 0.55-0.65. More labelled emotional/social items, "
-        "or an encoder tuned on them, are the way up; the needs data is kept out of the encoder "
-        "fine-tune so that this cross-validation stays honest.",
+        "reaches 0.96 F1, emotional and social stay near 0.55-0.65. More labelled emotional and "
+        "social items, or an encoder tuned on them, are the way up; the needs data is kept out of "
+        "the encoder fine-tune so that this cross-validation stays honest.",
         limitations=[
             "1,000 labelled items, 134 emotional and 177 social: the rarer needs are "
             "the weaker ones.",
