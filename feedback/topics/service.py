@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,8 +106,14 @@ def refit(
     audience: str,
     max_documents: int | None = None,
     params: ClusteringParams | None = None,
+    phrase_embedder: Callable[[str], Callable[[list[str]], np.ndarray] | None] | None = None,
 ) -> RefitReport:
-    """Fit a new version on the audience's items (their stored embeddings), aligned to the last."""
+    """Fit a new version on the audience's items (their stored embeddings), aligned to the last.
+
+    `phrase_embedder(encoder_name)` may return the encoder that made the stored embeddings
+    (a texts -> vectors function); labels are then re-ranked against topic centroids. The
+    domain does not load models itself: the job or command passes it in.
+    """
     from feedback.topics.alignment import align, overlap_matrix
     from feedback.topics.model import fit
 
@@ -146,6 +153,7 @@ def refit(
         embedding_model=encoder,
         params=params,
         anchors=prev_model.centroids if prev_model is not None else None,
+        phrase_embedder=phrase_embedder(encoder) if phrase_embedder is not None else None,
     )
 
     matched: dict[int, int] = {}
