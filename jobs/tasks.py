@@ -62,7 +62,7 @@ def tag_pending(engine: Engine, tagger: Any, *, batch_size: int = 256, limit: in
     while done < total:
         with session_scope(engine) as session:
             n = tag_batch(session, tagger, batch_size=min(batch_size, total - done))
-            assign_pending_topics(session)  # newly tagged items get a topic from the current version
+            assign_pending_topics(session)  # new items get a topic from the current version
             # Rollups follow in the same transaction when the batch is recent feedback (a few days).
             refresh_rollups(session, max_days=ROLLUP_DAYS_PER_BATCH)
         if n == 0:
