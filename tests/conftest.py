@@ -110,3 +110,39 @@ def scoped_client(light_client, settings: Settings):
         return test_client
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tagged_demo_template(tmp_path_factory: pytest.TempPathFactory, migrated_template: Path, tagger) -> dict:
+    """The demo data generated, ingested and tagged by the real models once per test session.
+
+    Tagging ~6,900 items is the slowest step of the suite, so tests copy this database
+    (`tagged_demo`) instead of tagging again.
+    """
+    from feedback.demo.generator import write_csv
+    from feedback.ingest.files import ingest_file
+    from jobs.tasks import tag_pending
+
+    root = tmp_path_factory.mktemp("tagged_demo")
+    db = root / "voc.db"
+    shutil.copy(migrated_template, db)
+    settings = Settings(database_url=f"sqlite:///{db}", var_dir=root / "var", data_dir=DATA_DIR, _env_file=None)
+    engine = make_engine(settings.database_url)
+    csv_path = root / "northwind.csv"
+    rows = write_csv(csv_path, seed=7)
+    stats, _ = ingest_file(engine, csv_path, settings=settings, source_name="demo:northwind")
+    tagged = tag_pending(engine, tagger, batch_size=512)
+    engine.dispose()
+    return {"db": db, "rows": rows, "ingest": stats, "tagged": tagged, "csv": csv_path}
+
+
+@pytest.fixture
+def tagged_demo(tmp_path: Path, tagged_demo_template: dict) -> dict:
+    """A private copy of the tagged demo database, with settings and an engine for it."""
+    db = tmp_path / "demo.db"
+    shutil.copy(tagged_demo_template["db"], db)
+    settings = Settings(database_url=f"sqlite:///{db}", var_dir=tmp_path / "var", data_dir=DATA_DIR,
+                        _env_file=None)
+    engine = make_engine(settings.database_url)
+    yield {**tagged_demo_template, "settings": settings, "engine": engine}
+    engine.dispose()

@@ -10,7 +10,6 @@ import csv
 import json
 import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +17,6 @@ from sqlalchemy import select
 
 from feedback.config import Settings
 from feedback.db import make_engine, session_scope
-from feedback.demo.generator import write_csv
 from feedback.demo.stories import get_story
 from feedback.ingest.files import ingest_file
 from feedback.insights.service import make_digest
@@ -34,17 +32,19 @@ SCRIPT_REVIEW = "SwiftShip dumped the box <script>alert('pwned')</script> on the
 
 @pytest.fixture(scope="module")
 def demo(
-    tmp_path_factory: pytest.TempPathFactory, migrated_template: Path, tagger
+    tmp_path_factory: pytest.TempPathFactory, tagged_demo_template: dict[str, Any], tagger
 ) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("demo_digest")
-    shutil.copy(migrated_template, root / "voc.db")
+    shutil.copy(tagged_demo_template["db"], root / "voc.db")
     settings = Settings(
         database_url=f"sqlite:///{root / 'voc.db'}", var_dir=root / "var", _env_file=None
     )
     engine = make_engine(settings.database_url)
-    path = root / "northwind.csv"
-    write_csv(path, seed=7)
-    with path.open("a", newline="", encoding="utf-8") as handle:  # one hostile review
+    path = root / "hostile.csv"
+    with tagged_demo_template["csv"].open(encoding="utf-8") as source:
+        header = source.readline()
+    with path.open("w", newline="", encoding="utf-8") as handle:  # one hostile review
+        handle.write(header)
         csv.writer(handle).writerow(
             [
                 "nw-script",
