@@ -124,3 +124,20 @@ def test_vectorised_scoring_gives_py3langid_answers() -> None:
         expected_code, expected_confidence = identifier.reference.classify(text)
         assert code == expected_code, text
         assert confidence == pytest.approx(expected_confidence, abs=1e-5), text
+
+
+def test_plainly_english_long_texts_skip_the_model_and_other_languages_never_do() -> None:
+    from feedback.demo.generator import generate
+    from feedback.language import _plain_english
+
+    english = ("The courier left the parcel at the wrong door and it was soaked, and when I called "
+               "they said there was nothing they could do about it.")
+    assert _plain_english(english) is not None and detect_language(english).code == "en"
+    foreign = [row["text"] for row in generate() if row["language"] == ""]
+    assert len(foreign) >= 50
+    assert not [text for text in foreign if _plain_english(text)]
+    for text in ("La entrega llegó tarde y la caja estaba dañada, nadie contestó mis correos.",
+                 "Die Lieferung kam zu spät und das Paket war beschädigt, niemand hat geantwortet.",
+                 "La livraison est arrivée en retard et le colis était abîmé, personne n'a répondu.",
+                 "De levering was te laat en de doos was beschadigd, niemand heeft gereageerd."):
+        assert _plain_english(text) is None
