@@ -135,7 +135,8 @@ def demo(
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve the API afterwards")] = False,
     port: Annotated[int | None, typer.Option()] = None,
 ) -> None:
-    """Everything in one go: migrate, generate and ingest the demo data, tag it (then serve)."""
+    """Everything in one go: migrate, ingest and tag the demo data, fit topics, make the weekly
+    digests (then serve)."""
     from feedback.demo.generator import write_csv
     from jobs.tasks import demo_csv_path
 
@@ -147,9 +148,25 @@ def demo(
     ingest(file=path, source="demo:northwind", audience="customer", map_=None, set_=None,
            mapping=None, fmt=None, encoding=None)
     tag(batch_size=None, limit=None)
+    _demo_topics_and_digests(settings)
     if serve_after:
         _print_examples(settings.api.host, port or settings.api.port)
         serve(host=None, port=port)
+
+
+def _demo_topics_and_digests(settings: Settings) -> None:
+    """Fit the topic models and store a digest per demo week and audience, as the jobs would."""
+    from feedback.demo.generator import WEEKS
+    from jobs.cli_topics import fit as fit_topics
+    from jobs.digests import run_digests
+
+    fit_topics(audience=None, max_documents=None)
+    alerts = 0
+    for week in WEEKS[8:]:  # the first weeks serve as the 8-week baseline
+        detail = run_digests(settings, week=week, audiences=("customer", "employee"), send=False)
+        alerts += sum(r.get("alerts", 0) for r in detail.values() if isinstance(r, dict))
+    out.print(f"digests: weeks {WEEKS[8]}..{WEEKS[-1]} stored for both audiences, {alerts} alert(s); "
+              f"read them at /v1/digests")
 
 
 def _print_examples(host: str, port: int) -> None:
