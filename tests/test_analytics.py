@@ -267,6 +267,7 @@ def test_a_topic_merge_invalidates_the_rollups(light_client, engine, shop) -> No
     with session_scope(engine) as session:
         refresh_rollups(session)
         assert rollups_current(session)
-    fresh = light_client.get("/v1/trends", params={"by": "topic", "interval": "month", "start": MONDAY.isoformat()}).json()
+    params = {"by": "topic", "interval": "month", "start": MONDAY.isoformat()}
+    fresh = light_client.get("/v1/trends", params=params).json()
     assert fresh["source"] == "rollups"
     _same_rows(served["rows"], fresh["rows"])

@@ -192,7 +192,8 @@ def test_every_shown_employee_number_covers_enough_people(light_client, company)
 def test_overlapping_date_ranges_do_not_isolate_a_week(light_client, company) -> None:
     # legal: 6 people in weeks 1-2, only 2 in week 3. Week 3's legal cell is hidden ...
     weekly = _rows(light_client.get("/v1/trends", params={"audience": "employee", "by": "org_unit"}).json())
-    week3 = [r for r in weekly if r["org_unit"] == "legal" and r["period"] == (MONDAY + timedelta(days=14)).date().isoformat()]
+    third_monday = (MONDAY + timedelta(days=14)).date().isoformat()
+    week3 = [r for r in weekly if r["org_unit"] == "legal" and r["period"] == third_monday]
     assert week3 and week3[0]["suppressed"]
     # ... so the range weeks 1-3 minus the range weeks 1-2 must not give it away.
     def legal_n(days: int) -> int | None:

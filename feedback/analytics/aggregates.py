@@ -195,7 +195,9 @@ def _rollup_page(session: Session, query: AggregateQuery, names: tuple[str, ...]
         rows.append(_row(period, query, r.dimension, r.value, r.value, stats, totals.get(period),
                          r.updated_at, next_period(period, query.interval)))
     last = found[-1] if found else None
-    cursor = encode_cursor((as_date(last.period_start).isoformat(), last.dimension, last.value)) if more and last else None
+    cursor = None
+    if more and last:
+        cursor = encode_cursor((as_date(last.period_start).isoformat(), last.dimension, last.value))
     return AggregatePage(_labelled(session, _fill(rows)), cursor, "rollups")
 
 

@@ -13,7 +13,7 @@ from feedback.config import Settings
 from feedback.db import session_factory
 from feedback.ingest.mapping import FieldMapping
 from feedback.ingest.readers import IngestError, RawRecord, read_records
-from feedback.ingest.service import IngestStats, Ingestor, finish_run, get_or_create_source, start_run
+from feedback.ingest.service import Ingestor, IngestStats, finish_run, get_or_create_source, start_run
 
 
 def ingest_file(engine: Engine, path: Path, *, settings: Settings, source_name: str | None = None,

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import feedback.db
-
 revision: str = '2b11f47ab5ef'
 down_revision: str | Sequence[str] | None = '92251b690e55'
 branch_labels: str | Sequence[str] | None = None
