@@ -33,17 +33,21 @@ def pick_texts(tokenizer, n: int) -> list[str]:
 
 
 def bare_pass(encoder, texts: list[str], batch: int) -> None:
+    """Tokenise (one fast-tokenizer call), then per length-sorted batch: pad, forward, mean-pool.
+
+    The cheapest way this encoder can turn texts into pooled vectors: no heads, no flags, no
+    result objects, no language check.
+    """
     import torch
 
-    enc = encoder.tokenizer
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    ids = encoder.tokenizer(texts, truncation=True, max_length=encoder.max_length)["input_ids"]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     with torch.inference_mode():
         for s in range(0, len(order), batch):
-            chunk = [texts[i] for i in order[s : s + batch]]
-            b = enc(chunk, padding=True, truncation=True, max_length=256, return_tensors="pt")
-            b = {k: v.to(encoder.device) for k, v in b.items()}
-            hidden = encoder.model(**b).last_hidden_state
-            m = b["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            batch_ids, mask = encoder.pad([ids[i] for i in order[s : s + batch]])
+            batch_ids, mask = batch_ids.to(encoder.device), mask.to(encoder.device)
+            hidden = encoder.model(input_ids=batch_ids, attention_mask=mask).last_hidden_state
+            m = mask.unsqueeze(-1).to(hidden.dtype)
             (hidden * m).sum(1) / m.sum(1)
     if encoder.device.startswith("cuda"):
         torch.cuda.synchronize()
