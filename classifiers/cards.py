@@ -208,6 +208,10 @@ FACTS: dict[str, CardFacts] = {
             "Retail sample: 58 hand-written retail/employee items labelled before any "
             "prediction was looked at (`classifiers/eval_data/touchpoints_retail.jsonl`), 6 of "
             "them off topic",
+            "With and without the adapter: `base_encoder` repeats the measurements on the "
+            "untuned encoder's embeddings (same prototypes and threshold), and "
+            "`embedding_cosine_to_base_*` is the cosine between tuned and base embeddings of the "
+            "Banking77 queries - the embedding that topics are built on",
         ],
         limitations=[
             "Similarity to a few phrases is a coarse signal: items that mention two touchpoints "
