@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from feedback.config import Settings
+from feedback.db import session_scope
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -17,15 +18,8 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """A session per request: committed if the handler returns, rolled back if it raises."""
-    session: Session = request.app.state.session_factory()
-    try:
+    with session_scope(request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def get_tagger(request: Request) -> Any:

@@ -96,9 +96,9 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """A unit of work: commit on success, roll back on any error."""
-    session = session_factory(engine)()
+def session_scope(bind: Engine | sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work on an engine or a session factory: commit on success, roll back on error."""
+    session = (bind if isinstance(bind, sessionmaker) else session_factory(bind))()
     try:
         yield session
         session.commit()

@@ -24,9 +24,12 @@ Z95 = 1.959963984540054
 class Moments:
     """n values, their sum and their sum of squares."""
 
-    n: int
-    total: float
-    total_sq: float
+    n: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+
+    def __add__(self, other: Moments) -> Moments:
+        return Moments(self.n + other.n, self.total + other.total, self.total_sq + other.total_sq)
 
     @property
     def mean(self) -> float | None:
@@ -38,6 +41,10 @@ class Moments:
         if self.n < 2:
             return None
         return max(0.0, (self.total_sq - self.total * self.total / self.n) / (self.n - 1))
+
+    def ci95(self) -> tuple[float, float] | None:
+        """A t interval for the mean (None below two values)."""
+        return mean_ci(self)
 
 
 @lru_cache(maxsize=512)

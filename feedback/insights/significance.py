@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from feedback.analytics import stats
@@ -25,31 +24,8 @@ def _scipy() -> Any:
     return sps
 
 
-@dataclass(frozen=True)
-class Moments:
-    """Count, sum and sum of squares of a numeric score: enough for a mean, its CI and a t-test."""
-
-    n: int = 0
-    total: float = 0.0
-    total_sq: float = 0.0
-
-    def __add__(self, other: Moments) -> Moments:
-        return Moments(self.n + other.n, self.total + other.total, self.total_sq + other.total_sq)
-
-    @property
-    def mean(self) -> float | None:
-        return self.total / self.n if self.n else None
-
-    @property
-    def variance(self) -> float | None:
-        """Sample variance (n - 1), None below two values."""
-        if self.n < 2:
-            return None
-        return max(0.0, (self.total_sq - self.total * self.total / self.n) / (self.n - 1))
-
-    def ci95(self) -> tuple[float, float] | None:
-        """A t interval for the mean."""
-        return stats.mean_ci(stats.Moments(self.n, self.total, self.total_sq))
+# One summary type for analytics and digests, so both compute means and intervals alike.
+Moments = stats.Moments
 
 
 def wilson_ci(k: int, n: int) -> tuple[float, float] | None:
@@ -138,10 +114,7 @@ def poisson_dispersion(counts: Sequence[int]) -> float:
 
 def mean_difference_p(this: Moments, base: Moments) -> float:
     """Two-sided Welch t-test p-value of two means given as moments (1.0 when untestable)."""
-    result = stats.welch_test(
-        stats.Moments(base.n, base.total, base.total_sq),
-        stats.Moments(this.n, this.total, this.total_sq),
-    )
+    result = stats.welch_test(base, this)
     return 1.0 if result is None or math.isnan(result.p_value) else result.p_value
 
 
