@@ -390,6 +390,13 @@ def ingest_payloads(session: Session, *, source: Source, payloads: Iterable[dict
     """Ingest already-parsed objects (API pushes, connectors) as one run."""
     records = (RawRecord(f"{location}:item {i}", p, json.dumps(p, default=str, ensure_ascii=False))
                for i, p in enumerate(payloads))
+    return ingest_run(session, source=source, records=records, settings=settings, mapping=mapping,
+                      location=location)
+
+
+def ingest_run(session: Session, *, source: Source, records: Iterable[RawRecord], settings: Settings,
+               mapping: FieldMapping | None = None, location: str) -> IngestStats:
+    """Ingest `records` as one recorded run; a whole-input error is recorded, then raised."""
     run = start_run(session, source, location)
     ingestor = Ingestor(session, source=source, settings=settings, mapping=mapping, run=run)
     try:

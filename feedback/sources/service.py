@@ -27,7 +27,7 @@ from feedback.config import Settings
 from feedback.db import session_factory, utcnow
 from feedback.ingest.mapping import FieldMapping, RowError, normalize
 from feedback.ingest.readers import IngestError, RawRecord
-from feedback.ingest.service import Ingestor, IngestStats, build_redactor, finish_run, start_run
+from feedback.ingest.service import Ingestor, IngestStats, build_redactor, finish_run, ingest_run, start_run
 from feedback.models import DeadLetter, IngestionRun, Source
 from feedback.privacy.redaction import Redactor
 from feedback.sources import repository
@@ -534,18 +534,9 @@ def ingest_webhook(
     from feedback.sources.connectors.push import WebhookConnector
 
     assert isinstance(connector, WebhookConnector)
-    run = start_run(session, source, f"webhook:{source.name}")
-    records = connector.to_records(document, f"webhook:{source.name}")
-    ingestor = Ingestor(
-        session, source=source, settings=settings, mapping=ingest_mapping(connector), run=run
-    )
-    try:
-        stats = ingestor.ingest(records)
-    except IngestError as exc:
-        finish_run(session, run, ingestor.stats, error=str(exc))
-        raise
-    finish_run(session, run, stats)
-    return stats
+    location = f"webhook:{source.name}"
+    return ingest_run(session, source=source, records=connector.to_records(document, location),
+                      settings=settings, mapping=ingest_mapping(connector), location=location)
 
 
 def push_mapping(source: Source) -> FieldMapping | None:
