@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     model = AutoModel.from_pretrained(path)
     names = add_lora(model, args.rank, args.alpha, args.first_layer)
     dim = model.config.hidden_size
-    head_kinds = {"sentiment": {"kind": "mlp", "hidden": 256},
+    head_kinds: dict[str, dict[str, Any]] = {"sentiment": {"kind": "mlp", "hidden": 256},
                   "emotions": {"kind": "mlp", "hidden": 512}}  # fmt: skip
     init: dict[str, torch.Tensor] = {}
     if args.init_heads:  # start from heads fitted on the frozen encoder: good from step 0
