@@ -21,6 +21,7 @@ from feedback.sources.connectors.filesource import FileSourceConnector, Table
 from feedback.sources.connectors.survey import (
     SurveyOptions,
     local_time,
+    option_columns,
     rating,
     require_column,
     response_records,
@@ -110,19 +111,7 @@ class QualtricsConnector(FileSourceConnector):
                 None,
             )
             nps_col = by_import.get(group[: -len("_NPS_GROUP")]) if group else None
-        csat_col = (
-            require_column(opts.csat_question, ids, labels, option="csat_question", where=where)
-            if opts.csat_question
-            else None
-        )
-        field_cols = {
-            f: require_column(c, ids, labels, option=f"fields.{f}", where=where)
-            for f, c in opts.fields.items()
-        }
-        extra_cols = [
-            require_column(c, ids, labels, option="extra_columns", where=where)
-            for c in opts.extra_columns
-        ]
+        csat_col, field_cols, extra_cols = option_columns(opts, ids, labels, where=where)
         author_col = opts.author_column if opts.author_column in ids else None
         position = {col: i for i, col in enumerate(ids)}
         status_col = position.get("Status")

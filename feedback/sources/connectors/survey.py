@@ -155,6 +155,26 @@ def require_column(
     return found
 
 
+def option_columns(
+    opts: SurveyOptions, columns: Sequence[str], labels: Mapping[str, str], *, where: str
+) -> tuple[str | None, dict[str, str], list[str]]:
+    """The CSAT question, mapped fields and extra columns an export's options name, resolved."""
+    csat_col = (
+        require_column(opts.csat_question, columns, labels, option="csat_question", where=where)
+        if opts.csat_question
+        else None
+    )
+    field_cols = {
+        f: require_column(c, columns, labels, option=f"fields.{f}", where=where)
+        for f, c in opts.fields.items()
+    }
+    extra_cols = [
+        require_column(c, columns, labels, option="extra_columns", where=where)
+        for c in opts.extra_columns
+    ]
+    return csat_col, field_cols, extra_cols
+
+
 def response_records(
     *,
     location: str,

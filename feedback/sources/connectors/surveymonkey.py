@@ -23,6 +23,7 @@ from feedback.sources.connectors.survey import (
     SurveyOptions,
     find_column,
     local_time,
+    option_columns,
     rating,
     require_column,
     response_records,
@@ -87,19 +88,7 @@ class SurveyMonkeyConnector(FileSourceConnector):
             if opts.nps_question
             else _recommend_question(columns)
         )
-        csat_col = (
-            require_column(opts.csat_question, columns, labels, option="csat_question", where=where)
-            if opts.csat_question
-            else None
-        )
-        field_cols = {
-            f: require_column(c, columns, labels, option=f"fields.{f}", where=where)
-            for f, c in opts.fields.items()
-        }
-        extra_cols = [
-            require_column(c, columns, labels, option="extra_columns", where=where)
-            for c in opts.extra_columns
-        ]
+        csat_col, field_cols, extra_cols = option_columns(opts, columns, labels, where=where)
         position = {col: i for i, col in reversed(list(enumerate(columns)))}
         zone = opts.zone()
         date_col = find_column("End Date", columns) or find_column("Start Date", columns)
