@@ -80,12 +80,15 @@ def gpu_path(tagger, texts: list[str], batch: int) -> float:
 
     def run():
         with ThreadPoolExecutor(4) as pool, torch.inference_mode():
-            for ids, mask in pool.map(prep, chunks):
+            for chunk, (ids, mask) in zip(chunks, pool.map(prep, chunks), strict=True):
                 pooled = enc.forward_pooled(ids.to("cuda", non_blocking=True),
                                             mask.to("cuda", non_blocking=True))  # fmt: skip
                 pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                for head in tagger.heads.values():
-                    head.probabilities(pooled)
+                probs = {t: h.probabilities(pooled) for t, h in tagger.heads.items()}
+                if tagger.needs_model is not None:  # the hybrid needs head reads text: CPU
+                    tagger._needs(chunk, pooled.float().cpu().numpy(),
+                                  probs["emotions"].cpu().numpy(),
+                                  probs["sentiment"].cpu().numpy())  # fmt: skip
         torch.cuda.synchronize()
 
     run()

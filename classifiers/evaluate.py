@@ -126,31 +126,44 @@ def evaluate_emotions(tagger) -> dict:
     }
 
 
-def evaluate_needs(tagger) -> dict:
-    """5-fold CV of the needs head recipe on the tagger's own embeddings."""
-    from classifiers.train import (
-        FITS,
-        fit_head,
-        fold_ids,
-        multi_hot,
-        needs_cv_predictions,
-        predict,
-        tune_thresholds,
-    )  # fmt: skip
+def _needs_inputs(tagger, texts: list[str]) -> np.ndarray:
+    """The needs head's stacked input for `texts`, from the tagger's own encoder pass."""
+    from classifiers.needs import stack
 
+    results = tagger.tag(texts, return_embeddings=True)
+    emb = np.stack([r.embedding for r in results])
+    emo = np.array([[r.emotions[label] for label in GOEMOTIONS_LABELS] for r in results])
+    sent = np.array([[r.sentiment_probs[label] for label in SENTIMENT_LABELS] for r in results])
+    return stack(emb, emo, sent)
+
+
+def evaluate_needs(tagger) -> dict:
+    """Nested 5-fold CV of the shipped needs recipe on the tagger's own encoder pass: each outer
+    fold's thresholds come from an inner 5-fold CV on its training folds; the project's written
+    rows (classifiers/train_data) are added to every training fold and never scored."""
+    from classifiers.needs import NeedsRecipe, fit, out_of_fold, written_rows
+    from classifiers.train import fold_ids, multi_hot, tune_thresholds
+
+    recipe = NeedsRecipe(**tagger.needs_model.recipe.to_json()) if tagger.needs_model else \
+        NeedsRecipe()  # fmt: skip
     sp = data.needs()
     labels = list(NEED_LABELS)
-    x = tagger.embed(sp.texts)
+    x = _needs_inputs(tagger, sp.texts)
     y = multi_hot(sp.labels, labels)
+    w_texts, w_labels = written_rows()
+    extra = (w_texts, _needs_inputs(tagger, w_texts), multi_hot(w_labels, labels))
     folds = fold_ids(y, 5)
     pred = np.zeros(y.shape, bool)
     for k in range(5):
-        tr, te = folds != k, folds == k
-        # thresholds from an inner 5-fold CV on the training folds only
-        inner = needs_cv_predictions(x[tr], y[tr], FITS["needs"], seed=100 + k)
+        tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        tr_texts = [sp.texts[i] for i in tr]
+        inner = out_of_fold(tr_texts, x[tr], y[tr], fold_ids(y[tr], 5, seed=100 + k), recipe,
+                            extra=extra)  # fmt: skip
         thr = tune_thresholds(inner, y[tr], labels)
-        module = fit_head(x[tr], y[tr], multi_label=True, fit=FITS["needs"], seed=k)
-        probs = predict(module, x[te], multi_label=True)
+        weight = np.concatenate([np.ones(len(tr)), np.full(len(w_texts), recipe.written_weight)])
+        model = fit(tr_texts + w_texts, np.concatenate([x[tr], extra[1]]),
+                    np.concatenate([y[tr], extra[2]]), recipe, sample_weight=weight)  # fmt: skip
+        probs = model.probabilities([sp.texts[i] for i in te], x[te])
         pred[te] = probs >= np.array([thr[label] for label in labels])
     per_label = {label: r4(f1(pred[:, j], y[:, j] > 0)) for j, label in enumerate(labels)}
     exact = np.mean((pred == (y > 0)).all(1))
@@ -160,6 +173,8 @@ def evaluate_needs(tagger) -> dict:
         "cv5_exact_match": r4(exact),
         "n": len(sp.texts),
         "label_counts": {label: int(y[:, j].sum()) for j, label in enumerate(labels)},
+        "written_training_rows": len(w_texts),
+        "recipe": recipe.to_json(),
     }
 
 

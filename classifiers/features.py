@@ -64,6 +64,7 @@ DATASETS: dict[str, Callable[[], data.Split]] = {
                                                  data.banking77("train").labels[::3]),
     "banking77_test": lambda: data.banking77("test"),
     "needs": data.needs,
+    "needs_written": lambda: data.Split(*__import__("classifiers.needs").needs.written_rows()),
 }
 
 

@@ -158,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint-every", type=int, default=50)
     parser.add_argument("--init-heads", default=None,
                         help="weights folder whose sentiment/emotions heads start the joint heads")
+    parser.add_argument("--init-adapter", default=None,
+                        help="adapter folder to continue from: its LoRA matrices (where the layer is "
+                             "adapted here too) and its joint heads start this run")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(int(os.environ.get("VOC_TORCH_THREADS", "2")))
@@ -173,7 +176,23 @@ def main(argv: list[str] | None = None) -> int:
     head_kinds: dict[str, dict[str, Any]] = {"sentiment": {"kind": "mlp", "hidden": 256},
                   "emotions": {"kind": "mlp", "hidden": 512}}  # fmt: skip
     init: dict[str, torch.Tensor] = {}
-    if args.init_heads:  # start from heads fitted on the frozen encoder: good from step 0
+    if args.init_adapter:  # warm start: continue an earlier run (possibly over more layers)
+        from safetensors.torch import load_file
+
+        prev = Path(args.init_adapter)
+        prev_meta = json.loads((prev / "adapter.json").read_text())
+        if (prev_meta["rank"], prev_meta["alpha"]) != (args.rank, args.alpha):
+            raise SystemExit("--init-adapter needs the same --rank and --alpha")
+        lora = load_file(str(prev / "adapter.safetensors"))
+        for key, value in lora.items():
+            name, _, part = key.rpartition(".")
+            if name in names:
+                getattr(model.get_submodule(name), part).data.copy_(value.float())
+        init = {k: v.float() for k, v in load_file(str(prev / "joint_heads.safetensors")).items()}
+        for task in head_kinds:
+            head_kinds[task] = dict(prev_meta["joint_heads"][task])
+        args.init_heads = f"continued from {prev_meta['version']} ({prev_meta['steps']} steps)"
+    elif args.init_heads:  # start from heads fitted on the frozen encoder: good from step 0
         from safetensors.torch import load_file
 
         init_meta = json.loads((Path(args.init_heads) / "heads.json").read_text())["heads"]

@@ -92,5 +92,13 @@ def load_head(spec: HeadSpec, tensors: dict[str, torch.Tensor], dim: int) -> Hea
 
 # v1: heads fitted on the frozen encoder's pooled embedding.
 # v2: heads trained jointly with a multi-task LoRA adapter merged into the encoder.
-for _name in ("sentiment.v1", "emotions.v1", "needs.v1", "sentiment.v2", "emotions.v2", "needs.v2"):
+# v3: the adapter continued over all six layers; needs.v3 is the hybrid head of
+#     classifiers/needs.py (embedding + head outputs + character n-grams), loaded by the tagger.
+for _name in ("sentiment.v1", "emotions.v1", "needs.v1", "sentiment.v2", "emotions.v2", "needs.v2",
+              "sentiment.v3", "emotions.v3"):  # fmt: skip
     registry.register(_name)(load_head)
+
+
+@registry.register("needs.v3")
+def load_needs_hybrid(spec: HeadSpec, tensors: dict[str, torch.Tensor], dim: int) -> Head:
+    raise TypeError("needs.v3 is a hybrid head: load it with classifiers.needs.NeedsModel.load")

@@ -84,10 +84,29 @@ class Tagger:
         from classifiers.heads import HeadSpec
 
         self.heads = {}
+        self.needs_model = None  # the hybrid needs head (needs.v3), outside the torch heads
+        self.need_labels: list[str] = []
+        self.need_thresholds = np.zeros(0, np.float32)
+        self.head_versions: dict[str, str] = {}
         for task in TASKS:
             spec = HeadSpec.from_json(task, meta["heads"][task])
+            self.head_versions[task] = spec.registry_name
+            if spec.kind == "hybrid":
+                from classifiers.needs import NeedsModel
+
+                self.needs_model = NeedsModel.load(heads_dir)
+                continue
             head = registry.get(spec.registry_name)(spec, tensors, self.encoder.dim)
             self.heads[task] = head.to(self.device)
+        if "needs" in self.heads:
+            self.need_labels = list(self.heads["needs"].labels)
+            self.need_thresholds = self.heads["needs"].thresholds.numpy()
+        elif self.needs_model is not None:
+            self.need_labels = list(self.needs_model.labels)
+            self.need_thresholds = np.array(
+                [self.needs_model.thresholds.get(label, 0.5) for label in self.need_labels],
+                np.float32,
+            )
         self.version = meta["version"]
         self.touchpoint_registry_name = meta["touchpoint"]["registry"]
         self.touchpoint_threshold = (
@@ -104,7 +123,7 @@ class Tagger:
         self.model_versions: dict[str, str] = {
             "tagger": f"{TAGGER_NAME}.{self.version}",
             "encoder": self.encoder_version,
-            **{task: self.heads[task].spec.registry_name for task in TASKS},
+            **self.head_versions,
             "touchpoint": self.touchpoint_registry_name,
             **{f"custom:{c.name}": c.version for c in self.custom_heads},
         }
@@ -156,6 +175,17 @@ class Tagger:
                     custom[c.name][chunk] = c.head.probabilities(pooled).cpu().numpy()
         return emb, {**probs, **{f"custom:{k}": v for k, v in custom.items()}}
 
+    def _needs(self, texts: list[str], emb: np.ndarray, emotions: np.ndarray | None,
+               sentiment: np.ndarray | None) -> np.ndarray:  # fmt: skip
+        """The hybrid needs head on what the encoder pass produced, plus the texts."""
+        from classifiers.needs import stack
+
+        assert self.needs_model is not None
+        if not texts:
+            return np.zeros((0, len(self.need_labels)), np.float32)
+        assert emotions is not None and sentiment is not None
+        return self.needs_model.probabilities(texts, stack(emb, emotions, sentiment))
+
     def tag(
         self,
         texts: Sequence[str | bytes],
@@ -189,15 +219,19 @@ class Tagger:
 
         ids, truncated = self.encoder.tokenize([decoded[i] for i in live]) if live else ([], [])
         emb, probs = self._forward(ids) if live else (np.zeros((0, self.encoder.dim)), {})
+        if self.needs_model is not None:
+            probs["needs"] = self._needs(
+                [decoded[i] for i in live], emb, probs.get("emotions"), probs.get("sentiment")
+            )
         touch = self.touchpoints.assign(
             emb, [audiences[i] for i in live] if audiences is not None else None
         )
 
         results: list[TagResult] = []
         slot = {i: k for k, i in enumerate(live)}
-        emo_head, need_head = self.heads["emotions"], self.heads["needs"]
+        emo_head = self.heads["emotions"]
         emo_thr = emo_head.thresholds.numpy()
-        need_thr = need_head.thresholds.numpy()
+        need_labels, need_thr = self.need_labels, self.need_thresholds
         for i in range(n):
             if i not in slot:
                 zero = np.zeros(self.encoder.dim, np.float32) if return_embeddings else None
@@ -222,8 +256,8 @@ class Tagger:
                 emotions={label: float(p) for label, p in zip(emo_head.labels, ep, strict=True)},
                 emotion_labels=emotion_labels,
                 cx_emotions=cx_emotions(emotion_labels),
-                needs=[need_head.labels[j] for j in np.flatnonzero(np_ >= need_thr)],
-                need_scores=dict(zip(need_head.labels, map(float, np_), strict=True)),
+                needs=[need_labels[j] for j in np.flatnonzero(np_ >= need_thr)],
+                need_scores=dict(zip(need_labels, map(float, np_), strict=True)),
                 touchpoint=touchpoint,
                 touchpoint_confidence=round(confidence, 4),
                 flags=flags[i],

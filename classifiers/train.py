@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -334,18 +335,41 @@ def fold_ids(y: np.ndarray, folds: int, seed: int = SEED) -> np.ndarray:
 
 
 NEEDS_FIT = FitConfig(kind="linear", epochs=60, lr=3e-2, weight_decay=1e-3, batch_size=64,
-                      balanced=True)  # nested-CV macro-F1 0.709 vs 0.692 unbalanced (base encoder)
+                      balanced=True)  # needs.v2 (embedding only); kept for custom heads' defaults
 
 
-def train_needs(feats: Features, fit: FitConfig) -> tuple[HeadSpec, torch.nn.Module, dict]:
-    sp, x = feats.get("needs")
+def needs_inputs(feats: Features, heads: dict, name: str) -> tuple[list[str], np.ndarray,
+                                                                   np.ndarray]:  # fmt: skip
+    """Texts, stacked features (embedding + the emotion and sentiment heads' probabilities) and
+    the 0/1 label matrix of a needs dataset ('needs' or 'needs_written')."""
+    from classifiers.needs import stack
+
+    sp, x = feats.get(name)
+    emo = predict(heads["emotions"][1], x, multi_label=True)
+    sent = predict(heads["sentiment"][1], x, multi_label=False)
+    return sp.texts, stack(x, emo, sent), multi_hot(sp.labels, list(NEED_LABELS))
+
+
+def train_needs(feats: Features, heads: dict) -> tuple[HeadSpec, Any, dict]:
+    """needs.v3 (classifiers/needs.py) on train.jsonl + the written rows; thresholds from
+    out-of-fold probabilities of a 5-fold CV (written rows only ever train)."""
+    from classifiers.needs import NeedsRecipe, fit, out_of_fold
+
+    recipe = NeedsRecipe()
+    texts, x, y = needs_inputs(feats, heads, "needs")
+    wt, wx, wy = needs_inputs(feats, heads, "needs_written")
+    oof = out_of_fold(texts, x, y, fold_ids(y, 5), recipe, extra=(wt, wx, wy))
     labels = list(NEED_LABELS)
-    y = multi_hot(sp.labels, labels)
-    oof = needs_cv_predictions(x, y, fit)
-    thresholds = tune_thresholds(oof, y, labels)  # thresholds from out-of-fold scores
-    module = fit_head(x, y, multi_label=True, fit=fit)  # the shipped head: all 1,000 rows
-    spec = HeadSpec("needs", "", fit.kind, labels, True, thresholds, fit.hidden)
-    return spec, module, {"train_rows": len(sp.texts)}
+    thresholds = tune_thresholds(oof, y, labels)
+    weight = np.concatenate([np.ones(len(texts)), np.full(len(wt), recipe.written_weight)])
+    model = fit(texts + wt, np.concatenate([x, wx]), np.concatenate([y, wy]), recipe,
+                sample_weight=weight)  # fmt: skip
+    model.thresholds = thresholds
+    spec = HeadSpec("needs", "", "hybrid", labels, True, thresholds, 0)
+    info = {"train_rows": len(texts), "written_rows": len(wt), "recipe": recipe.to_json(),
+            "oof_macro_f1": float(np.mean([f1_binary(oof[:, j] >= thresholds[label], y[:, j] > 0)
+                                           for j, label in enumerate(labels)]))}  # fmt: skip
+    return spec, model, info
 
 
 def touchpoint_scores(feats: Features, split_bank: str, split_out: str):
@@ -379,7 +403,7 @@ def tune_touchpoint_threshold(feats: Features) -> tuple[float, dict]:
 # --- writing ----------------------------------------------------------------------------------
 
 
-def write_weights(out: Path, heads: dict[str, tuple[HeadSpec, torch.nn.Module, dict]],
+def write_weights(out: Path, heads: dict[str, tuple[HeadSpec, Any, dict]],
                   touchpoint: tuple[float, dict], *, version: str, encoder: str,
                   adapter: str | None, extra: dict | None = None) -> None:  # fmt: skip
     """heads.safetensors + heads.json in `out`."""
@@ -390,6 +414,10 @@ def write_weights(out: Path, heads: dict[str, tuple[HeadSpec, torch.nn.Module, d
     meta_heads = {}
     for task, (spec, module, info) in heads.items():
         spec.registry_name = f"{task}.{version}"
+        if spec.kind == "hybrid":  # needs.v3: its own files (classifiers/needs.py)
+            module.save(out)
+            meta_heads[task] = {**spec.to_json(), "training": info}
+            continue
         for key, value in module.state_dict().items():
             tensors[f"{task}.{key}"] = value.detach().float().contiguous()
         meta_heads[task] = {**spec.to_json(), "training": info}
@@ -427,14 +455,17 @@ def train_all(tasks: list[str], *, out: Path, encoder: str | None, adapter: str 
         existing = _load_existing(out)
     heads = dict(existing.get("heads", {}))
     touchpoint = existing.get("touchpoint")
-    trainers = {"sentiment": train_sentiment, "emotions": train_emotions, "needs": train_needs}
+    trainers = {"sentiment": train_sentiment, "emotions": train_emotions}
+    # needs reads the sentiment and emotion heads' outputs: train it after them
+    tasks = sorted(tasks, key=lambda t: t == "needs")
     for task in tasks:
         t0 = time.time()
         if task == "touchpoint":
             touchpoint = tune_touchpoint_threshold(feats)
             print(f"touchpoint: threshold {touchpoint[0]} {touchpoint[1]}", flush=True)
         else:
-            heads[task] = trainers[task](feats, FITS[task])
+            heads[task] = (train_needs(feats, heads) if task == "needs"
+                           else trainers[task](feats, FITS[task]))  # fmt: skip
             print(f"{task}: {heads[task][2]} ({time.time() - t0:.0f}s)", flush=True)
     missing = [t for t in ("sentiment", "emotions", "needs") if t not in heads]
     if missing or touchpoint is None:
@@ -454,9 +485,14 @@ def _load_existing(out: Path) -> dict:
 
     meta = json.loads((out / "heads.json").read_text())
     tensors = load_file(str(out / "heads.safetensors"))
-    heads = {}
+    heads: dict[str, tuple[HeadSpec, Any, dict]] = {}
     for task, raw in meta["heads"].items():
         spec = HeadSpec.from_json(task, raw)
+        if spec.kind == "hybrid":
+            from classifiers.needs import NeedsModel
+
+            heads[task] = (spec, NeedsModel.load(out), raw.get("training", {}))
+            continue
         dim = tensors[f"{task}.0.weight"].shape[1]
         module = build_module(spec.kind, dim, len(spec.labels), spec.hidden)
         prefix = f"{task}."
@@ -476,7 +512,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--encoder", help="local HF model dir or id (default: packaged MiniLM)")
     parser.add_argument("--adapter", help="LoRA adapter dir to merge into the encoder")
     parser.add_argument("--out", help="weights folder (default: classifiers/weights)")
-    parser.add_argument("--version", default=None, help="registry version (v1 frozen, v2 tuned)")
+    parser.add_argument("--version", default=None,
+                        help="registry version (v1: frozen encoder; v3, the default with --adapter: "
+                             "tuned)")  # fmt: skip
     parser.add_argument("--csv", help="custom: labelled CSV with text,label columns")
     parser.add_argument("--name", help="custom: name of the custom head")
     parser.add_argument("--text-column", default="text")
@@ -494,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote custom head {args.name!r} to {path}")
         return 0
     tasks = ["sentiment", "emotions", "needs", "touchpoint"] if args.task == "all" else [args.task]
-    version = args.version or ("v2" if args.adapter else "v1")
+    version = args.version or ("v3" if args.adapter else "v1")
     train_all(tasks, out=Path(args.out) if args.out else WEIGHTS_DIR, encoder=args.encoder,
               adapter=args.adapter, version=version)  # fmt: skip
     return 0

@@ -1,0 +1,187 @@
+"""The needs head (needs.v3): what a text says its author needs, from meaning and from wording.
+
+Two branches, averaged, then per-label thresholds:
+- a logistic regression on the encoder's pooled embedding joined with the sentiment and emotion
+  heads' probabilities (the emotional need follows the emotions the text carries);
+- a logistic regression on character 2-5-gram TF-IDF of the text: the cues the guideline names
+  ("culture", "care", "respect", "proud", "stress", "toxic", ...) and their misspellings.
+
+Both read what one encoder pass already produced (the embedding and the other heads' outputs)
+plus the raw text, so tagging stays one encoder pass; the TF-IDF branch costs well under a
+millisecond per text. Training data: `needs/train.jsonl` (1,000 items) plus the project's own
+`classifiers/train_data/needs_written.jsonl`, written under the same guideline; the written rows
+are only ever training rows, never scored in the cross-validation.
+
+Saved as `needs.safetensors` (weights, IDF) + `needs.json` (vocabulary, settings): no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifiers.labels import NEED_LABELS
+
+WRITTEN = Path(__file__).resolve().parent / "train_data" / "needs_written.jsonl"
+FILES = ("needs.safetensors", "needs.json")
+
+
+@dataclass
+class NeedsRecipe:
+    """Every setting of the needs head; saved with it. Chosen by nested 5-fold CV."""
+
+    emb_c: float = 1.0  # inverse L2 strength, embedding branch
+    lex_c: float = 4.0  # inverse L2 strength, TF-IDF branch
+    lex_weight: float = 0.5  # share of the TF-IDF branch in the averaged probability
+    ngram_min: int = 2
+    ngram_max: int = 5
+    min_df: int = 2
+    max_features: int = 50_000
+    written_weight: float = 2.0  # sample weight of the project's written rows
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def stack(pooled: np.ndarray, emotion_probs: np.ndarray, sentiment_probs: np.ndarray) -> np.ndarray:
+    """The embedding branch's input: embedding, 28 emotion and 3 sentiment probabilities."""
+    return np.concatenate([pooled, emotion_probs, sentiment_probs], axis=1).astype(np.float32)
+
+
+def _vectorizer(recipe: NeedsRecipe, vocabulary: dict[str, int] | None = None):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(recipe.ngram_min, recipe.ngram_max),
+        min_df=1 if vocabulary else recipe.min_df, sublinear_tf=True,
+        max_features=None if vocabulary else recipe.max_features, vocabulary=vocabulary,
+        dtype=np.float32,
+    )  # fmt: skip
+
+
+@dataclass
+class NeedsModel:
+    labels: list[str]
+    recipe: NeedsRecipe
+    emb_coef: np.ndarray  # (labels, features)
+    emb_bias: np.ndarray
+    vocabulary: list[str]
+    idf: np.ndarray
+    lex_coef: np.ndarray  # (labels, vocabulary)
+    lex_bias: np.ndarray
+    thresholds: dict[str, float] = field(default_factory=dict)
+    _vec: Any = None
+
+    def _lexical(self, texts: Sequence[str]):
+        if self._vec is None:
+            vec = _vectorizer(self.recipe, {t: i for i, t in enumerate(self.vocabulary)})
+            vec.idf_ = self.idf
+            self._vec = vec
+        return self._vec.transform(list(texts))
+
+    def probabilities(self, texts: Sequence[str], features: np.ndarray) -> np.ndarray:
+        """(n, 3) probabilities from the two branches; `features` from `stack`."""
+        if len(texts) == 0:
+            return np.zeros((0, len(self.labels)), np.float32)
+        p_emb = _sigmoid(features @ self.emb_coef.T + self.emb_bias)
+        p_lex = _sigmoid(np.asarray(self._lexical(texts) @ self.lex_coef.T) + self.lex_bias)
+        w = self.recipe.lex_weight
+        return ((1 - w) * p_emb + w * p_lex).astype(np.float32)
+
+    def save(self, out: Path) -> None:
+        import torch
+        from safetensors.torch import save_file
+
+        out.mkdir(parents=True, exist_ok=True)
+        tensors = {
+            "emb_coef": self.emb_coef, "emb_bias": self.emb_bias, "idf": self.idf,
+            "lex_coef": self.lex_coef, "lex_bias": self.lex_bias,
+        }  # fmt: skip
+        save_file({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in tensors.items()},
+                  str(out / FILES[0]))  # fmt: skip
+        meta = {"labels": self.labels, "recipe": self.recipe.to_json(),
+                "thresholds": self.thresholds, "vocabulary": self.vocabulary}  # fmt: skip
+        (out / FILES[1]).write_text(json.dumps(meta, ensure_ascii=False) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> NeedsModel:
+        from safetensors.numpy import load_file
+
+        meta = json.loads((folder / FILES[1]).read_text(encoding="utf-8"))
+        t = load_file(str(folder / FILES[0]))
+        return cls(
+            labels=list(meta["labels"]), recipe=NeedsRecipe(**meta["recipe"]),
+            emb_coef=t["emb_coef"].astype(np.float32), emb_bias=t["emb_bias"].astype(np.float32),
+            vocabulary=list(meta["vocabulary"]), idf=t["idf"].astype(np.float32),
+            lex_coef=t["lex_coef"].astype(np.float32), lex_bias=t["lex_bias"].astype(np.float32),
+            thresholds={k: float(v) for k, v in meta["thresholds"].items()},
+        )  # fmt: skip
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+
+
+def fit(texts: Sequence[str], features: np.ndarray, y: np.ndarray, recipe: NeedsRecipe,
+        sample_weight: np.ndarray | None = None) -> NeedsModel:  # fmt: skip
+    """Fit both branches on (texts, stacked features, 0/1 label matrix)."""
+    from sklearn.linear_model import LogisticRegression
+
+    labels = list(NEED_LABELS)
+    vec = _vectorizer(recipe)
+    lex = vec.fit_transform(list(texts))
+    emb_coef, emb_bias, lex_coef, lex_bias = [], [], [], []
+    for j in range(len(labels)):
+        yj = (y[:, j] > 0).astype(int)
+        m = LogisticRegression(C=recipe.emb_c, class_weight="balanced", max_iter=3000)
+        m.fit(features, yj, sample_weight=sample_weight)
+        emb_coef.append(m.coef_[0])
+        emb_bias.append(m.intercept_[0])
+        m = LogisticRegression(C=recipe.lex_c, class_weight="balanced", max_iter=3000)
+        m.fit(lex, yj, sample_weight=sample_weight)
+        lex_coef.append(m.coef_[0])
+        lex_bias.append(m.intercept_[0])
+    vocab = sorted(vec.vocabulary_, key=vec.vocabulary_.get)
+    return NeedsModel(
+        labels=labels, recipe=recipe,
+        emb_coef=np.array(emb_coef, np.float32), emb_bias=np.array(emb_bias, np.float32),
+        vocabulary=vocab, idf=vec.idf_.astype(np.float32),
+        lex_coef=np.array(lex_coef, np.float32), lex_bias=np.array(lex_bias, np.float32),
+    )  # fmt: skip
+
+
+def written_rows() -> tuple[list[str], list[list[str]]]:
+    """The project's own labelled texts (see the module docstring)."""
+    texts, labels = [], []
+    with WRITTEN.open(encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            texts.append(row["text"])
+            labels.append([n for n in row["needs"] if n in NEED_LABELS])
+    return texts, labels
+
+
+def out_of_fold(texts: Sequence[str], features: np.ndarray, y: np.ndarray, folds: np.ndarray,
+                recipe: NeedsRecipe, extra: tuple[list[str], np.ndarray, np.ndarray] | None = None,
+                ) -> np.ndarray:  # fmt: skip
+    """Out-of-fold probabilities for every row; `extra` (texts, features, y) rows are added to
+    every training fold and never scored."""
+    texts = list(texts)
+    out = np.zeros(y.shape, np.float32)
+    for k in np.unique(folds):
+        train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        tt, ft, yt = [texts[i] for i in train], features[train], y[train]
+        weight = np.ones(len(train))
+        if extra is not None:
+            tt = tt + list(extra[0])
+            ft = np.concatenate([ft, extra[1]])
+            yt = np.concatenate([yt, extra[2]])
+            weight = np.concatenate([weight, np.full(len(extra[0]), recipe.written_weight)])
+        model = fit(tt, ft, yt, recipe, sample_weight=weight)
+        out[test] = model.probabilities([texts[i] for i in test], features[test])
+    return out
