@@ -172,6 +172,31 @@ def test_cli_deadletters_retry_uses_map_options_for_voc_ingest_files(
         )
 
 
+def test_retry_rebuilds_a_row_with_quoted_commas_and_line_breaks(
+    settings, engine, tmp_path, monkeypatch
+) -> None:
+    from jobs import cli
+
+    path = tmp_path / "quoted.csv"
+    text = 'Slow, rude "courier", then\nno reply'
+    path.write_text(
+        'id,comment,date\n'
+        'q,"Slow, rude ""courier"", then\nno reply",01/09/2026\n'  # bad date: dead-lettered
+    )
+    monkeypatch.setattr(cli, "_settings", lambda: settings)
+    monkeypatch.setattr("jobs.cli_sources._settings", lambda: settings)
+    runner = CliRunner()
+    assert "1 dead-lettered" in runner.invoke(cli.app, ["ingest", str(path)]).output
+    letter = json.loads(runner.invoke(cli.app, ["deadletters", "list", "--json"]).output)[0]
+    retried = runner.invoke(
+        cli.app, ["deadletters", "retry", str(letter["id"]), "--set", "created_at=2026-09-01"]
+    )
+    assert retried.exit_code == 0 and "1 resolved" in retried.output, retried.output
+    with session_factory(engine)() as session:
+        item = session.scalar(select(FeedbackItem).where(FeedbackItem.external_id == "q"))
+    assert item is not None and item.text == text
+
+
 def test_cli_sources_add_list_pull_and_ingest_source(
     settings, engine, tmp_path, monkeypatch
 ) -> None:

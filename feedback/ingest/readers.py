@@ -126,7 +126,7 @@ def _read_delimited(path: Path, text: str, invalid: bool, delimiter: str | None,
         location = f"{path.name}:line {line}"
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # a blank line is not a record
-        raw = delimiter.join(row)
+        raw = _join_row(row, delimiter)
         if invalid and _has_surrogates(raw):
             yield RawRecord(location, None, _printable(raw),
                             f"{location}: invalid UTF-8 bytes; re-export the file as UTF-8 or pass "
@@ -144,6 +144,17 @@ def _read_delimited(path: Path, text: str, invalid: bool, delimiter: str | None,
                             f"{delimiter!r}")
             continue
         yield RawRecord(location, dict(zip(header, row, strict=False)), raw)
+
+
+def _join_row(row: list[str], delimiter: str) -> str:
+    """The row as one delimited line that `csv.reader` reads back into the same cells (a dead
+    letter keeps it, and `voc deadletters retry` parses it again): plain join unless a cell
+    holds the delimiter, a quote or a line break, then CSV quoting."""
+    if not any(delimiter in cell or '"' in cell or "\n" in cell or "\r" in cell for cell in row):
+        return delimiter.join(row)
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="").writerow(row)
+    return out.getvalue()
 
 
 def _read_jsonl(path: Path, text: str) -> Iterator[RawRecord]:
