@@ -88,10 +88,12 @@ def embed_cached(texts: list[str], *, name: str) -> np.ndarray:
     """Shared-encoder embeddings of `texts` (float32, L2-normalised), computed once and cached."""
     digest = hashlib.sha1("\x1e".join(texts).encode("utf-8")).hexdigest()[:12]
     CACHE.mkdir(parents=True, exist_ok=True)
-    hits = sorted(CACHE.glob(f"{name}-{digest}-*.npy"))
-    if hits:
-        return np.load(hits[0]).astype(np.float32)
     encoder_name, embed = _encoder()
+    safe = encoder_name.replace("/", "_").replace("+", "_")
+    # keyed by the encoder too: a new adapter's vectors are not the old one's
+    hit = CACHE / f"{name}-{digest}-{safe}.npy"
+    if hit.exists():
+        return np.load(hit).astype(np.float32)
     started = time.perf_counter()
     out = np.zeros((len(texts), 384), dtype=np.float16)
     chunk = 2048
@@ -102,8 +104,7 @@ def embed_cached(texts: list[str], *, name: str) -> np.ndarray:
             f"({time.perf_counter() - started:.0f}s)",
             flush=True,
         )
-    safe = encoder_name.replace("/", "_").replace("+", "_")
-    np.save(CACHE / f"{name}-{digest}-{safe}.npy", out)
+    np.save(hit, out)
     return out.astype(np.float32)
 
 

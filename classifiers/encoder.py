@@ -104,6 +104,20 @@ def merge_lora(model: torch.nn.Module, adapter: dict[str, torch.Tensor], scale: 
 # --- the encoder ------------------------------------------------------------------------------
 
 
+def _quietly(load):
+    """Run a transformers load without its "Loading weights" progress bar (noise in CLI output
+    and logs: a local 90 MB model loads in well under a second)."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return load()
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 class Encoder:
     """Tokeniser + transformer + mean pooling, batched, under `torch.inference_mode()`."""
 
@@ -125,7 +139,7 @@ class Encoder:
         self.device = resolve_device(device)
         self.max_length = max_length
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path)
+        self.model = _quietly(lambda: AutoModel.from_pretrained(path))
         self.adapter: str | None = None
         if adapter_dir is not None:
             self._merge_adapter(Path(adapter_dir))
