@@ -131,6 +131,8 @@ def pull_job(settings: Settings, name: str) -> Callable[[], dict[str, Any]]:
         from feedback.sources.service import pull_source
 
         result = pull_source(get_engine(settings.database_url), name, settings=settings)
+        if result.status == "busy":  # another process is pulling it right now: not a failure
+            return result.as_dict()
         if result.status != "succeeded":
             raise RuntimeError(f"source {name}: {result.error}")
         return result.as_dict()

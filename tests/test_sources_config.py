@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from feedback.db import session_factory
@@ -377,3 +377,57 @@ def test_bulk_insert_stores_exactly_what_sqlalchemy_would(engine) -> None:
         stored = {i.external_id: i for i in session.scalars(select(FeedbackItem))}
     assert stored["x"].created_at == stored["z"].created_at == created
     assert stored["x"].extra == {"a": [1]} and stored["y"].extra == {}
+
+
+def _file_source(engine, tmp_path, name: str = "shop") -> None:
+    path = tmp_path / f"{name}.csv"
+    path.write_text("id,comment\n1,Lovely staff\n2,Queue too long\n")
+    config = SourceConfig(name=name, connector="file", options={"path": str(path)})
+    with session_factory(engine)() as session:
+        save_source(session, config, origin="api")
+        session.commit()
+
+
+def test_a_second_pull_of_the_same_source_is_refused_while_one_runs(
+    settings, engine, tmp_path
+) -> None:
+    from feedback import leases
+    from feedback.models import IngestionRun
+
+    _file_source(engine, tmp_path)
+    # another live process (here: another host) is pulling the source
+    assert leases.acquire_or_renew(engine, name="pull:shop", holder="elsewhere:1:x", seconds=60)
+    busy = pull_source(engine, "shop", settings=settings)
+    assert busy.status == "busy" and "being pulled now by elsewhere:1:x" in (busy.error or "")
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(IngestionRun)) == 0
+    leases.release(engine, name="pull:shop", holder="elsewhere:1:x")
+    done = pull_source(engine, "shop", settings=settings)
+    assert done.status == "succeeded" and done.stats.new == 2
+    assert leases.holder_of(engine, "pull:shop") is None  # released at the end of the pull
+
+
+def test_a_killed_pulls_lease_on_this_host_does_not_block_the_next(
+    settings, engine, tmp_path
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from feedback import leases
+
+    _file_source(engine, tmp_path)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    holder = f"{socket.gethostname()}:{dead}:gone"
+    assert leases.acquire_or_renew(engine, name="pull:shop", holder=holder, seconds=300)
+    result = pull_source(engine, "shop", settings=settings)
+    assert result.status == "succeeded" and result.stats.new == 2
+
+
+def test_health_shows_the_scheduler_lease_not_a_pull_lease(settings, engine, light_client) -> None:
+    from feedback import leases
+
+    leases.acquire_or_renew(engine, name="pull:shop", holder="elsewhere:1:x", seconds=60)
+    body = light_client.get("/health").json()
+    assert body["scheduler"]["running"] is False

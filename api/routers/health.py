@@ -18,7 +18,12 @@ router = APIRouter(tags=["health"])
 def health(session: SessionDep) -> dict[str, Any]:
     """Status of the service; `scheduler` shows the newest heartbeat of the job scheduler."""
     session.execute(text("SELECT 1"))
-    lease = session.scalar(select(SchedulerLease).order_by(SchedulerLease.heartbeat_at.desc()).limit(1))
+    lease = session.scalar(  # the scheduler's lease, not a source pull's (`pull:<name>`)
+        select(SchedulerLease)
+        .where(~SchedulerLease.name.startswith("pull:"))
+        .order_by(SchedulerLease.heartbeat_at.desc())
+        .limit(1)
+    )
     now = utcnow()
     scheduler: dict[str, Any] = {"running": False}
     if lease is not None:

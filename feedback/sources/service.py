@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from feedback import leases
 from feedback.config import Settings
 from feedback.db import session_factory, utcnow
 from feedback.ingest.mapping import FieldMapping, RowError, normalize
@@ -35,6 +36,8 @@ from feedback.sources.backoff import Backoff, TransientError, retry
 from feedback.sources.config import CredentialsError, SourceConfig
 from feedback.sources.connectors import CONNECTORS, Batch, Connector, PullContext
 from feedback.sources.connectors.base import identity_mapping
+
+PULL_LEASE_SECONDS = 300  # renewed after every batch; a crashed puller's lease lapses
 
 log = logging.getLogger(__name__)
 
@@ -210,52 +213,78 @@ def pull_source(
                 f"source {name!r} ({config.connector}) is not pulled: its items arrive through "
                 f"the API ({CONNECTORS[config.connector].description})"
             )
-        repository.mark_interrupted(session, source.id)
-        run = start_run(session, source, _describe(config))
         session.commit()
-        result = PullResult(source=name, status="running", run_id=run.id)
+        lease_name, holder = f"pull:{name}", leases.new_holder()
+        if not leases.acquire_unless_alive(engine, name=lease_name, holder=holder,
+                                           seconds=PULL_LEASE_SECONDS):  # fmt: skip
+            held = leases.holder_of(engine, lease_name)
+            by = f" by {held[0]} (lease until {held[1]:%H:%M:%S} UTC)" if held else ""
+            return PullResult(source=name, status="busy",
+                              error=f"source {name!r} is being pulled now{by}; try again when that "
+                                    "pull ends", seconds=time.perf_counter() - started)  # fmt: skip
         try:
-            connector = connector_for(
-                config, settings=settings, credentials=config.credentials(environ), sleep=sleep
-            )
-            shared_redactor = redactor or build_redactor(settings)
-
-            def attempt() -> None:
-                result.attempts += 1
-                _store_batches(
-                    session, source, run, connector, result.stats, settings, shared_redactor
-                )
-
-            def on_retry(number: int, exc: BaseException, wait: float) -> None:
-                session.rollback()  # the batch in flight; everything before it is committed
-                log.warning(
-                    "source %s: %s; pull attempt %d again in %.1fs from the last cursor",
-                    name,
-                    exc,
-                    number + 1,
-                    wait,
-                )
-
-            pull_backoff = Backoff(
-                attempts=config.retry.pull_attempts,
-                base_seconds=max(config.retry.base_seconds, 0.0) * 4,
-                cap_seconds=config.retry.cap_seconds,
-            )
-            retry(attempt, backoff=pull_backoff, sleep=sleep, on_retry=on_retry)
-        except Exception as exc:  # one failing source never stops the others
-            session.rollback()
-            result.error = _explain(exc)
-            log.error("source %s: pull failed: %s", name, result.error)
-        finish_run(session, run, result.stats, error=result.error)
-        session.commit()
-        result.status = run.status
-        result.seconds = time.perf_counter() - started
-        return result
+            return _pull_held(session, engine, source, config, name, settings, environ, sleep,
+                              redactor, started, lambda: leases.acquire_or_renew(
+                                  engine, name=lease_name, holder=holder,
+                                  seconds=PULL_LEASE_SECONDS))  # fmt: skip
+        finally:
+            session.rollback()  # no-op after the run's last commit; frees SQLite's write lock
+            leases.release(engine, name=lease_name, holder=holder)
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+def _pull_held(session: Session, engine: Engine, source: Source, config: SourceConfig, name: str,
+               settings: Settings, environ: Mapping[str, str] | None,
+               sleep: Callable[[float], None], redactor: Redactor | None, started: float,
+               heartbeat: Callable[[], bool]) -> PullResult:  # fmt: skip
+    """The pull itself, with the source's pull lease held (renewed by `heartbeat`)."""
+    # Only now, with the lease held, is a run still marked running really an interrupted one.
+    repository.mark_interrupted(session, source.id)
+    run = start_run(session, source, _describe(config))
+    session.commit()
+    result = PullResult(source=name, status="running", run_id=run.id)
+    try:
+        connector = connector_for(
+            config, settings=settings, credentials=config.credentials(environ), sleep=sleep
+        )
+        shared_redactor = redactor or build_redactor(settings)
+
+        def attempt() -> None:
+            result.attempts += 1
+            _store_batches(
+                session, source, run, connector, result.stats, settings, shared_redactor,
+                heartbeat,
+            )
+
+        def on_retry(number: int, exc: BaseException, wait: float) -> None:
+            session.rollback()  # the batch in flight; everything before it is committed
+            log.warning(
+                "source %s: %s; pull attempt %d again in %.1fs from the last cursor",
+                name,
+                exc,
+                number + 1,
+                wait,
+            )
+
+        pull_backoff = Backoff(
+            attempts=config.retry.pull_attempts,
+            base_seconds=max(config.retry.base_seconds, 0.0) * 4,
+            cap_seconds=config.retry.cap_seconds,
+        )
+        retry(attempt, backoff=pull_backoff, sleep=sleep, on_retry=on_retry)
+    except Exception as exc:  # one failing source never stops the others
+        session.rollback()
+        result.error = _explain(exc)
+        log.error("source %s: pull failed: %s", name, result.error)
+    finish_run(session, run, result.stats, error=result.error)
+    session.commit()
+    result.status = run.status
+    result.seconds = time.perf_counter() - started
+    return result
 
 
 def pull_all(
@@ -300,6 +329,7 @@ def _store_batches(
     stats: IngestStats,
     settings: Settings,
     redactor: Redactor,
+    heartbeat: Callable[[], bool] | None = None,
 ) -> None:
     mapping = ingest_mapping(connector)
     ingestor: Ingestor | None = None
@@ -319,6 +349,8 @@ def _store_batches(
             ingestor.stats = stats
             stream = batch.stream
         _store(session, source, run, ingestor, batch, stats)
+        if heartbeat is not None:
+            heartbeat()  # keep the pull lease while batches keep coming
 
 
 def _store(
