@@ -35,7 +35,7 @@ def acquire_or_renew(engine: Engine, *, name: str, holder: str, seconds: int) ->
             .where((SchedulerLease.holder == holder) | (SchedulerLease.expires_at < now))
             .values(holder=holder, heartbeat_at=now, expires_at=expires)
         )
-        if result.rowcount:
+        if result.rowcount:  # type: ignore[attr-defined]  # an UPDATE's CursorResult
             return True
     try:
         with session_scope(engine) as session:
@@ -105,4 +105,4 @@ def acquire_unless_alive(engine: Engine, *, name: str, holder: str, seconds: int
             .values(holder=holder, acquired_at=now, heartbeat_at=now,
                     expires_at=now + timedelta(seconds=seconds))
         )  # fmt: skip
-        return bool(result.rowcount)
+        return bool(result.rowcount)  # type: ignore[attr-defined]

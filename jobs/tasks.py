@@ -88,15 +88,15 @@ def record_job(engine: Engine, job: str, fn: Callable[[], dict[str, Any] | None]
         detail = fn() or {}
     except Exception as exc:
         with session_scope(engine) as session:
-            run = session.get(JobRun, run_id)
-            assert run is not None
-            run.status, run.finished_at, run.error = "failed", utcnow(), f"{type(exc).__name__}: {exc}"
+            failed = session.get(JobRun, run_id)
+            assert failed is not None
+            failed.status, failed.finished_at, failed.error = "failed", utcnow(), f"{type(exc).__name__}: {exc}"
         log.exception("job %s failed", job)
         raise
     with session_scope(engine) as session:
-        run = session.get(JobRun, run_id)
-        assert run is not None
-        run.status, run.finished_at, run.detail = "succeeded", utcnow(), detail
+        done = session.get(JobRun, run_id)
+        assert done is not None
+        done.status, done.finished_at, done.detail = "succeeded", utcnow(), detail
     return detail
 
 

@@ -37,7 +37,7 @@ def ingest_file(engine: Engine, path: Path, *, settings: Settings, source_name: 
 
         def _commit(stats: IngestStats) -> None:
             session.commit()
-            if progress:
+            if progress is not None:
                 progress(stats)
 
         try:
