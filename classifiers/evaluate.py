@@ -126,32 +126,39 @@ def evaluate_emotions(tagger) -> dict:
     }
 
 
-def _needs_inputs(tagger, texts: list[str]) -> np.ndarray:
-    """The needs head's stacked input for `texts`, from the tagger's own encoder pass."""
+def _needs_inputs(tagger, texts: list[str], head_outputs: bool = True) -> np.ndarray:
+    """The needs head's stacked input for `texts`, from the tagger's own encoder pass (without
+    the other heads' outputs when `head_outputs` is False: an ablation)."""
     from classifiers.needs import stack
 
+    if not texts:
+        return np.zeros((0, tagger.encoder.dim + (31 if head_outputs else 0)), np.float32)
     results = tagger.tag(texts, return_embeddings=True)
-    emb = np.stack([r.embedding for r in results])
+    emb = np.stack([r.embedding for r in results]).astype(np.float32)
+    if not head_outputs:
+        return emb
     emo = np.array([[r.emotions[label] for label in GOEMOTIONS_LABELS] for r in results])
     sent = np.array([[r.sentiment_probs[label] for label in SENTIMENT_LABELS] for r in results])
     return stack(emb, emo, sent)
 
 
-def evaluate_needs(tagger) -> dict:
+def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True,
+                   written: bool = True) -> dict:
     """Nested 5-fold CV of the shipped needs recipe on the tagger's own encoder pass: each outer
     fold's thresholds come from an inner 5-fold CV on its training folds; the project's written
     rows (classifiers/train_data) are added to every training fold and never scored."""
     from classifiers.needs import NeedsRecipe, fit, out_of_fold, written_rows
     from classifiers.train import fold_ids, multi_hot, tune_thresholds
 
-    recipe = NeedsRecipe(**tagger.needs_model.recipe.to_json()) if tagger.needs_model else \
-        NeedsRecipe()  # fmt: skip
+    if recipe is None:
+        recipe = NeedsRecipe(**tagger.needs_model.recipe.to_json()) if tagger.needs_model else \
+            NeedsRecipe()  # fmt: skip
     sp = data.needs()
     labels = list(NEED_LABELS)
-    x = _needs_inputs(tagger, sp.texts)
+    x = _needs_inputs(tagger, sp.texts, head_outputs)
     y = multi_hot(sp.labels, labels)
-    w_texts, w_labels = written_rows()
-    extra = (w_texts, _needs_inputs(tagger, w_texts), multi_hot(w_labels, labels))
+    w_texts, w_labels = written_rows() if written else ([], [])
+    extra = (w_texts, _needs_inputs(tagger, w_texts, head_outputs), multi_hot(w_labels, labels))
     folds = fold_ids(y, 5)
     pred = np.zeros(y.shape, bool)
     for k in range(5):

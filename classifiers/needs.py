@@ -142,6 +142,10 @@ def fit(texts: Sequence[str], features: np.ndarray, y: np.ndarray, recipe: Needs
         m.fit(features, yj, sample_weight=sample_weight)
         emb_coef.append(m.coef_[0])
         emb_bias.append(m.intercept_[0])
+        if recipe.lex_weight == 0:  # embedding branch only (an ablation)
+            lex_coef.append(np.zeros(lex.shape[1]))
+            lex_bias.append(0.0)
+            continue
         m = LogisticRegression(C=recipe.lex_c, class_weight="balanced", max_iter=3000)
         m.fit(lex, yj, sample_weight=sample_weight)
         lex_coef.append(m.coef_[0])
