@@ -29,6 +29,7 @@ from classifiers.labels import NEED_LABELS
 
 WRITTEN = Path(__file__).resolve().parent / "train_data" / "needs_written.jsonl"
 FILES = ("needs.safetensors", "needs.json")
+LEX_MAX_CHARS = 2_000  # the TF-IDF branch reads at most this much of a text (the encoder: 256 tokens)
 
 
 @dataclass
@@ -82,7 +83,7 @@ class NeedsModel:
             vec = _vectorizer(self.recipe, {t: i for i, t in enumerate(self.vocabulary)})
             vec.idf_ = self.idf
             self._vec = vec
-        return self._vec.transform(list(texts))
+        return self._vec.transform([t[:LEX_MAX_CHARS] for t in texts])
 
     def probabilities(self, texts: Sequence[str], features: np.ndarray) -> np.ndarray:
         """(n, 3) probabilities from the two branches; `features` from `stack`."""
@@ -134,7 +135,7 @@ def fit(texts: Sequence[str], features: np.ndarray, y: np.ndarray, recipe: Needs
 
     labels = list(NEED_LABELS)
     vec = _vectorizer(recipe)
-    lex = vec.fit_transform(list(texts))
+    lex = vec.fit_transform([t[:LEX_MAX_CHARS] for t in texts])
     emb_coef, emb_bias, lex_coef, lex_bias = [], [], [], []
     for j in range(len(labels)):
         yj = (y[:, j] > 0).astype(int)
