@@ -152,6 +152,20 @@ def tune_thresholds(probs: np.ndarray, gold: np.ndarray, labels: list[str]) -> d
     return out
 
 
+def shrunk_thresholds(probs: np.ndarray, gold: np.ndarray, labels: list[str],
+                      weight: float = 0.5) -> dict[str, float]:  # fmt: skip
+    """Per-label thresholds pulled halfway toward the one best shared threshold.
+
+    With 28 labels, some with a few dozen dev examples, a threshold tuned per label overfits
+    dev: on GoEmotions dev split in halves (tune on one, score the other, 5 shuffles x 2) the
+    shrunk thresholds score macro-F1 0.435, per-label 0.430, one shared threshold 0.426.
+    """
+    own = tune_thresholds(probs, gold, labels)
+    shared = max(THRESHOLD_GRID, key=lambda t: float(np.mean(
+        [f1_binary(probs[:, j] >= t, gold[:, j] > 0) for j in range(len(labels))])))  # fmt: skip
+    return {label: round(float(weight * own[label] + (1 - weight) * shared), 4) for label in labels}
+
+
 def multi_hot(rows: list[list[str]], labels: list[str] | tuple[str, ...]) -> np.ndarray:
     index = {label: j for j, label in enumerate(labels)}
     out = np.zeros((len(rows), len(labels)), dtype=np.float32)
@@ -299,7 +313,7 @@ def train_emotions(feats: Features, fit: FitConfig) -> tuple[HeadSpec, torch.nn.
         train_rows = len(tr.texts)
     gold = multi_hot(dv.labels, labels)
     probs = predict(module, xd, multi_label=True)
-    thresholds = tune_thresholds(probs, gold, labels)
+    thresholds = shrunk_thresholds(probs, gold, labels)
     f1s = [
         f1_binary(probs[:, j] >= thresholds[label], gold[:, j] > 0)
         for j, label in enumerate(labels)
