@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any
 
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]", re.UNICODE)
 _LATIN = re.compile(r"[A-Za-z\u00C0-\u024F]")
 _LANGID_MIN_CHARS = 25
-_LANGID_MIN_PROB = 0.9
 
 _SCRIPT_LANG = (  # Unicode name prefix -> ISO 639-1 guess for texts in that script
     ("CJK", "zh"), ("HIRAGANA", "ja"), ("KATAKANA", "ja"), ("HANGUL", "ko"),
@@ -75,28 +73,23 @@ def _script_language(text: str) -> str | None:
     return max(counts, key=counts.__getitem__) if counts else "und"
 
 
-_langid: Any = None
-
-
 def detect_language(text: str) -> str | None:
-    """A cheap language guess: 'en', another ISO code, or None when unsure."""
+    """A cheap language guess: 'en', another ISO code, or None when unsure.
+
+    Non-Latin scripts are named from their letters; anything else goes to the service's own
+    detector (`feedback.language`: the same answer ingestion stores, with its fast rules for
+    short and plainly English text, so most English costs no n-gram model at all), and only a
+    reliable guess counts."""
     script = _script_language(text)
     if script:
         return script
     if len(text) < _LANGID_MIN_CHARS:
         return None
-    global _langid
-    if _langid is None:
-        try:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    from feedback.language import UNDETERMINED
+    from feedback.language import detect_language as detect
 
-            _langid = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-        except Exception:  # noqa: BLE001 - language check is best effort
-            _langid = False
-    if not _langid:
-        return None
-    lang, prob = _langid.classify(text[:2000])
-    return lang if prob >= _LANGID_MIN_PROB else None
+    guess = detect(text)
+    return guess.code if guess.reliable and guess.code != UNDETERMINED else None
 
 
 def language_flag(text: str, hint: str | None) -> str | None:
