@@ -147,7 +147,7 @@ def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True,
     """Nested 5-fold CV of the shipped needs recipe on the tagger's own encoder pass: each outer
     fold's thresholds come from an inner 5-fold CV on its training folds; the project's written
     rows (classifiers/train_data) are added to every training fold and never scored."""
-    from classifiers.needs import NeedsRecipe, fit, out_of_fold, written_rows
+    from classifiers.needs import NeedsRecipe, fit_with_extra, out_of_fold, written_rows
     from classifiers.train import fold_ids, multi_hot, tune_thresholds
 
     if recipe is None:
@@ -167,9 +167,7 @@ def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True,
         inner = out_of_fold(tr_texts, x[tr], y[tr], fold_ids(y[tr], 5, seed=100 + k), recipe,
                             extra=extra)  # fmt: skip
         thr = tune_thresholds(inner, y[tr], labels)
-        weight = np.concatenate([np.ones(len(tr)), np.full(len(w_texts), recipe.written_weight)])
-        model = fit(tr_texts + w_texts, np.concatenate([x[tr], extra[1]]),
-                    np.concatenate([y[tr], extra[2]]), recipe, sample_weight=weight)  # fmt: skip
+        model = fit_with_extra(tr_texts, x[tr], y[tr], recipe, extra)
         probs = model.probabilities([sp.texts[i] for i in te], x[te])
         pred[te] = probs >= np.array([thr[label] for label in labels])
     per_label = {label: r4(f1(pred[:, j], y[:, j] > 0)) for j, label in enumerate(labels)}

@@ -171,22 +171,27 @@ def written_rows() -> tuple[list[str], list[list[str]]]:
     return texts, labels
 
 
+Extra = tuple[list[str], np.ndarray, np.ndarray]  # written rows: texts, features, labels
+
+
+def fit_with_extra(texts: Sequence[str], features: np.ndarray, y: np.ndarray, recipe: NeedsRecipe,
+                   extra: Extra | None = None) -> NeedsModel:  # fmt: skip
+    """`fit` on the rows plus the `extra` (written) rows, those weighted `written_weight`."""
+    if extra is None or not extra[0]:
+        return fit(texts, features, y, recipe)
+    weight = np.concatenate([np.ones(len(texts)), np.full(len(extra[0]), recipe.written_weight)])
+    return fit(list(texts) + list(extra[0]), np.concatenate([features, extra[1]]),
+               np.concatenate([y, extra[2]]), recipe, sample_weight=weight)  # fmt: skip
+
+
 def out_of_fold(texts: Sequence[str], features: np.ndarray, y: np.ndarray, folds: np.ndarray,
-                recipe: NeedsRecipe, extra: tuple[list[str], np.ndarray, np.ndarray] | None = None,
-                ) -> np.ndarray:  # fmt: skip
-    """Out-of-fold probabilities for every row; `extra` (texts, features, y) rows are added to
-    every training fold and never scored."""
+                recipe: NeedsRecipe, extra: Extra | None = None) -> np.ndarray:
+    """Out-of-fold probabilities for every row; `extra` rows are added to every training fold
+    and never scored."""
     texts = list(texts)
     out = np.zeros(y.shape, np.float32)
     for k in np.unique(folds):
         train, test = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
-        tt, ft, yt = [texts[i] for i in train], features[train], y[train]
-        weight = np.ones(len(train))
-        if extra is not None:
-            tt = tt + list(extra[0])
-            ft = np.concatenate([ft, extra[1]])
-            yt = np.concatenate([yt, extra[2]])
-            weight = np.concatenate([weight, np.full(len(extra[0]), recipe.written_weight)])
-        model = fit(tt, ft, yt, recipe, sample_weight=weight)
+        model = fit_with_extra([texts[i] for i in train], features[train], y[train], recipe, extra)
         out[test] = model.probabilities([texts[i] for i in test], features[test])
     return out

@@ -367,7 +367,7 @@ def needs_inputs(feats: Features, heads: dict, name: str) -> tuple[list[str], np
 def train_needs(feats: Features, heads: dict) -> tuple[HeadSpec, Any, dict]:
     """needs.v3 (classifiers/needs.py) on train.jsonl + the written rows; thresholds from
     out-of-fold probabilities of a 5-fold CV (written rows only ever train)."""
-    from classifiers.needs import NeedsRecipe, fit, out_of_fold
+    from classifiers.needs import NeedsRecipe, fit_with_extra, out_of_fold
 
     recipe = NeedsRecipe()
     texts, x, y = needs_inputs(feats, heads, "needs")
@@ -375,9 +375,7 @@ def train_needs(feats: Features, heads: dict) -> tuple[HeadSpec, Any, dict]:
     oof = out_of_fold(texts, x, y, fold_ids(y, 5), recipe, extra=(wt, wx, wy))
     labels = list(NEED_LABELS)
     thresholds = tune_thresholds(oof, y, labels)
-    weight = np.concatenate([np.ones(len(texts)), np.full(len(wt), recipe.written_weight)])
-    model = fit(texts + wt, np.concatenate([x, wx]), np.concatenate([y, wy]), recipe,
-                sample_weight=weight)  # fmt: skip
+    model = fit_with_extra(texts, x, y, recipe, extra=(wt, wx, wy))
     model.thresholds = thresholds
     spec = HeadSpec("needs", "", "hybrid", labels, True, thresholds, 0)
     info = {"train_rows": len(texts), "written_rows": len(wt), "recipe": recipe.to_json(),
