@@ -131,6 +131,9 @@ def fit_head(
 
 
 def predict(module: torch.nn.Module, x: np.ndarray, *, multi_label: bool) -> np.ndarray:
+    """Probabilities of a head on fixed embeddings; always in eval mode (no dropout), whatever
+    mode the module was left in by training or loading."""
+    module.eval()
     with torch.no_grad():
         logits = module(torch.from_numpy(x).float())
     return (torch.sigmoid(logits) if multi_label else torch.softmax(logits, -1)).numpy()

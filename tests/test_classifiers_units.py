@@ -80,3 +80,15 @@ def test_merged_lora_equals_the_adapted_layer():
     merge_lora(model, {"0.lora_A": lora.lora_A.detach(), "0.lora_B": lora.lora_B.detach()},
                scale=lora.scale)  # fmt: skip
     assert torch.allclose(model(x), expected, atol=1e-5)
+
+
+def test_predict_is_deterministic_whatever_mode_the_head_was_left_in():
+    from classifiers.heads import build_module
+    from classifiers.train import predict
+
+    torch.manual_seed(0)
+    head = build_module("mlp", 8, 3, hidden=16, dropout=0.5)
+    head.train()  # as training or loading (build_module) leaves it
+    x = np.random.default_rng(0).normal(size=(32, 8)).astype(np.float32)
+    first = predict(head, x, multi_label=True)
+    np.testing.assert_array_equal(first, predict(head, x, multi_label=True))
