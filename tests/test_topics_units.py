@@ -91,6 +91,11 @@ def test_labels_are_short_readable_phrases() -> None:
         {0: "Card Payment", 1: "Card Payment"},
         {0: ["card payment", "declined"], 1: ["card payment", "refund"]},
     ) == {0: "Card Payment: Declined", 1: "Card Payment: Refund"}
+    # every keyword shares a word with the label: its new words, not the topic id
+    assert deduplicate(
+        {3: "Low Pay", 7: "Low Pay"},
+        {3: ["pay", "salary"], 7: ["pay", "pay low", "horrible pay"]},
+    ) == {3: "Low Pay: Salary", 7: "Low Pay: Horrible"}
 
 
 def _series(counts: dict[int, list[int]], totals: list[int]) -> Series:

@@ -362,9 +362,13 @@ def deduplicate(labels: dict[int, str], keywords: Mapping[int, Sequence[str]]) -
         inside = set(label.lower().replace("&", " ").split())
         for topic in topics:
             single_words_first = sorted(keywords.get(topic, []), key=lambda k: len(k.split()))
+            # a keyword sharing no word with the label; else the new words of one that shares
+            # some ("pay horrible" -> "Low Pay: Horrible"); the topic id only as a last resort
+            fresh = [k for k in single_words_first if not set(k.split()) & inside]
+            partial = [" ".join(w for w in k.split() if w not in inside) for k in single_words_first]
             candidate = f"{label} ({topic})"
-            for extra in single_words_first:
-                if not set(extra.split()) & inside and f"{label}: {title(extra)}" not in taken:
+            for extra in [*fresh, *(k for k in partial if k)]:
+                if f"{label}: {title(extra)}" not in taken:
                     candidate = f"{label}: {title(extra)}"
                     break
             out[topic] = candidate
