@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from classifiers import data
+from classifiers.needs import written_rows
 
 CACHE_DIR = Path(os.environ.get("VOC_CACHE_DIR", data.REPO_ROOT / "var" / "cache"))
 
@@ -64,7 +65,7 @@ DATASETS: dict[str, Callable[[], data.Split]] = {
                                                  data.banking77("train").labels[::3]),
     "banking77_test": lambda: data.banking77("test"),
     "needs": data.needs,
-    "needs_written": lambda: data.Split(*__import__("classifiers.needs").needs.written_rows()),
+    "needs_written": lambda: data.Split(*written_rows()),
 }
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from feedback.db import session_scope, utcnow
@@ -63,8 +65,6 @@ def new_holder() -> str:
 
 def holder_of(engine: Engine, name: str) -> tuple[str, datetime] | None:
     """Who holds lease `name` and until when, if it is held and unexpired."""
-    from sqlalchemy import select
-
     with session_scope(engine) as session:
         row = session.execute(
             select(SchedulerLease.holder, SchedulerLease.expires_at).where(
@@ -106,3 +106,17 @@ def acquire_unless_alive(engine: Engine, *, name: str, holder: str, seconds: int
                     expires_at=now + timedelta(seconds=seconds))
         )  # fmt: skip
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def held(engine: Engine, name: str, seconds: int) -> Iterator[Callable[[], bool] | None]:
+    """Hold lease `name` for the block: yields a `renew()` callable, or None when another live
+    process holds it (`acquire_unless_alive`). The lease is released when the block ends."""
+    holder = new_holder()
+    if not acquire_unless_alive(engine, name=name, holder=holder, seconds=seconds):
+        yield None
+        return
+    try:
+        yield lambda: acquire_or_renew(engine, name=name, holder=holder, seconds=seconds)
+    finally:
+        release(engine, name=name, holder=holder)

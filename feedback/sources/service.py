@@ -214,22 +214,21 @@ def pull_source(
                 f"the API ({CONNECTORS[config.connector].description})"
             )
         session.commit()
-        lease_name, holder = f"pull:{name}", leases.new_holder()
-        if not leases.acquire_unless_alive(engine, name=lease_name, holder=holder,
-                                           seconds=PULL_LEASE_SECONDS):  # fmt: skip
-            held = leases.holder_of(engine, lease_name)
-            by = f" by {held[0]} (lease until {held[1]:%H:%M:%S} UTC)" if held else ""
-            return PullResult(source=name, status="busy",
-                              error=f"source {name!r} is being pulled now{by}; try again when that "
-                                    "pull ends", seconds=time.perf_counter() - started)  # fmt: skip
-        try:
-            return _pull_held(session, engine, source, config, name, settings, environ, sleep,
-                              redactor, started, lambda: leases.acquire_or_renew(
-                                  engine, name=lease_name, holder=holder,
-                                  seconds=PULL_LEASE_SECONDS))  # fmt: skip
-        finally:
-            session.rollback()  # no-op after the run's last commit; frees SQLite's write lock
-            leases.release(engine, name=lease_name, holder=holder)
+        with leases.held(engine, f"pull:{name}", PULL_LEASE_SECONDS) as renew:
+            if renew is None:
+                holder = leases.holder_of(engine, f"pull:{name}")
+                by = f" by {holder[0]} (lease until {holder[1]:%H:%M:%S} UTC)" if holder else ""
+                return PullResult(source=name, status="busy",
+                                  error=f"source {name!r} is being pulled now{by}; try again when "
+                                        "that pull ends",
+                                  seconds=time.perf_counter() - started)  # fmt: skip
+            try:
+                result = _pull_held(session, source, config, settings, environ, sleep, redactor,
+                                    renew)  # fmt: skip
+            finally:
+                session.rollback()  # no-op after the run's last commit; frees SQLite's write lock
+        result.seconds = time.perf_counter() - started
+        return result
     except BaseException:
         session.rollback()
         raise
@@ -237,11 +236,11 @@ def pull_source(
         session.close()
 
 
-def _pull_held(session: Session, engine: Engine, source: Source, config: SourceConfig, name: str,
-               settings: Settings, environ: Mapping[str, str] | None,
-               sleep: Callable[[float], None], redactor: Redactor | None, started: float,
-               heartbeat: Callable[[], bool]) -> PullResult:  # fmt: skip
+def _pull_held(session: Session, source: Source, config: SourceConfig, settings: Settings,
+               environ: Mapping[str, str] | None, sleep: Callable[[float], None],
+               redactor: Redactor | None, heartbeat: Callable[[], bool]) -> PullResult:  # fmt: skip
     """The pull itself, with the source's pull lease held (renewed by `heartbeat`)."""
+    name = source.name
     # Only now, with the lease held, is a run still marked running really an interrupted one.
     repository.mark_interrupted(session, source.id)
     run = start_run(session, source, _describe(config))
@@ -283,7 +282,6 @@ def _pull_held(session: Session, engine: Engine, source: Source, config: SourceC
     finish_run(session, run, result.stats, error=result.error)
     session.commit()
     result.status = run.status
-    result.seconds = time.perf_counter() - started
     return result
 
 
