@@ -13,6 +13,7 @@ import hashlib
 import html
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +45,36 @@ def hash_split(key: str) -> str:
     """'train' / 'dev' / 'test' (80/10/10) from a stable hash of an id."""
     bucket = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) % 10
     return "test" if bucket == 0 else "dev" if bucket == 1 else "train"
+
+
+def _normalised(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def text_splits(rows: list[tuple[str, str]]) -> dict[str, str]:
+    """Split of each distinct text, given (id, text) rows split by `hash_split` of their id.
+
+    Scraped datasets carry the same review under several ids, so an id split alone puts copies
+    of one text in train and test. A text goes to train if any copy's id does, else to dev if
+    any does, else to test: test and dev texts are never trained on (nor test texts tuned on).
+    """
+    rank = {"train": 0, "dev": 1, "test": 2}
+    out: dict[str, str] = {}
+    for key, text in rows:
+        norm = _normalised(text)
+        split = hash_split(key)
+        if norm not in out or rank[split] < rank[out[norm]]:
+            out[norm] = split
+    return out
+
+
+def _in_split(text: str, split: str, splits: dict[str, str], seen: set[str]) -> bool:
+    """Whether `text` belongs to `split`; later copies of a dev or test text are left out."""
+    norm = _normalised(text)
+    if splits.get(norm) != split or (split != "train" and norm in seen):
+        return False
+    seen.add(norm)
+    return True
 
 
 def goemotions(split: str) -> Split:
@@ -122,15 +153,21 @@ def _stars_to_sentiment(stars: int) -> str:
 
 
 def amazon_reviews(split: str) -> Split:
-    """Amazon device reviews (title + text) with star-derived sentiment; hash split by id."""
-    out = Split()
+    """Amazon device reviews (title + text) with star-derived sentiment; hash split by id, copies
+    of one review kept in one split (`text_splits`)."""
     with open(data_dir() / "amazon_reviews" / "reviews.csv", encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            if hash_split(row["review_id"]) != split or not row["text"].strip():
-                continue
-            title = row["title"].strip()
-            text = row["text"].strip()
-            out.texts.append(f"{title}. {text}" if title else text)
+        rows = [r for r in csv.DictReader(f) if r["text"].strip()]
+
+    def text_of(row: dict[str, str]) -> str:
+        title, text = row["title"].strip(), row["text"].strip()
+        return f"{title}. {text}" if title else text
+
+    splits = text_splits([(r["review_id"], text_of(r)) for r in rows])
+    out, seen = Split(), set()
+    for row in rows:
+        text = text_of(row)
+        if _in_split(text, split, splits, seen):
+            out.texts.append(text)
             out.labels.append(_stars_to_sentiment(int(float(row["rating"]))))
     return out
 

@@ -114,3 +114,33 @@ def test_length_bucketed_batches_keep_the_mix_and_cut_padding():
     assert bucketed < 0.8 * unbucketed
     padded = pad_ids([[101, 5, 102], [101, 102]])
     assert padded["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+
+
+def _normalised(texts):
+    import re
+
+    # sentences of 6+ words: "great" or "great place to work" from two reviewers is no leak
+    words = (re.sub(r"[^\w\s]", " ", t.lower()).split() for t in texts)
+    return {" ".join(w) for w in words if len(w) >= 6}
+
+
+def test_no_split_used_for_choosing_shares_a_sentence_with_a_test_split():
+    import pytest
+
+    from classifiers import data, features
+    from classifiers.train import SENTIMENT_DEV_SPLITS
+
+    try:
+        data.data_dir()
+    except FileNotFoundError:
+        pytest.skip("../shared/data is not here")
+    tests = {name: _normalised(features.DATASETS[name]().texts) for name in features.DATASETS
+             if name.endswith("_test")}  # fmt: skip
+    for name in (*SENTIMENT_DEV_SPLITS, "goemotions_dev"):
+        dev = _normalised(features.DATASETS[name]().texts)
+        for test_name, test in tests.items():
+            shared = dev & test
+            # GoEmotions' own dev and test share a handful of stock replies ("thanks for the help")
+            assert len(shared) <= 0.002 * len(dev), f"{name} shares {len(shared)} texts with {test_name}"
+    # why SST-5 dev is not among them: it holds the SST-2 test sentences (the GLUE SST-2 dev set)
+    assert len(_normalised(data.sst5("dev").texts) & tests["sst2_test"]) > 800
