@@ -84,11 +84,21 @@ def _encoder():
         )
 
 
-def embed_cached(texts: list[str], *, name: str) -> np.ndarray:
-    """Shared-encoder embeddings of `texts` (float32, L2-normalised), computed once and cached."""
+def _base_encoder():
+    """The packaged all-MiniLM-L6-v2 without the project's adapter: BERTopic's own default
+    embedding model (`all-MiniLM-L6-v2`), loaded offline."""
+    from classifiers.encoder import Encoder
+
+    encoder = Encoder(None)
+    return encoder.name, lambda texts: encoder.encode(list(texts))[0]
+
+
+def embed_cached(texts: list[str], *, name: str, base: bool = False) -> np.ndarray:
+    """Shared-encoder embeddings of `texts` (float32, L2-normalised), computed once and cached;
+    with `base`, the untuned packaged encoder's (BERTopic's default embedding model)."""
     digest = hashlib.sha1("\x1e".join(texts).encode("utf-8")).hexdigest()[:12]
     CACHE.mkdir(parents=True, exist_ok=True)
-    encoder_name, embed = _encoder()
+    encoder_name, embed = _base_encoder() if base else _encoder()
     safe = encoder_name.replace("/", "_").replace("+", "_")
     # keyed by the encoder too: a new adapter's vectors are not the old one's
     hit = CACHE / f"{name}-{digest}-{safe}.npy"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -150,3 +151,34 @@ def test_model_card_is_rendered_from_the_measured_metrics() -> None:
     metrics = json.loads(eval_topics.METRICS.read_text())
     assert eval_topics.CARD.read_text() == eval_topics.render_card(metrics)
     assert metrics["banking77"]["ours"]["outlier_share"] <= 0.10
+
+
+@pytest.mark.parametrize(
+    ("text", "empty"),
+    [
+        ("None that I can think of", True),
+        ("No cons come to mind", True),
+        ("Can\u2019t think of any at the moment.", True),
+        ("N/A", True),
+        ("No complaints!", True),
+        ("Not enough pay", False),
+        ("many issues", False),
+        ("No growth", False),
+        ("None - always supportive of your goals", False),
+        ("Nothing gets done, nothing moves.", False),
+    ],
+)
+def test_empty_answers_are_told_from_short_ones(text, empty):
+    from feedback.topics.labels import is_empty_answer
+
+    assert is_empty_answer(text) is empty
+
+
+def test_a_topic_of_empty_answers_is_named_for_what_they_say():
+    from feedback.topics.labels import EMPTY_ANSWER_LABEL
+
+    empty = ["None that I can think of", "Nothing comes to mind at the moment", "N/A", "none"] * 5
+    assert label_for(["moment", "come mind", "speak"], empty) == EMPTY_ANSWER_LABEL
+    # a real topic with a few empty answers among its documents keeps its own label
+    pay = ["Low pay for the work", "pay is low compared to others", "low pay"] * 5
+    assert label_for(["pay", "low pay", "salary"], pay + empty[:6]) == "Low Pay"

@@ -307,6 +307,34 @@ def rerank_candidates(scores: dict[str, float]) -> list[str]:
     return sorted(scores, key=lambda p: -scores[p])[:RERANK]
 
 
+# "None that I can think of", "No cons come to mind", "N/A at this time": answers that say there
+# is nothing to say. Their topic's keywords are what is left after the stop words ("moment",
+# "come mind"), which makes labels like "Come to Mind: Moment"; such a topic is named for what
+# its answers say instead. An answer is empty when it holds a refusal word and nothing beyond
+# stop words and these words.
+EMPTY_ANSWER_LABEL = "Nothing Specific"
+REFUSALS = frozenset({"none", "nothing", "no", "not", "nope", "na", "nada", "nil", "cant", "n/a"})
+EMPTY_ANSWER_WORDS = REFUSALS | frozenset(
+    {
+        "applicable", "comment", "comments", "mind", "moment", "currently", "present", "far",
+        "now", "right", "time", "honestly", "come", "comes", "noted", "report", "add", "mention",
+        "specific", "particular", "complaint", "complaints", "issue", "issues", "problem",
+        "problems", "negative", "negatives", "downside", "downsides", "really", "think", "recall",
+        "point", "yet", "whatsoever", "aware", "say",
+    }
+)  # fmt: skip
+EMPTY_TOPIC_SHARE = 0.6  # of a topic's central documents
+
+
+def is_empty_answer(text: str) -> bool:
+    """Whether an answer says only that there is nothing to say ("None that I can think of")."""
+    raw = clean(text).lower().replace("\u2019", "'")
+    words = _words(raw) + (["n/a"] if re.search(r"\bn/?a\b", raw) else [])
+    return bool(words) and bool(set(words) & REFUSALS) and all(
+        w in STOP_WORDS or w in EMPTY_ANSWER_WORDS or w in ("n", "a") for w in words
+    )
+
+
 def label_for(
     keywords: Sequence[str],
     central_docs: Sequence[str],
@@ -321,6 +349,10 @@ def label_for(
     KeyBERT-style: the phrase that says what the documents mean, not only the most frequent.
     """
     keywords = [k for k in keywords if k]
+    if central_docs and sum(map(is_empty_answer, central_docs)) >= EMPTY_TOPIC_SHARE * len(
+        central_docs
+    ):
+        return EMPTY_ANSWER_LABEL
     if not keywords:
         return "Miscellaneous"
     scores = phrase_scores(keywords, central_docs)
