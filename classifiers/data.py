@@ -163,7 +163,7 @@ def amazon_reviews(split: str) -> Split:
         return f"{title}. {text}" if title else text
 
     splits = text_splits([(r["review_id"], text_of(r)) for r in rows])
-    out, seen = Split(), set()
+    out, seen = Split(), set[str]()
     for row in rows:
         text = text_of(row)
         if _in_split(text, split, splits, seen):

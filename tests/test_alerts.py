@@ -164,12 +164,38 @@ def test_topic_volume_alerts_on_new_and_surging_topics_only() -> None:
     alerts = topic_volume_alerts(
         {"wishlist": 17, "delivery": 52, "returns": 11},
         {"wishlist": [0] * 8, "delivery": [48, 51, 55, 47, 50, 53, 49, 52], "returns": [10] * 8},
+        total=600,
+        baseline_totals=[600] * 8,
         week="2026-W42",
         policy=POLICY,
         where={"wishlist": {"app": 17}},
     )
     assert [a.value for a in alerts] == ["wishlist"]
     assert alerts[0].where == {"app": 17} and "new" in alerts[0].message
+
+
+def test_a_busy_week_raises_no_topic_alert_but_a_growing_share_does() -> None:
+    # Twice the usual feedback, every topic twice its usual count: shares unchanged, no news.
+    busy = topic_volume_alerts(
+        {"delivery": 100, "returns": 20},
+        {"delivery": [50] * 8, "returns": [10] * 8},
+        total=1200,
+        baseline_totals=[600] * 8,
+        week="2026-W42",
+        policy=POLICY,
+    )
+    assert busy == []
+    # The same counts in an ordinary week: delivery's share doubled, which is news.
+    grew = topic_volume_alerts(
+        {"delivery": 100, "returns": 20},
+        {"delivery": [50] * 8, "returns": [10] * 8},
+        total=600,
+        baseline_totals=[600] * 8,
+        week="2026-W42",
+        policy=POLICY,
+    )
+    assert [a.value for a in grew] == ["delivery", "returns"]
+    assert grew[0].status == "new" and "of items, from" in grew[0].message
 
 
 # --- emerging phrases ----------------------------------------------------------------------------

@@ -377,3 +377,16 @@ def test_quotes_skip_texts_that_held_contact_details() -> None:
     picker = QuotePicker(items, redact=lambda t: t.replace("415-555-0105", "[PHONE]"))
     quotes = picker.pick(where=lambda i: True, direction="negative")
     assert [q["item_id"] for q in quotes] == [2]
+
+
+def test_the_digest_and_the_topic_list_call_the_same_topics_emerging(world) -> None:
+    from feedback.topics.service import list_topics
+
+    digest = world["digests"][("customer", "2026-W40")]  # the world's latest week
+    in_digest = {t["label"] for t in digest.payload["emerging"]["topics"]}
+    with session_scope(world["engine"]) as session:
+        listing = list_topics(session, settings=world["settings"], audience="customer")
+    flagged = {t["label"] for t in listing["topics"] if t["trend"]["emerging"]}
+    assert flagged == in_digest == {"friendly staff", "size guide wrong"}
+    fresh = next(t for t in listing["topics"] if t["label"] == "size guide wrong")
+    assert fresh["trend"]["reason"] == "new" and fresh["trend"]["q_value"] <= 0.01

@@ -27,6 +27,7 @@ from typing import Any
 from feedback.insights.phrases import PhraseTheme
 from feedback.insights.repository import CellWeek
 from feedback.insights.significance import bh_adjust, proportion_increase_p, rate_increase_p
+from feedback.topics.over_time import EmergingRule, emerging_from_counts
 
 
 @dataclass(frozen=True)
@@ -207,30 +208,37 @@ def topic_volume_alerts(
     this_week: Mapping[str, int],
     baseline: Mapping[str, Sequence[int]],
     *,
+    total: int,
+    baseline_totals: Sequence[int],
     week: str,
     policy: AlertPolicy,
     where: Mapping[str, dict[str, int]] | None = None,
     dimension: str = "topic",
 ) -> list[Alert]:
-    """Alerts for topics whose weekly count rose significantly above their baseline rate.
+    """Alerts for topics whose share of the week's items rose significantly above baseline.
 
-    `this_week[label]` is the topic's count this week and `baseline[label]` its count in each
-    baseline week (weeks with feedback only; a new topic has zeros). A topic that had already
-    risen within the baseline weeks is `continuing`.
+    `this_week[label]` is the topic's count this week out of `total` tagged items, and
+    `baseline[label][i]` its count in each baseline week out of `baseline_totals[i]` (a new
+    topic has zeros). The test is `/v1/topics`' own (`feedback.topics.over_time`), with this
+    policy's numbers, so the digest and the topic list call the same topics emerging; a topic
+    that had already risen within the baseline weeks is `continuing`.
     """
-    tested = []
-    for label, count in this_week.items():
-        counts = list(baseline.get(label, ()))
-        if count < policy.min_topic_count or len(counts) < policy.min_baseline_weeks:
-            continue
-        tested.append((label, count, counts, rate_increase_p(count, counts)))
+    rule = EmergingRule(
+        min_count=policy.min_topic_count,
+        min_ratio=policy.min_topic_ratio,
+        fdr=policy.fdr,
+        min_baseline_periods=policy.min_baseline_weeks,
+    )
+    rows = emerging_from_counts(this_week, baseline, total, baseline_totals, rule=rule)
+    tested = sum(1 for r in rows.values() if r["q_value"] is not None)
     alerts = []
-    for (label, count, counts, p), q in zip(
-        tested, bh_adjust([t[-1] for t in tested]), strict=True
-    ):
-        weekly = sum(counts) / len(counts)
-        if q > policy.fdr or count < policy.min_topic_ratio * weekly:
+    for label, row in rows.items():
+        if not row["emerging"]:
             continue
+        counts = [c for c, n in zip(baseline.get(label, ()), baseline_totals, strict=False) if n]
+        weeks = sum(1 for n in baseline_totals if n > 0)
+        weekly = sum(counts) / weeks if weeks else 0.0
+        count = row["latest"]
         alerts.append(
             Alert(
                 kind="topic_volume",
@@ -239,27 +247,23 @@ def topic_volume_alerts(
                 week=week,
                 observed=count,
                 baseline=weekly,
-                n=count,
-                baseline_n=sum(counts),
-                baseline_weeks=len(counts),
-                p_value=p,
-                q_value=q,
+                n=total,
+                baseline_n=sum(baseline_totals),
+                baseline_weeks=weeks,
+                p_value=row["p_value"],
+                q_value=row["q_value"],
                 test=(
-                    f"exact conditional Poisson test of the weekly count vs the "
-                    f"{len(counts)}-week baseline rate, over-dispersion adjusted; "
-                    f"Benjamini-Hochberg q <= {policy.fdr} across {len(tested)} topics"
+                    f"one-sided Fisher exact test of the topic's share of the week's items vs "
+                    f"its share over the {weeks}-week baseline, over-dispersion adjusted; "
+                    f"Benjamini-Hochberg q <= {policy.fdr} across {tested} topics"
                 ),
-                severity="high" if weekly == 0 or count >= 4 * weekly else "medium",
-                message=_volume_message(f"Topic '{label}'", count, weekly, len(counts), p),
+                severity="high" if weekly == 0 or (row["share_ratio"] or 0) >= 4 else "medium",
+                message=_volume_message(
+                    f"Topic '{label}'", count, weekly, weeks, row["p_value"],
+                    shares=(row["share"], row["baseline_share"] or 0.0),
+                ),  # fmt: skip
                 where=dict((where or {}).get(label, {})),
-                status="continuing"
-                if already_emerged(
-                    counts,
-                    min_count=policy.min_topic_count,
-                    min_ratio=policy.min_topic_ratio,
-                    policy=policy,
-                )
-                else "new",
+                status=row["status"],
             )
         )
     return sorted(alerts, key=lambda a: (a.q_value, -a.observed))
@@ -341,13 +345,21 @@ def phrase_alerts(
     return sorted(alerts, key=lambda a: (a.q_value, -a.observed))
 
 
-def _volume_message(subject: str, count: int, weekly: float, weeks: int, p: float) -> str:
+def _volume_message(
+    subject: str,
+    count: int,
+    weekly: float,
+    weeks: int,
+    p: float,
+    shares: tuple[float, float] | None = None,
+) -> str:
     if weekly == 0:
         return (
             f"{subject} is new: {count} items this week, none in the {weeks} weeks before "
             f"({_fmt_p(p)})"
         )
+    share = f" ({shares[0]:.1%} of items, from {shares[1]:.1%})" if shares else ""
     return (
         f"{subject} rose to {count} items this week from {weekly:.1f} a week over the "
-        f"{weeks} weeks before ({_fmt_p(p)})"
+        f"{weeks} weeks before{share} ({_fmt_p(p)})"
     )

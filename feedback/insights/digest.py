@@ -638,9 +638,14 @@ class _Builder:
             )
             for label, group in members.items()
         }
+        totals = repo.weekly_tagged_counts(
+            self.session, audience=self.audience, first_week=self.first, last_week=self.w.week
+        )
         alerts = topic_volume_alerts(
             this_week,
             baseline,
+            total=totals.get(self.w.week, 0),
+            baseline_totals=[totals.get(w, 0) for w in self.w.baseline],
             week=self.w.week,
             policy=self.policy,
             where=where,

@@ -223,6 +223,28 @@ def weekly_topic_counts(
     return {(_week_of(p), int(t)): int(c) for p, t, c in session.execute(stmt)}
 
 
+def weekly_tagged_counts(
+    session: Session, *, audience: str, first_week: str, last_week: str
+) -> dict[str, int]:
+    """{week: tagged items}, topic or not: what a topic's weekly share is a share of (the same
+    total `/v1/topics` divides by)."""
+    dialect = session.get_bind().dialect.name
+    period = period_start(dialect, "week", FeedbackItem.created_at).label("period")
+    start, end = _window(first_week, last_week)
+    stmt = (
+        select(period, func.count())
+        .select_from(FeedbackItem)
+        .join(Tag, Tag.item_id == FeedbackItem.id)
+        .where(
+            FeedbackItem.audience == audience,
+            FeedbackItem.created_at >= start,
+            FeedbackItem.created_at < end,
+        )
+        .group_by(period)
+    )
+    return {_week_of(p): int(c) for p, c in session.execute(stmt)}
+
+
 def topics_by_id(session: Session, ids: Sequence[int]) -> dict[int, Topic]:
     """Topics by id (merged topics are returned as stored; callers follow `merged_into_id`)."""
     if not ids:

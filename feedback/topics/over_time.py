@@ -1,32 +1,45 @@
 """Topics over time: items and sentiment per topic per period, and which topics are emerging.
 
-A topic is **emerging** in the latest period when it is new (created by the current version,
-or silent through the whole baseline) with at least `min_count` items, or when it grows
-significantly against its own baseline. Growth is tested against the topic's share of the
-audience's volume, so a busy week does not make every topic "grow": conditional on the topic's
-items in the latest period plus its baseline periods, the number in the latest period is
-Binomial(x + X_base, n / (n + N_base)) under "no change" (the exact test for two Poisson rates),
-where n and N_base are the audience's items in each. One-sided p-values are corrected over all
-topics with Benjamini-Hochberg (`alpha`), and a significant topic must also have grown by
-`min_ratio` in share, so a tiny but certain change is not flagged.
+One rule (`EmergingRule`, `emerging_from_counts`) decides "emerging" for `/v1/topics` and for
+the weekly digest's topic alerts, so the two never disagree. A topic is **emerging** in the
+latest period when it is new (created by the current model version) with at least `min_count`
+items, or when its *share* of the audience's items grew significantly against its baseline
+periods: this period's count out of the period's items against the baseline's pooled share
+(one-sided Fisher exact test, widened by the topic's own period-to-period over-dispersion), so
+a busy week does not make every topic "grow". One-sided p-values are corrected over all topics
+tested with Benjamini-Hochberg (`fdr`), and a significant topic must also have grown by
+`min_ratio` in share and have `min_count` items, so a tiny but certain change is not flagged.
+A topic silent through the whole baseline that passes is `new` too. An emerging topic that
+had already risen in a baseline period (judged the same way against the periods before it) is
+`continuing`: the digest lists it as still elevated and does not alert again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from feedback.analytics.cells import iso_week_label, period_start, respondent_key
+from feedback.insights.significance import bh_adjust, proportion_increase_p
 from feedback.models import FeedbackItem, Tag
 
 BASELINE_PERIODS = 8
-MIN_COUNT = 5
-MIN_RATIO = 1.5
-ALPHA = 0.05
+K = TypeVar("K", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class EmergingRule:
+    """When a topic is emerging; the digest's `AlertPolicy` carries the same numbers."""
+
+    min_count: int = 8
+    min_ratio: float = 2.0
+    fdr: float = 0.01
+    min_baseline_periods: int = 3
 
 
 def _as_date(value: Any) -> date:
@@ -112,14 +125,87 @@ def benjamini_hochberg(p_values: dict[int, float], alpha: float) -> set[int]:
     return {k for k, _ in ranked[:passed]}
 
 
-def growth_p_value(current: int, baseline: int, current_total: int, baseline_total: int) -> float:
-    """One-sided p-value that the topic's share grew (exact conditional binomial test)."""
-    from scipy.stats import binomtest
-
-    if current + baseline == 0 or current_total == 0 or baseline_total == 0:
+def growth_p_value(
+    current: int,
+    baseline: int,
+    current_total: int,
+    baseline_total: int,
+    baseline_periods: Sequence[tuple[int, int]] = (),
+) -> float:
+    """One-sided p-value that a topic's share grew: `current` of `current_total` items against
+    `baseline` of `baseline_total` (Fisher exact), widened by the over-dispersion of the
+    baseline's per-period (count, total) when they are given."""
+    if current_total <= 0 or baseline_total <= 0:
         return 1.0
-    share = current_total / (current_total + baseline_total)
-    return float(binomtest(current, current + baseline, share, alternative="greater").pvalue)
+    return proportion_increase_p(current, current_total, baseline, baseline_total, baseline_periods)
+
+
+def _rose_before(counts: Sequence[int], totals: Sequence[int], rule: EmergingRule) -> bool:
+    """Whether the share had already risen in a baseline period, against the periods before it
+    (the same test, without the multiple-testing step: in doubt, an old rise is continuing)."""
+    for k in range(rule.min_baseline_periods, len(counts)):
+        x, n = counts[k], totals[k]
+        prior = [(c, t) for c, t in zip(counts[:k], totals[:k], strict=True) if t > 0]
+        xb, nb = sum(c for c, _ in prior), sum(t for _, t in prior)
+        if x < rule.min_count or n <= 0 or not prior:
+            continue
+        grew = xb == 0 or (x / n) >= rule.min_ratio * (xb / nb)
+        if grew and growth_p_value(x, xb, n, nb, prior) <= rule.fdr:
+            return True
+    return False
+
+
+def emerging_from_counts(
+    latest: Mapping[K, int],
+    baseline: Mapping[K, Sequence[int]],
+    total: int,
+    baseline_totals: Sequence[int],
+    *,
+    new: Collection[K] = (),
+    rule: EmergingRule | None = None,
+) -> dict[K, dict[str, Any]]:
+    """The emerging rule over counts: `latest[key]` items this period out of `total`, and
+    `baseline[key][i]` out of `baseline_totals[i]` in each baseline period (oldest first).
+    Keys in `new` (topics created by the current model version) need only `min_count` items."""
+    rule = rule or EmergingRule()
+    rows: dict[K, dict[str, Any]] = {}
+    tested: dict[K, float] = {}
+    history: dict[K, list[int]] = {}
+    for key, x in latest.items():
+        counts = list(baseline.get(key, ())) or [0] * len(baseline_totals)
+        history[key] = counts
+        periods = [(c, n) for c, n in zip(counts, baseline_totals, strict=True) if n > 0]
+        xb, nb = sum(c for c, _ in periods), sum(n for _, n in periods)
+        share_now = x / total if total else 0.0
+        share_base = xb / nb if nb else 0.0
+        rows[key] = {
+            "latest": int(x),
+            "baseline_mean": round(xb / len(periods), 3) if periods else None,
+            "share": round(share_now, 4),
+            "baseline_share": round(share_base, 4) if periods else None,
+            "share_ratio": round(share_now / share_base, 3) if share_base else None,
+            "p_value": None,
+            "q_value": None,
+            "emerging": False,
+            "reason": None,
+            "status": None,
+        }
+        if x >= rule.min_count and len(periods) >= rule.min_baseline_periods:
+            tested[key] = growth_p_value(int(x), xb, total, nb, periods)
+    q_values = dict(zip(tested, bh_adjust(list(tested.values())), strict=True))
+    for key, row in rows.items():
+        if key in q_values:
+            row["p_value"] = float(f"{tested[key]:.3g}")
+            row["q_value"] = float(f"{q_values[key]:.3g}")
+        grew = row["share_ratio"] is None or row["share_ratio"] >= rule.min_ratio
+        if key in new and row["latest"] >= rule.min_count:
+            row.update(emerging=True, reason="new")
+        elif key in q_values and q_values[key] <= rule.fdr and grew:
+            row.update(emerging=True, reason="new" if not row["baseline_mean"] else "growing")
+        if row["emerging"]:
+            rose = _rose_before(history[key], list(baseline_totals), rule)
+            row["status"] = "continuing" if rose else "new"
+    return rows
 
 
 def emerging(
@@ -128,45 +214,20 @@ def emerging(
     *,
     new_ids: set[int] | None = None,
     baseline_periods: int = BASELINE_PERIODS,
-    min_count: int = MIN_COUNT,
-    min_ratio: float = MIN_RATIO,
-    alpha: float = ALPHA,
+    rule: EmergingRule | None = None,
 ) -> dict[int, dict[str, Any]]:
-    """Per topic: latest count, baseline rate, ratio, p-value, and whether it is emerging."""
-    out: dict[int, dict[str, Any]] = {}
+    """Per topic of `series`: the latest period's count against the `baseline_periods` before
+    it, by `emerging_from_counts`."""
     if not series.periods:
         return {t: {"emerging": False, "reason": None} for t in topic_ids}
     latest = series.periods[-1]
     base = series.periods[-1 - baseline_periods : -1]
-    n_latest = series.totals.get(latest, 0)
-    n_base = sum(series.totals.get(p, 0) for p in base)
-    p_values: dict[int, float] = {}
-    for t in topic_ids:
-        x = int(series.cells.get((t, latest), {}).get("n", 0))
-        xb = sum(int(series.cells.get((t, p), {}).get("n", 0)) for p in base)
-        share_now = x / n_latest if n_latest else 0.0
-        share_base = xb / n_base if n_base else 0.0
-        ratio = (share_now / share_base) if share_base else None
-        p = growth_p_value(x, xb, n_latest, n_base) if base else 1.0
-        p_values[t] = p
-        out[t] = {
-            "latest_period": latest.isoformat(),
-            "latest": x,
-            "baseline_mean": round(xb / len(base), 3) if base else None,
-            "share_ratio": None if ratio is None else round(ratio, 3),
-            "p_value": round(p, 6),
-            "emerging": False,
-            "reason": None,
-        }
-    significant = benjamini_hochberg(p_values, alpha)
-    for t, row in out.items():
-        silent_before = bool(base) and row["baseline_mean"] == 0
-        if row["latest"] >= min_count and ((new_ids and t in new_ids) or silent_before):
-            row.update(emerging=True, reason="new")
-        elif (
-            t in significant
-            and row["latest"] >= min_count
-            and (row["share_ratio"] or 0) >= min_ratio
-        ):
-            row.update(emerging=True, reason="growing")
-    return out
+    rows = emerging_from_counts(
+        {t: int(series.cells.get((t, latest), {}).get("n", 0)) for t in topic_ids},
+        {t: [int(series.cells.get((t, p), {}).get("n", 0)) for p in base] for t in topic_ids},
+        series.totals.get(latest, 0),
+        [series.totals.get(p, 0) for p in base],
+        new=new_ids or set(),
+        rule=rule,
+    )
+    return {t: {"latest_period": latest.isoformat(), **row} for t, row in rows.items()}

@@ -396,14 +396,10 @@ def list_topics(
             min_size=min_scores,
         )
     hidden_cells = _hidden_cells(series, audience, min_scores)
-    new_ids = {
-        t.id
-        for t in rows
-        if current is not None and t.created_version == current.version and current.version > 1
-    }
-    flags = over_time.emerging(
-        series, [t.id for t in rows if t.status == "active"], new_ids=new_ids
-    )
+    # The digest's rule, on the same counts: "emerging" is about the feedback, so a topic that a
+    # refit created out of older items is not news by itself (its `created_version` says it is
+    # new to the model).
+    flags = over_time.emerging(series, [t.id for t in rows if t.status == "active"])
     redact = _redactor(settings)
     out = []
     for topic in rows:
