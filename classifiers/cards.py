@@ -164,11 +164,14 @@ FACTS: dict[str, CardFacts] = {
                        "only, never scored"],  # fmt: skip
         method=[
             ENCODER_LINE,
-            "`needs.v3` (`classifiers/needs.py`) averages two logistic regressions per need: one "
-            "on the pooled embedding joined with the sentiment and emotion heads' probabilities, "
-            "one on character 2-5-gram TF-IDF of the text (the cue words of the guideline and "
-            "their misspellings). Both read what the single encoder pass already produced, plus "
-            "the text. The shipped head is trained on all rows; its thresholds come from "
+            "`needs.v4` (`classifiers/needs.py`) averages two logistic regressions per need: one "
+            "on the pooled embedding joined with the sentiment and emotion heads' probabilities "
+            "and six guideline cues (per need, how often and whether the text uses the words "
+            "`GUIDELINES.md` itself names for it: \"valued\", \"listened\", \"toxic\"; "
+            "\"proud\", \"culture\", \"reputation\"; ...; written from the guideline alone, "
+            "and a test checks each cue is in it), one on character 2-5-gram TF-IDF of the text "
+            "(the cue words and their misspellings). Both read what the single encoder pass "
+            "already produced, plus the text. The shipped head is trained on all rows; its thresholds come from "
             "out-of-fold scores of a 5-fold split. The needs data is never used to fine-tune the "
             "encoder, so the cross-validation below is honest.",
             "What each part adds, by the same nested CV: `python bench/needs_ablation.py`.",

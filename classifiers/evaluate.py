@@ -142,11 +142,21 @@ def _needs_inputs(tagger, texts: list[str], head_outputs: bool = True) -> np.nda
     return stack(emb, emo, sent)
 
 
-def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True,
-                   written: bool = True) -> dict:
+def needs_inputs(tagger) -> tuple[np.ndarray, np.ndarray]:
+    """The needs head's stacked inputs of `needs/train.jsonl` and of the written rows, from one
+    encoder pass each (pass them to `evaluate_needs` to score several recipes)."""
+    from classifiers.needs import written_rows
+
+    return _needs_inputs(tagger, data.needs().texts), _needs_inputs(tagger, written_rows()[0])
+
+
+def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True, written: bool = True,
+                   inputs: tuple[np.ndarray, np.ndarray] | None = None) -> dict:  # fmt: skip
     """Nested 5-fold CV of the shipped needs recipe on the tagger's own encoder pass: each outer
     fold's thresholds come from an inner 5-fold CV on its training folds; the project's written
-    rows (classifiers/train_data) are added to every training fold and never scored."""
+    rows (classifiers/train_data) are added to every training fold and never scored. `inputs`
+    (from `needs_inputs`) saves the encoder passes; without `head_outputs` only their embedding
+    columns are used."""
     from classifiers.needs import NeedsRecipe, fit_with_extra, out_of_fold, written_rows
     from classifiers.train import fold_ids, multi_hot, tune_thresholds
 
@@ -155,10 +165,13 @@ def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True,
             NeedsRecipe()  # fmt: skip
     sp = data.needs()
     labels = list(NEED_LABELS)
-    x = _needs_inputs(tagger, sp.texts, head_outputs)
+    x_all, w_all = inputs if inputs is not None else needs_inputs(tagger)
+    dim = tagger.encoder.dim
+    x = x_all if head_outputs else x_all[:, :dim]
     y = multi_hot(sp.labels, labels)
     w_texts, w_labels = written_rows() if written else ([], [])
-    extra = (w_texts, _needs_inputs(tagger, w_texts, head_outputs), multi_hot(w_labels, labels))
+    w_x = (w_all if head_outputs else w_all[:, :dim])[: len(w_texts)]
+    extra = (w_texts, w_x, multi_hot(w_labels, labels))
     folds = fold_ids(y, 5)
     pred = np.zeros(y.shape, bool)
     for k in range(5):

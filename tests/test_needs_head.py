@@ -88,3 +88,33 @@ def test_written_data_does_not_copy_the_shared_labelled_set():
         pytest.skip("../shared/data is not here")
     rows = [json.loads(line) for line in WRITTEN.read_text(encoding="utf-8").splitlines()]
     assert not [r["text"] for r in rows if r["text"].strip().lower() in shared]
+
+
+def test_guideline_cues_come_from_the_guideline_alone():
+    import re
+
+    from classifiers import data
+    from classifiers.needs import GUIDELINE_CUES as CUES
+
+    try:
+        text = (data.data_dir() / "needs" / "GUIDELINES.md").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        pytest.skip("../shared/data is not here")
+    text = " ".join(text.lower().replace("\u2019", "'").split())
+    words = set(re.findall(r"[\w'-]+", text))
+    for label, cues in CUES.items():
+        for cue in cues:
+            if cue.endswith("*"):
+                assert any(w.startswith(cue[:-1]) for w in words), (label, cue)
+            else:
+                assert re.search(rf"(?<![\w-]){re.escape(cue)}", text), (label, cue)
+
+
+def test_cue_features_count_guideline_words_as_whole_words():
+    from classifiers.needs import cue_features
+
+    cues = cue_features(["I feel valued and respected, proud of our culture", "repay careful"])
+    functional, emotional, social = cues[0, :3]
+    assert functional == 0 and emotional == 1.0 and social == pytest.approx(2 / 3)
+    assert cues[0, 3:].tolist() == [0, 1, 1]
+    assert not cues[1].any()  # "pay" is not in "repay", nor "care" in "careful"
