@@ -175,6 +175,7 @@ def save_adapter(out: Path, model: nn.Module, names: list[str], sent_head: nn.Mo
         "first_layer": args.first_layer, "steps": step, "planned_steps": args.steps,
         "batch_per_task": args.batch, "lr": args.lr, "distill": args.distill,
         "emotion_weight": args.emotion_weight, "max_length": args.max_length, "seed": SEED,
+        "data_seed": args.data_seed, "bucket": args.bucket,
         "tasks": ["sentiment", "emotions"], "seconds": round(seconds),
         "joint_heads": args.joint_heads, "init_heads": args.init_heads,
     }  # fmt: skip
@@ -201,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", default="lora-mt.v2")
     parser.add_argument("--speed-test", action="store_true", help="20 steps, print samples/s")
     parser.add_argument("--checkpoint-every", type=int, default=50)
+    parser.add_argument("--data-seed", type=int, default=0,
+                        help="offset of the batch-sampling seed (give a continued run a new one)")
     parser.add_argument("--snapshot-every", type=int, default=0,
                         help="also keep a numbered copy (OUT-stepN) every this many steps")
     parser.add_argument("--init-heads", default=None,
@@ -273,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[args.lr, args.head_lr], total_steps=steps, pct_start=0.06
     )
-    rng = np.random.default_rng(SEED)
+    # a continued run draws other batches than the run it continues (--data-seed)
+    rng = np.random.default_rng(SEED + args.data_seed)
     # Token ids once, up front: each step then pads a batch of similar lengths instead of
     # tokenising and padding a random mix (the long tail of each batch set its width).
     s_ids = tokenize_all(tok, s_texts, args.max_length)
