@@ -104,6 +104,19 @@ def merge_lora(model: torch.nn.Module, adapter: dict[str, torch.Tensor], scale: 
 # --- the encoder ------------------------------------------------------------------------------
 
 
+def pad_ids(rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded input ids (pad id 0, as in BERT vocabularies) and attention mask."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
 def _quietly(load):
     """Run a transformers load without its "Loading weights" progress bar (noise in CLI output
     and logs: a local 90 MB model loads in well under a second)."""
@@ -179,14 +192,7 @@ class Encoder:
 
     def pad(self, rows: Sequence[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-padded input ids and attention mask for one batch."""
-        torch = self._torch
-        width = max(len(r) for r in rows)
-        ids = torch.zeros((len(rows), width), dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(r)] = 1
-        return ids, mask
+        return pad_ids(rows)
 
     def forward_pooled(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean-pooled last hidden state (not normalised), float32, on the encoder's device."""

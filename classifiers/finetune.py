@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from classifiers import data
-from classifiers.encoder import default_encoder_path, lora_target_names
+from classifiers.encoder import default_encoder_path, lora_target_names, pad_ids
 from classifiers.heads import build_module
 from classifiers.labels import GOEMOTIONS_LABELS, SENTIMENT_LABELS
 from classifiers.train import SEED, Features, multi_hot, seed_everything
@@ -123,14 +123,9 @@ def tokenize_all(tok: Any, texts: list[str], max_length: int) -> list[list[int]]
     return ids
 
 
-def pad_ids(rows: list[list[int]]) -> dict[str, torch.Tensor]:
-    """Right-padded input_ids / attention_mask (pad id 0, as in BERT vocabularies)."""
-    width = max(len(r) for r in rows)
-    ids = torch.zeros((len(rows), width), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
+def batch_inputs(rows: list[list[int]]) -> dict[str, torch.Tensor]:
+    """The model's keyword inputs for one batch of word-piece ids."""
+    ids, mask = pad_ids(rows)
     return {"input_ids": ids, "attention_mask": mask}
 
 
@@ -290,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     log = {"loss": 0.0, "s": 0.0, "e": 0.0, "d": 0.0}
     for step in range(1, steps + 1):
         s_idx, e_idx = next(batches)
-        enc = pad_ids([s_ids[i] for i in s_idx] + [e_ids[i] for i in e_idx])
+        enc = batch_inputs([s_ids[i] for i in s_idx] + [e_ids[i] for i in e_idx])
         hidden = model(**enc).last_hidden_state
         m = enc["attention_mask"].unsqueeze(-1).float()
         pooled = nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)

@@ -95,7 +95,7 @@ def test_predict_is_deterministic_whatever_mode_the_head_was_left_in():
 
 
 def test_length_bucketed_batches_keep_the_mix_and_cut_padding():
-    from classifiers.finetune import length_bucketed, pad_ids
+    from classifiers.finetune import batch_inputs, length_bucketed
 
     rng = np.random.default_rng(0)
     s_ids = [[101] + [7] * int(n) + [102] for n in rng.integers(1, 60, 500)]
@@ -107,12 +107,12 @@ def test_length_bucketed_batches_keep_the_mix_and_cut_padding():
     assert all(len(s) == 8 and len(e) == 8 for s, e in epoch)
     assert sorted(np.concatenate([e for _, e in epoch]).tolist()) == list(range(96))
     # padded width vs a random batch of the same rows: bucketing wastes much less
-    bucketed = sum(pad_ids([s_ids[i] for i in s])["input_ids"].numel() for s, _ in epoch)
+    bucketed = sum(batch_inputs([s_ids[i] for i in s])["input_ids"].numel() for s, _ in epoch)
     shuffled = np.random.default_rng(2).permutation(np.concatenate([s for s, _ in epoch]))
-    unbucketed = sum(pad_ids([s_ids[i] for i in shuffled[k : k + 8]])["input_ids"].numel()
+    unbucketed = sum(batch_inputs([s_ids[i] for i in shuffled[k : k + 8]])["input_ids"].numel()
                      for k in range(0, len(shuffled), 8))  # fmt: skip
     assert bucketed < 0.8 * unbucketed
-    padded = pad_ids([[101, 5, 102], [101, 102]])
+    padded = batch_inputs([[101, 5, 102], [101, 102]])
     assert padded["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
 
 

@@ -201,26 +201,35 @@ def weekly_label_counts(
     }
 
 
-def weekly_topic_counts(
-    session: Session, *, audience: str, first_week: str, last_week: str
-) -> dict[tuple[str, int], int]:
-    """{(week, topic id): items} for items a topic model has assigned to a topic."""
+def _weekly_counts(session: Session, *, audience: str, first_week: str, last_week: str,
+                   by_topic: bool) -> list[Any]:  # fmt: skip
+    """Rows of (period, [topic id,] tagged items) over the weeks, per week (and topic)."""
     dialect = session.get_bind().dialect.name
     period = period_start(dialect, "week", FeedbackItem.created_at).label("period")
     start, end = _window(first_week, last_week)
+    keys: list[Any] = [period, Tag.topic_id] if by_topic else [period]
     stmt = (
-        select(period, Tag.topic_id, func.count())
+        select(*keys, func.count())
         .select_from(FeedbackItem)
         .join(Tag, Tag.item_id == FeedbackItem.id)
         .where(
             FeedbackItem.audience == audience,
             FeedbackItem.created_at >= start,
             FeedbackItem.created_at < end,
-            Tag.topic_id.is_not(None),
+            *([Tag.topic_id.is_not(None)] if by_topic else []),
         )
-        .group_by(period, Tag.topic_id)
+        .group_by(*keys)
     )
-    return {(_week_of(p), int(t)): int(c) for p, t, c in session.execute(stmt)}
+    return list(session.execute(stmt))
+
+
+def weekly_topic_counts(
+    session: Session, *, audience: str, first_week: str, last_week: str
+) -> dict[tuple[str, int], int]:
+    """{(week, topic id): items} for items a topic model has assigned to a topic."""
+    rows = _weekly_counts(session, audience=audience, first_week=first_week, last_week=last_week,
+                          by_topic=True)  # fmt: skip
+    return {(_week_of(p), int(t)): int(c) for p, t, c in rows}
 
 
 def weekly_tagged_counts(
@@ -228,21 +237,9 @@ def weekly_tagged_counts(
 ) -> dict[str, int]:
     """{week: tagged items}, topic or not: what a topic's weekly share is a share of (the same
     total `/v1/topics` divides by)."""
-    dialect = session.get_bind().dialect.name
-    period = period_start(dialect, "week", FeedbackItem.created_at).label("period")
-    start, end = _window(first_week, last_week)
-    stmt = (
-        select(period, func.count())
-        .select_from(FeedbackItem)
-        .join(Tag, Tag.item_id == FeedbackItem.id)
-        .where(
-            FeedbackItem.audience == audience,
-            FeedbackItem.created_at >= start,
-            FeedbackItem.created_at < end,
-        )
-        .group_by(period)
-    )
-    return {_week_of(p): int(c) for p, c in session.execute(stmt)}
+    rows = _weekly_counts(session, audience=audience, first_week=first_week, last_week=last_week,
+                          by_topic=False)  # fmt: skip
+    return {_week_of(p): int(c) for p, c in rows}
 
 
 def topics_by_id(session: Session, ids: Sequence[int]) -> dict[int, Topic]:
