@@ -93,12 +93,23 @@ def load_head(spec: HeadSpec, tensors: dict[str, torch.Tensor], dim: int) -> Hea
 # v1: heads fitted on the frozen encoder's pooled embedding.
 # v2: heads trained jointly with a multi-task LoRA adapter merged into the encoder.
 # v3: the adapter continued over all six layers; needs.v3 is the hybrid head of
-#     classifiers/needs.py (embedding + head outputs + character n-grams), loaded by the tagger.
+#     classifiers/needs.py (embedding + head outputs + character n-grams).
+# v4: the adapter lora-mt.v4 (1,650 more steps); needs.v4 adds the guideline cues.
+# Torch heads are built as factory(spec, tensors, dim); hybrid needs heads, which keep their own
+# files, as factory(spec, folder).
 for _name in ("sentiment.v1", "emotions.v1", "needs.v1", "sentiment.v2", "emotions.v2", "needs.v2",
-              "sentiment.v3", "emotions.v3"):  # fmt: skip
+              "sentiment.v3", "emotions.v3", "sentiment.v4", "emotions.v4"):  # fmt: skip
     registry.register(_name)(load_head)
 
 
-@registry.register("needs.v3")
-def load_needs_hybrid(spec: HeadSpec, tensors: dict[str, torch.Tensor], dim: int) -> Head:
-    raise TypeError("needs.v3 is a hybrid head: load it with classifiers.needs.NeedsModel.load")
+def load_needs_hybrid(spec: HeadSpec, folder: Any) -> Any:
+    """The hybrid needs head saved in `folder` (needs.safetensors + needs.json)."""
+    from pathlib import Path
+
+    from classifiers.needs import NeedsModel
+
+    return NeedsModel.load(Path(folder))
+
+
+for _name in ("needs.v3", "needs.v4"):
+    registry.register(_name)(load_needs_hybrid)

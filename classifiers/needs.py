@@ -1,4 +1,4 @@
-"""The needs head (needs.v3): what a text says its author needs, from meaning and from wording.
+"""The needs head (needs.v4): what a text says its author needs, from meaning and from wording.
 
 Two branches, averaged, then per-label thresholds:
 - a logistic regression on the encoder's pooled embedding joined with the sentiment and emotion

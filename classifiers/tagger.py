@@ -84,17 +84,15 @@ class Tagger:
         from classifiers.heads import HeadSpec
 
         self.heads = {}
-        self.needs_model = None  # the hybrid needs head (needs.v3), outside the torch heads
+        self.needs_model = None  # the hybrid needs head (needs.v3+), outside the torch heads
         self.need_labels: list[str] = []
         self.need_thresholds = np.zeros(0, np.float32)
         self.head_versions: dict[str, str] = {}
         for task in TASKS:
             spec = HeadSpec.from_json(task, meta["heads"][task])
             self.head_versions[task] = spec.registry_name
-            if spec.kind == "hybrid":
-                from classifiers.needs import NeedsModel
-
-                self.needs_model = NeedsModel.load(heads_dir)
+            if spec.kind == "hybrid":  # needs.v3+: its own files, in the same folder
+                self.needs_model = registry.get(spec.registry_name)(spec, heads_dir)
                 continue
             head = registry.get(spec.registry_name)(spec, tensors, self.encoder.dim)
             self.heads[task] = head.to(self.device)

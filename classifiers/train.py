@@ -386,7 +386,7 @@ def needs_inputs(feats: Features, heads: dict, name: str) -> tuple[list[str], np
 
 
 def train_needs(feats: Features, heads: dict) -> tuple[HeadSpec, Any, dict]:
-    """needs.v3 (classifiers/needs.py) on train.jsonl + the written rows; thresholds from
+    """needs.v4 (classifiers/needs.py) on train.jsonl + the written rows; thresholds from
     out-of-fold probabilities of a 5-fold CV (written rows only ever train)."""
     from classifiers.needs import NeedsRecipe, fit_with_extra, out_of_fold
 
@@ -447,7 +447,7 @@ def write_weights(out: Path, heads: dict[str, tuple[HeadSpec, Any, dict]],
     meta_heads = {}
     for task, (spec, module, info) in heads.items():
         spec.registry_name = f"{task}.{version}"
-        if spec.kind == "hybrid":  # needs.v3: its own files (classifiers/needs.py)
+        if spec.kind == "hybrid":  # needs.v3+: its own files (classifiers/needs.py)
             module.save(out)
             meta_heads[task] = {**spec.to_json(), "training": info}
             continue
@@ -546,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", help="LoRA adapter dir to merge into the encoder")
     parser.add_argument("--out", help="weights folder (default: classifiers/weights)")
     parser.add_argument("--version", default=None,
-                        help="registry version (v1: frozen encoder; v3, the default with --adapter: "
+                        help="registry version (v1: frozen encoder; v4, the default with --adapter: "
                              "tuned)")  # fmt: skip
     parser.add_argument("--csv", help="custom: labelled CSV with text,label columns")
     parser.add_argument("--name", help="custom: name of the custom head")
@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote custom head {args.name!r} to {path}")
         return 0
     tasks = ["sentiment", "emotions", "needs", "touchpoint"] if args.task == "all" else [args.task]
-    version = args.version or ("v3" if args.adapter else "v1")
+    version = args.version or ("v4" if args.adapter else "v1")
     train_all(tasks, out=Path(args.out) if args.out else WEIGHTS_DIR, encoder=args.encoder,
               adapter=args.adapter, version=version)  # fmt: skip
     return 0

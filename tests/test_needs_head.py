@@ -118,3 +118,16 @@ def test_cue_features_count_guideline_words_as_whole_words():
     assert functional == 0 and emotional == 1.0 and social == pytest.approx(2 / 3)
     assert cues[0, 3:].tolist() == [0, 1, 1]
     assert not cues[1].any()  # "pay" is not in "repay", nor "care" in "careful"
+
+
+def test_the_registry_loads_the_shipped_hybrid_needs_head():
+    from classifiers.heads import HeadSpec
+    from classifiers.registry import registry
+    from classifiers.tagger import WEIGHTS_DIR, read_heads_meta
+
+    meta = read_heads_meta(WEIGHTS_DIR)["heads"]["needs"]
+    spec = HeadSpec.from_json("needs", meta)
+    assert spec.registry_name in registry and spec.kind == "hybrid"
+    model = registry.get(spec.registry_name)(spec, WEIGHTS_DIR)
+    assert isinstance(model, NeedsModel) and model.recipe.cues
+    assert model.labels == list(NEED_LABELS)
