@@ -182,3 +182,6 @@ def test_a_topic_of_empty_answers_is_named_for_what_they_say():
     # a real topic with a few empty answers among its documents keeps its own label
     pay = ["Low pay for the work", "pay is low compared to others", "low pay"] * 5
     assert label_for(["pay", "low pay", "salary"], pay + empty[:6]) == "Low Pay"
+    # two such topics are numbered, not told apart by their leftover keywords ("Moment")
+    assert deduplicate({0: EMPTY_ANSWER_LABEL, 3: EMPTY_ANSWER_LABEL}, {0: ["moment"], 3: ["mind"]}) == {
+        0: EMPTY_ANSWER_LABEL, 3: f"{EMPTY_ANSWER_LABEL} (2)"}

@@ -320,10 +320,12 @@ EMPTY_ANSWER_WORDS = REFUSALS | frozenset(
         "now", "right", "time", "honestly", "come", "comes", "noted", "report", "add", "mention",
         "specific", "particular", "complaint", "complaints", "issue", "issues", "problem",
         "problems", "negative", "negatives", "downside", "downsides", "really", "think", "recall",
-        "point", "yet", "whatsoever", "aware", "say",
+        "point", "yet", "whatsoever", "aware", "say", "speak", "share", "honest",
+        "real", "truly", "bad", "major", "big", "particularly", "encountered", "face", "faced",
+        "top", "head", "anything", "list", "worth", "note", "mentioning", "even", "today",
     }
 )  # fmt: skip
-EMPTY_TOPIC_SHARE = 0.6  # of a topic's central documents
+EMPTY_TOPIC_SHARE = 0.5  # of a topic's central documents: at least half say "nothing"
 
 
 def is_empty_answer(text: str) -> bool:
@@ -390,6 +392,11 @@ def deduplicate(labels: dict[int, str], keywords: Mapping[int, Sequence[str]]) -
     taken = set(labels.values())
     for label, topics in groups.items():
         if len(topics) < 2:
+            continue
+        if label == EMPTY_ANSWER_LABEL:  # their keywords are leftovers: number them instead
+            for n, topic in enumerate(sorted(topics)[1:], start=2):
+                out[topic] = f"{label} ({n})"
+                taken.add(out[topic])
             continue
         inside = set(label.lower().replace("&", " ").split())
         for topic in topics:
