@@ -5,7 +5,9 @@
 Texts are real feedback (Amazon review bodies, Glassdoor pros/cons) of 30-60 word pieces.
 (a) bare: tokenize + model forward + mean pool, batched by length, under inference_mode;
 (b) full: `Tagger.tag` (decoding, flags, language check, the same pass, every head,
-touchpoints, result objects). Prints texts/s for both and the cost ratio full/bare.
+touchpoints, result objects). The two alternate round by round (a, b, a, b, ...) so load from
+neighbours lands on both; prints texts/s for both (best round), the cost ratio full/bare and
+the spread of the per-round paired ratios.
 With CUDA, also a GPU path: fp16, tokenisation in worker threads, pre-tokenised batches.
 """
 
@@ -55,13 +57,23 @@ def bare_pass(encoder, texts: list[str], batch: int) -> None:
 
 def timed(fn, repeats: int) -> tuple[float, float]:
     """Best wall seconds and best CPU seconds (all threads of this process) over `repeats`."""
-    best, best_cpu = float("inf"), float("inf")
+    (best,) = timed_rounds([fn], repeats)
+    return best[0], best[1]
+
+
+def timed_rounds(fns, repeats: int) -> list[tuple[float, float, list[float]]]:
+    """Run every fn once per round, `repeats` rounds, interleaved (a, b, a, b, ...) so a
+    neighbour's load lands on both sides of a comparison. Per fn: best wall seconds, best CPU
+    seconds (all threads of this process) and the wall seconds of every round."""
+    walls: list[list[float]] = [[] for _ in fns]
+    cpus: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        fn()
-        best = min(best, time.perf_counter() - t)
-        best_cpu = min(best_cpu, time.process_time() - c)
-    return best, best_cpu
+        for i, fn in enumerate(fns):
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            walls[i].append(time.perf_counter() - t)
+            cpus[i].append(time.process_time() - c)
+    return [(min(w), min(c), w) for w, c in zip(walls, cpus, strict=True)]
 
 
 def gpu_path(tagger, texts: list[str], batch: int) -> float:
@@ -100,7 +112,7 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -114,14 +126,18 @@ def main() -> int:
           f"torch {torch.__version__}, models {tagger.model_versions}")  # fmt: skip
     tagger.tag(texts[:64])  # warm-up (also embeds the touchpoint prototypes)
     n = len(texts)
-    bare, bare_cpu = timed(lambda: bare_pass(tagger.encoder, texts, args.batch), args.repeats)
-    full, full_cpu = timed(lambda: tagger.tag(texts), args.repeats)
+    (bare, bare_cpu, bare_rounds), (full, full_cpu, full_rounds) = timed_rounds(
+        [lambda: bare_pass(tagger.encoder, texts, args.batch), lambda: tagger.tag(texts)],
+        args.repeats,
+    )
+    paired = sorted(f / b for f, b in zip(full_rounds, bare_rounds, strict=True))
     # On a shared machine wall time depends on the neighbours; CPU seconds much less so.
     # "per core-second" x cores projects the throughput of an otherwise idle machine.
     print(f"bare encoder pass: {n / bare:8.1f} texts/s wall, {n / bare_cpu:8.1f} per core-second")
     print(f"full Tagger.tag:   {n / full:8.1f} texts/s wall, {n / full_cpu:8.1f} per core-second")
     print(f"cost ratio full/bare: {full / bare:.3f} wall, {full_cpu / bare_cpu:.3f} CPU "
-          f"(target <= 1.15)")
+          f"(target <= 1.15); per round, paired: median {paired[len(paired) // 2]:.3f}, "
+          f"range {paired[0]:.3f}-{paired[-1]:.3f}")
     print(f"projected on {args.threads} idle cores: full {n / full_cpu * args.threads:.1f} "
           f"texts/s (target >= 150); load average now {os.getloadavg()[0]:.1f}")
     if torch.cuda.is_available():
