@@ -133,16 +133,7 @@ def merge(session: Session, *, topic_id: int, into_id: int) -> Topic:
             raise TopicEditError(
                 f"topic {topic.id} is {topic.status}; only active topics can be merged"
             )
-    source.status = "merged"
-    source.merged_into_id = target.id
-    moved = (
-        session.scalar(select(func.count()).select_from(Tag).where(Tag.topic_id == source.id)) or 0
-    )
-    session.execute(update(Tag).where(Tag.topic_id == source.id).values(topic_id=target.id))
-    _note(source, "merge", into=target.id, items=moved)
-    _note(target, "absorb", source=source.id, label=source.label, items=moved)
-    target.size = (target.size or 0) + (source.size or 0)
-    source.size = 0
+    _merge_into(session, source.id, target)
     extra = dict(target.extra or {})
     extra["quote_item_ids"] = [
         *extra.get("quote_item_ids", []),
@@ -151,6 +142,23 @@ def merge(session: Session, *, topic_id: int, into_id: int) -> Topic:
     target.extra = extra
     session.flush()
     return target
+
+
+def _merge_into(session: Session, source_id: int, target: Topic, **note: Any) -> None:
+    """Mark `source_id` merged into `target` and move its tagged items there."""
+    source = session.get(Topic, source_id)
+    if source is None or source.status != "active":
+        return
+    source.status = "merged"
+    source.merged_into_id = target.id
+    moved = (
+        session.scalar(select(func.count()).select_from(Tag).where(Tag.topic_id == source.id)) or 0
+    )
+    session.execute(update(Tag).where(Tag.topic_id == source.id).values(topic_id=target.id))
+    _note(source, "merge", into=target.id, items=moved, **note)
+    _note(target, "absorb", source=source.id, label=source.label, items=moved, **note)
+    target.size = (target.size or 0) + (source.size or 0)
+    source.size = 0
 
 
 @dataclass
@@ -163,6 +171,22 @@ class FittedTopic:
     size: int
     matched_id: int | None
     quote_item_ids: list[int] = field(default_factory=list)
+    joins: int | None = None  # another fitted topic's model_topic: this one shares its id
+
+
+def join_empty_answers(fitted: list[FittedTopic], label: str) -> list[FittedTopic]:
+    """Every fitted topic labelled `label` or "`label` (n)" (the empty answers) joins one of them:
+    one taxonomy id, each keeping its own centroid (so no document moves). The one they join is
+    the biggest that matched a previous topic, else the biggest; it carries `label`."""
+    empty = [f for f in fitted if f.label == label or f.label.startswith(f"{label} (")]
+    if len(empty) < 2:
+        return fitted
+    head = max(empty, key=lambda f: (f.matched_id is not None, f.size, -f.model_topic))
+    head.label = label
+    for f in empty:
+        if f is not head:
+            f.joins = head.model_topic
+    return fitted
 
 
 @dataclass
@@ -184,7 +208,7 @@ def apply_refit(
     kept: set[int] = set()
     created: list[int] = []
     sizes: dict[int, int] = {}
-    for f in fitted:
+    for f in [f for f in fitted if f.joins is None]:
         target = resolve(session, f.matched_id) if f.matched_id is not None else None
         topic = session.get(Topic, target) if target is not None else None
         if topic is None or topic.status == "retired":
@@ -211,6 +235,18 @@ def apply_refit(
         extra["quote_item_ids"] = [*extra.get("quote_item_ids", []), *f.quote_item_ids][:24]
         extra["last_version"] = version
         topic.extra = extra
+        sizes[topic.id] = sizes.get(topic.id, 0) + f.size
+        model_to_topic[f.model_topic] = topic.id
+    for f in fitted:
+        if f.joins is None:
+            continue
+        topic = session.get(Topic, model_to_topic[f.joins])
+        assert topic is not None
+        earlier = resolve(session, f.matched_id) if f.matched_id is not None else None
+        if earlier is not None and earlier != topic.id and earlier not in kept:
+            _merge_into(session, earlier, topic, reason="empty answers, joined at refit")
+        topic.extra = {**topic.extra, "quote_item_ids": [*topic.extra.get("quote_item_ids", []),
+                                                         *f.quote_item_ids][:24]}  # fmt: skip
         sizes[topic.id] = sizes.get(topic.id, 0) + f.size
         model_to_topic[f.model_topic] = topic.id
     for topic_id, size in sizes.items():
