@@ -78,9 +78,10 @@ def _baseline_runs(docs: list[str], intents: list[str], embeddings: np.ndarray) 
     from bertopic import BERTopic
 
     runs = [np.asarray(BERTopic().fit_transform(docs, embeddings)[0]) for _ in range(BASELINE_RUNS)]
+    scores = [nmi(intents, r) for r in runs]
     return {
-        "nmi": round(float(np.mean([nmi(intents, r) for r in runs])), 4),
-        "nmi_runs": [nmi(intents, r) for r in runs],
+        "nmi": round(float(np.mean(scores)), 4),
+        "nmi_runs": scores,
         "outlier_share": round(float(np.mean([(r < 0).mean() for r in runs])), 4),
         "n_topics": int(round(np.mean([r.max() + 1 for r in runs]))),
     }

@@ -8,6 +8,7 @@ and its decision thresholds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -102,10 +103,8 @@ for _name in ("sentiment.v1", "emotions.v1", "needs.v1", "sentiment.v2", "emotio
     registry.register(_name)(load_head)
 
 
-def load_needs_hybrid(spec: HeadSpec, folder: Any) -> Any:
+def load_needs_hybrid(spec: HeadSpec, folder: Path | str) -> Any:
     """The hybrid needs head saved in `folder` (needs.safetensors + needs.json)."""
-    from pathlib import Path
-
     from classifiers.needs import NeedsModel
 
     return NeedsModel.load(Path(folder))

@@ -21,13 +21,13 @@ def _fitted(matched: dict[int, int] | None = None) -> list[taxonomy.FittedTopic]
 
 
 def test_empty_answer_topics_join_the_biggest_one() -> None:
-    fitted = taxonomy.join_empty_answers(_fitted(), NOTHING)
+    fitted = taxonomy.join_empty_answers(_fitted())
     assert [f.joins for f in fitted] == [None, 2, None]
     # a matched one is preferred to a bigger new one, and carries the plain label
-    fitted = taxonomy.join_empty_answers(_fitted({1: 9}), NOTHING)
+    fitted = taxonomy.join_empty_answers(_fitted({1: 9}))
     assert [f.joins for f in fitted] == [None, None, 1] and fitted[1].label == NOTHING
     one = [f for f in _fitted() if f.model_topic != 1]
-    assert all(f.joins is None for f in taxonomy.join_empty_answers(one, NOTHING))
+    assert all(f.joins is None for f in taxonomy.join_empty_answers(one))
 
 
 def test_a_refit_gives_empty_answers_one_id_and_merges_an_earlier_second_one(engine) -> None:
@@ -36,9 +36,7 @@ def test_a_refit_gives_empty_answers_one_id_and_merges_an_earlier_second_one(eng
         assert len(set(first.model_to_topic.values())) == 3  # without the join: two empty ids
         a, b = first.model_to_topic[2], first.model_to_topic[1]
 
-        fitted = taxonomy.join_empty_answers(
-            _fitted({0: first.model_to_topic[0], 1: b, 2: a}), NOTHING
-        )
+        fitted = taxonomy.join_empty_answers(_fitted({0: first.model_to_topic[0], 1: b, 2: a}))
         second = taxonomy.apply_refit(session, audience="employee", version=2, fitted=fitted)
         assert second.model_to_topic[1] == second.model_to_topic[2] == a
         assert second.retired == [] and second.created == []
@@ -50,7 +48,6 @@ def test_a_refit_gives_empty_answers_one_id_and_merges_an_earlier_second_one(eng
         assert sorted(t.id for t in active) == sorted({first.model_to_topic[0], a})
 
         # the next refit matches both empty clusters to the one id and keeps it
-        fitted = taxonomy.join_empty_answers(_fitted({0: first.model_to_topic[0], 1: a, 2: a}),
-                                             NOTHING)  # fmt: skip
+        fitted = taxonomy.join_empty_answers(_fitted({0: first.model_to_topic[0], 1: a, 2: a}))
         third = taxonomy.apply_refit(session, audience="employee", version=3, fitted=fitted)
         assert third.model_to_topic[1] == third.model_to_topic[2] == a and not third.created

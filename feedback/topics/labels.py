@@ -383,6 +383,12 @@ def label_for(
     return title(f"{first} & {second}") if second else title(first)
 
 
+def is_empty_answer_label(label: str) -> bool:
+    """Whether a fitted topic's label says it holds empty answers: `EMPTY_ANSWER_LABEL`, or the
+    numbered copy `deduplicate` gives a second such topic ("Nothing Specific (2)")."""
+    return label == EMPTY_ANSWER_LABEL or label.startswith(f"{EMPTY_ANSWER_LABEL} (")
+
+
 def deduplicate(labels: dict[int, str], keywords: Mapping[int, Sequence[str]]) -> dict[int, str]:
     """Make labels unique: a repeated label gets its topic's best keyword not already in it."""
     groups: dict[str, list[int]] = {}

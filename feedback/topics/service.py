@@ -28,7 +28,6 @@ from feedback.privacy.groups import suppressed_groups
 from feedback.tagging import load_embeddings
 from feedback.topics import over_time, repository, taxonomy
 from feedback.topics.clustering import ClusteringParams
-from feedback.topics.labels import EMPTY_ANSWER_LABEL
 
 log = logging.getLogger(__name__)
 QUOTES = 3
@@ -183,7 +182,7 @@ def refit(
         )
         for t, s in result.summaries.items()
     ]
-    fitted = taxonomy.join_empty_answers(fitted, EMPTY_ANSWER_LABEL)
+    fitted = taxonomy.join_empty_answers(fitted)
     change = taxonomy.apply_refit(session, audience=audience, version=version, fitted=fitted)
     (path / "taxonomy.json").write_text(
         json.dumps(

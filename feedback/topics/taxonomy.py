@@ -174,15 +174,19 @@ class FittedTopic:
     joins: int | None = None  # another fitted topic's model_topic: this one shares its id
 
 
-def join_empty_answers(fitted: list[FittedTopic], label: str) -> list[FittedTopic]:
-    """Every fitted topic labelled `label` or "`label` (n)" (the empty answers) joins one of them:
-    one taxonomy id, each keeping its own centroid (so no document moves). The one they join is
-    the biggest that matched a previous topic, else the biggest; it carries `label`."""
-    empty = [f for f in fitted if f.label == label or f.label.startswith(f"{label} (")]
+def join_empty_answers(fitted: list[FittedTopic]) -> list[FittedTopic]:
+    """Every fitted topic of empty answers ("Nothing Specific", "Nothing Specific (2)") joins one
+    of them: one taxonomy id, each keeping its own centroid (so no document moves). The one they
+    join is the biggest that matched a previous topic, else the biggest; it carries the plain
+    label."""
+    # here, not at module level: labels pulls in scikit-learn, which the API does not need to load
+    from feedback.topics.labels import EMPTY_ANSWER_LABEL, is_empty_answer_label
+
+    empty = [f for f in fitted if is_empty_answer_label(f.label)]
     if len(empty) < 2:
         return fitted
     head = max(empty, key=lambda f: (f.matched_id is not None, f.size, -f.model_topic))
-    head.label = label
+    head.label = EMPTY_ANSWER_LABEL
     for f in empty:
         if f is not head:
             f.joins = head.model_topic
@@ -208,8 +212,15 @@ def apply_refit(
     kept: set[int] = set()
     created: list[int] = []
     sizes: dict[int, int] = {}
-    for f in [f for f in fitted if f.joins is None]:
+    seen: set[int] = set()  # ids already given to a fitted topic of this refit
+    for f in sorted(fitted, key=lambda f: f.joins is not None):  # the joined ones first
         target = resolve(session, f.matched_id) if f.matched_id is not None else None
+        if f.joins is not None:  # it shares the joined topic's id; an earlier id of its own merges
+            joined = model_to_topic[f.joins]
+            if target is not None and target != joined and target not in seen:
+                _merge_into(session, target, session.get(Topic, joined),  # type: ignore[arg-type]
+                            reason="empty answers, joined at refit")  # fmt: skip
+            target = joined
         topic = session.get(Topic, target) if target is not None else None
         if topic is None or topic.status == "retired":
             topic = Topic(
@@ -224,29 +235,18 @@ def apply_refit(
             session.add(topic)
             session.flush()
             created.append(topic.id)
-        elif topic.id not in kept:
+        elif topic.id not in seen:
             kept.add(topic.id)
             user_label = topic.pinned or topic.extra.get("label_source") == "user"
             if not user_label:
                 topic.label = f.label
             topic.keywords = list(f.keywords)
             topic.extra = {**topic.extra, "model_label": f.label, "quote_item_ids": []}
+        seen.add(topic.id)
         extra = dict(topic.extra)
         extra["quote_item_ids"] = [*extra.get("quote_item_ids", []), *f.quote_item_ids][:24]
         extra["last_version"] = version
         topic.extra = extra
-        sizes[topic.id] = sizes.get(topic.id, 0) + f.size
-        model_to_topic[f.model_topic] = topic.id
-    for f in fitted:
-        if f.joins is None:
-            continue
-        topic = session.get(Topic, model_to_topic[f.joins])
-        assert topic is not None
-        earlier = resolve(session, f.matched_id) if f.matched_id is not None else None
-        if earlier is not None and earlier != topic.id and earlier not in kept:
-            _merge_into(session, earlier, topic, reason="empty answers, joined at refit")
-        topic.extra = {**topic.extra, "quote_item_ids": [*topic.extra.get("quote_item_ids", []),
-                                                         *f.quote_item_ids][:24]}  # fmt: skip
         sizes[topic.id] = sizes.get(topic.id, 0) + f.size
         model_to_topic[f.model_topic] = topic.id
     for topic_id, size in sizes.items():
