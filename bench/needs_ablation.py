@@ -1,15 +1,18 @@
 """What each part of the needs head adds: nested 5-fold CV macro-F1 on needs/train.jsonl.
 
-    python bench/needs_ablation.py
+    python bench/needs_ablation.py [--fold-seeds 1 2 3]
 
 Same protocol as `python -m classifiers.evaluate --tasks needs` (thresholds from an inner CV in
 each training fold; the written rows only ever train), on the shipped encoder, for:
 embedding only; + character n-gram TF-IDF branch; + the other heads' outputs; + the written
 rows (needs.v3); + the guideline cues (needs.v4). The encoder passes run once, for all of them.
+With --fold-seeds, the shipped recipe and the one without written rows are also scored with the
+outer folds dealt by each of those seeds: how far the score moves with the split alone.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -20,6 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fold-seeds", type=int, nargs="*", default=[])
+    args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from classifiers import TaggerConfig, load_tagger
     from classifiers.evaluate import evaluate_needs, needs_inputs
@@ -45,6 +51,12 @@ def main() -> int:
         per = " ".join(f"{k} {v:.3f}" for k, v in m["cv5_per_label_f1"].items())
         print(f"{name:36s} macro-F1 {m['cv5_macro_f1']:.4f}  ({per})  "
               f"{time.perf_counter() - started:.0f}s", flush=True)  # fmt: skip
+    for seed in args.fold_seeds:
+        with_rows = evaluate_needs(tagger, shipped, inputs=inputs, fold_seed=seed)["cv5_macro_f1"]
+        without = evaluate_needs(tagger, shipped, written=False, inputs=inputs,
+                                 fold_seed=seed)["cv5_macro_f1"]  # fmt: skip
+        print(f"outer folds seed {seed}: needs.v4 {with_rows:.4f}, without written rows "
+              f"{without:.4f}", flush=True)  # fmt: skip
     return 0
 
 

@@ -151,12 +151,14 @@ def needs_inputs(tagger) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True, written: bool = True,
-                   inputs: tuple[np.ndarray, np.ndarray] | None = None) -> dict:  # fmt: skip
+                   inputs: tuple[np.ndarray, np.ndarray] | None = None,
+                   fold_seed: int | None = None) -> dict:  # fmt: skip
     """Nested 5-fold CV of the shipped needs recipe on the tagger's own encoder pass: each outer
     fold's thresholds come from an inner 5-fold CV on its training folds; the project's written
     rows (classifiers/train_data) are added to every training fold and never scored. `inputs`
     (from `needs_inputs`) saves the encoder passes; without `head_outputs` only their embedding
-    columns are used."""
+    columns are used. `fold_seed` deals the outer folds otherwise than the shipped protocol
+    (`classifiers.train.SEED`), to see how far the score moves with the split."""
     from classifiers.needs import NeedsRecipe, fit_with_extra, out_of_fold, written_rows
     from classifiers.train import fold_ids, multi_hot, tune_thresholds
 
@@ -172,7 +174,7 @@ def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True, written: b
     w_texts, w_labels = written_rows() if written else ([], [])
     w_x = (w_all if head_outputs else w_all[:, :dim])[: len(w_texts)]
     extra = (w_texts, w_x, multi_hot(w_labels, labels))
-    folds = fold_ids(y, 5)
+    folds = fold_ids(y, 5) if fold_seed is None else fold_ids(y, 5, seed=fold_seed)
     pred = np.zeros(y.shape, bool)
     for k in range(5):
         tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
