@@ -2,7 +2,7 @@
 
     python bench/needs_ablation.py [--fold-seeds 1 2 3]
 
-Same protocol as `python -m classifiers.evaluate --tasks needs` (thresholds from an inner CV in
+Same protocol as `python -m classifiers.training.evaluate --tasks needs` (thresholds from an inner CV in
 each training fold; the written rows only ever train), on the shipped encoder, for:
 embedding only; + character n-gram TF-IDF branch; + the other heads' outputs; + the written
 rows (needs.v3); + the guideline cues (needs.v4). The encoder passes run once, for all of them.
@@ -28,8 +28,8 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from classifiers import TaggerConfig, load_tagger
-    from classifiers.evaluate import evaluate_needs, needs_inputs
     from classifiers.needs import NeedsRecipe
+    from classifiers.training.evaluate import evaluate_needs, needs_inputs
 
     tagger = load_tagger(TaggerConfig(device="cpu"))
     shipped = NeedsRecipe(**tagger.needs_model.recipe.to_json()) if tagger.needs_model else \

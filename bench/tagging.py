@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def pick_texts(tokenizer, n: int) -> list[str]:
-    from classifiers.data import feedback_texts
+    from classifiers.training.data import feedback_texts
 
     out = []
     for text in feedback_texts():

@@ -4,7 +4,7 @@
 
 Builds once a SQLite database under var/cache/ with 100,000 real texts (Banking77, Glassdoor,
 Amazon reviews, GoEmotions, SST, TweetEval) as tagged items with their stored shared-encoder
-embeddings (the classifiers' feature cache, `classifiers.train.Features`), then runs
+embeddings (the classifiers' feature cache, `classifiers.training.train.Features`), then runs
 `feedback.topics.service.refit` twice in fresh processes (a first fit, then a refit seeded by
 it), each timed end to end with its peak resident memory. Results go to
 model_cards/metrics/topics.json and the card is re-rendered.
@@ -34,8 +34,8 @@ CACHE = REPO / "var" / "cache" / "topics_fit"
 
 def corpus(n: int) -> tuple[list[str], np.ndarray]:
     """`n` distinct real texts and their cached embeddings (computed once if missing)."""
-    from classifiers import features
-    from classifiers.train import Features
+    from classifiers.training import features
+    from classifiers.training.train import Features
 
     feats = Features()
     texts: list[str] = []

@@ -1,7 +1,7 @@
 """The shared sentence encoder: one forward pass per text, mean-pooled, L2-normalised.
 
 Every task head reads the same pooled vector, so tagging costs one encoder pass plus a few
-small matrix products. A LoRA adapter (trained by `classifiers.finetune`) is merged into the
+small matrix products. A LoRA adapter (trained by `classifiers.training.finetune`) is merged into the
 encoder's weights at load time, so a tuned encoder is still exactly one pass.
 
 Truncation policy: a text is cut to `max_length` word pieces (the first ones; [CLS] and [SEP]
@@ -101,6 +101,43 @@ def merge_lora(model: torch.nn.Module, adapter: dict[str, torch.Tensor], scale: 
             layer.weight += delta.to(layer.weight.dtype)
 
 
+# --- a fully fine-tuned encoder, shipped as a quantised delta from the packaged base ---------
+
+
+def quantize_delta(delta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Matrices as int8 rows with one float scale per row (`<name>.q8`, `<name>.scale`),
+    vectors as float16 (`<name>.f16`): a full fine-tune of MiniLM's six layers in about 11 MB."""
+    import torch
+
+    out = {}
+    for name, d in delta.items():
+        d = d.float()
+        if d.dim() == 2:
+            scale = d.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+            out[f"{name}.q8"] = torch.round(d / scale[:, None]).to(torch.int8).contiguous()
+            out[f"{name}.scale"] = scale.contiguous()
+        else:
+            out[f"{name}.f16"] = d.half().contiguous()
+    return out
+
+
+def apply_delta(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """W += delta for every parameter stored by `quantize_delta`."""
+    import torch
+
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for key, value in tensors.items():
+            name, _, part = key.rpartition(".")
+            if part == "q8":
+                d = value.float() * tensors[f"{name}.scale"][:, None]
+            elif part == "f16":
+                d = value.float()
+            else:
+                continue
+            params[name] += d.to(params[name].dtype)
+
+
 # --- the encoder ------------------------------------------------------------------------------
 
 
@@ -165,8 +202,11 @@ class Encoder:
         from safetensors.torch import load_file
 
         meta = json.loads((adapter_dir / "adapter.json").read_text())
-        tensors = load_file(str(adapter_dir / "adapter.safetensors"))
-        merge_lora(self.model, tensors, meta["alpha"] / meta["rank"])
+        if meta.get("kind", "lora") == "delta":  # a full fine-tune (classifiers.training)
+            apply_delta(self.model, load_file(str(adapter_dir / "encoder_delta.safetensors")))
+        else:
+            tensors = load_file(str(adapter_dir / "adapter.safetensors"))
+            merge_lora(self.model, tensors, meta["alpha"] / meta["rank"])
         self.adapter = meta["version"]
 
     # Tokenising is separate from the forward pass so a GPU pipeline can run it in threads.

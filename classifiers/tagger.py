@@ -26,7 +26,7 @@ def read_heads_meta(heads_dir: Path) -> dict[str, Any]:
     path = heads_dir / "heads.json"
     if not path.exists():
         raise FileNotFoundError(
-            f"no heads.json in {heads_dir}; train heads with `python -m classifiers.train all "
+            f"no heads.json in {heads_dir}; train heads with `python -m classifiers.training.train all "
             f"--out {heads_dir}` or leave TaggerConfig.heads_dir unset to use the shipped ones"
         )
     return json.loads(path.read_text())
@@ -69,7 +69,7 @@ class Tagger:
         if meta.get("encoder") != encoder_name:
             raise ValueError(
                 f"the heads in {heads_dir} were trained on encoder {meta.get('encoder')!r}, not "
-                f"{encoder_name!r}; train heads for it with `python -m classifiers.train all "
+                f"{encoder_name!r}; train heads for it with `python -m classifiers.training.train all "
                 f"--encoder {encoder_name} --out DIR` and set TaggerConfig.heads_dir=DIR"
             )
         adapter_dir = None

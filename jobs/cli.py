@@ -211,7 +211,7 @@ def classify(
 def train(task: Annotated[str, typer.Argument(help="sentiment|emotions|needs|touchpoint|all|custom")],
           args: Annotated[list[str] | None, typer.Argument(help="extra arguments for the trainer")] = None) -> None:
     """Retrain a shipped head from ../shared/data (reproduces the committed weights)."""
-    from classifiers.train import main as train_main
+    from classifiers.training.train import main as train_main
 
     sys.exit(train_main([task, *(args or [])]))
 
@@ -219,7 +219,7 @@ def train(task: Annotated[str, typer.Argument(help="sentiment|emotions|needs|tou
 @app.command()
 def evaluate(args: Annotated[list[str] | None, typer.Argument()] = None) -> None:
     """Print every model metric on the named evaluation splits."""
-    from classifiers.evaluate import main as evaluate_main
+    from classifiers.training.evaluate import main as evaluate_main
 
     sys.exit(evaluate_main(args or []))
 

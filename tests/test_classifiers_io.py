@@ -47,8 +47,8 @@ def test_classify_jsonl_keeps_every_line(tmp_path, tagger):
 
 
 def test_custom_head_roundtrip(tmp_path, tagger):
-    from classifiers.custom import train_custom_head
     from classifiers.tagger import Tagger
+    from classifiers.training.custom import train_custom_head
 
     csv = tmp_path / "areas.csv"
     rows = [("The battery drains overnight", "battery"), ("Battery life is awful", "battery"),
@@ -67,7 +67,7 @@ def test_custom_head_roundtrip(tmp_path, tagger):
 
 
 def test_custom_csv_errors_carry_the_fix(tmp_path):
-    from classifiers.custom import read_labelled_csv
+    from classifiers.training.custom import read_labelled_csv
 
     bad = tmp_path / "survey.csv"
     bad.write_text("id,comment\n1,hello\n")
@@ -76,7 +76,7 @@ def test_custom_csv_errors_carry_the_fix(tmp_path):
 
 
 def test_multilabel_csv(tmp_path):
-    from classifiers.custom import read_labelled_csv
+    from classifiers.training.custom import read_labelled_csv
 
     f = tmp_path / "m.csv"
     f.write_text('text,label\n"a b",x|y\nc,x\nd,y\ne,x\n')
@@ -85,17 +85,17 @@ def test_multilabel_csv(tmp_path):
 
 
 def test_model_cards_match_metrics():
-    from classifiers.cards import CARDS_DIR, FACTS, load_metrics, render
+    from classifiers.training.cards import CARDS_DIR, FACTS, load_metrics, render
 
     for task in FACTS:
         doc = load_metrics(task)
-        assert doc["command"] == "python -m classifiers.evaluate"
+        assert doc["command"] == "python -m classifiers.training.evaluate"
         card = (CARDS_DIR / f"{task}.md").read_text()
-        assert card == render(task, doc), f"{task}.md is stale: run python -m classifiers.cards"
+        assert card == render(task, doc), f"{task}.md is stale: run python -m classifiers.training.cards"
 
 
 def test_metrics_come_from_shipped_models(tagger):
-    from classifiers.cards import FACTS, load_metrics
+    from classifiers.training.cards import FACTS, load_metrics
 
     for task in FACTS:
         assert load_metrics(task)["model_versions"] == tagger.model_versions

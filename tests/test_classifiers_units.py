@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from classifiers.inputs import decode, is_emoji_only, language_flag
 from classifiers.labels import CX_EMOTION_GROUPS, GOEMOTIONS_LABELS, cx_emotions
-from classifiers.train import THRESHOLD_GRID, fold_ids, tune_thresholds
+from classifiers.training.train import THRESHOLD_GRID, fold_ids, tune_thresholds
 
 
 @given(st.lists(st.sampled_from(GOEMOTIONS_LABELS), max_size=6))
@@ -68,7 +68,7 @@ def test_folds_cover_every_row_and_balance_rare_labels():
 
 def test_merged_lora_equals_the_adapted_layer():
     from classifiers.encoder import merge_lora
-    from classifiers.finetune import LoRALinear
+    from classifiers.training.finetune import LoRALinear
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 4))
@@ -84,7 +84,7 @@ def test_merged_lora_equals_the_adapted_layer():
 
 def test_predict_is_deterministic_whatever_mode_the_head_was_left_in():
     from classifiers.heads import build_module
-    from classifiers.train import predict
+    from classifiers.training.train import predict
 
     torch.manual_seed(0)
     head = build_module("mlp", 8, 3, hidden=16, dropout=0.5)
@@ -95,7 +95,7 @@ def test_predict_is_deterministic_whatever_mode_the_head_was_left_in():
 
 
 def test_length_bucketed_batches_keep_the_mix_and_cut_padding():
-    from classifiers.finetune import batch_inputs, length_bucketed
+    from classifiers.training.finetune import batch_inputs, length_bucketed
 
     rng = np.random.default_rng(0)
     s_ids = [[101] + [7] * int(n) + [102] for n in rng.integers(1, 60, 500)]
@@ -127,8 +127,8 @@ def _normalised(texts):
 def test_no_split_used_for_choosing_shares_a_sentence_with_a_test_split():
     import pytest
 
-    from classifiers import data, features
-    from classifiers.train import SENTIMENT_DEV_SPLITS
+    from classifiers.training import data, features
+    from classifiers.training.train import SENTIMENT_DEV_SPLITS
 
     try:
         data.data_dir()

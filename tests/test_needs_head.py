@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from classifiers.labels import NEED_LABELS
-from classifiers.needs import WRITTEN, NeedsModel, NeedsRecipe, fit, out_of_fold, stack
+from classifiers.needs import NeedsModel, NeedsRecipe, stack
+from classifiers.training.needs import WRITTEN, fit, out_of_fold
 
 GUIDELINE_CUES = [
     ("Management does not care about us and the stress is constant.", "emotional"),
@@ -80,7 +81,7 @@ def test_written_data_follows_the_guideline_format():
 
 
 def test_written_data_does_not_copy_the_shared_labelled_set():
-    from classifiers import data
+    from classifiers.training import data
 
     try:
         shared = {t.strip().lower() for t in data.needs().texts}
@@ -93,8 +94,8 @@ def test_written_data_does_not_copy_the_shared_labelled_set():
 def test_guideline_cues_come_from_the_guideline_alone():
     import re
 
-    from classifiers import data
     from classifiers.needs import GUIDELINE_CUES as CUES
+    from classifiers.training import data
 
     try:
         text = (data.data_dir() / "needs" / "GUIDELINES.md").read_text(encoding="utf-8")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from classifiers.labels import GOEMOTIONS_LABELS, GOEMOTIONS_SENTIMENT_GROUPS, NEED_LABELS
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def data_dir() -> Path:
@@ -220,4 +220,39 @@ def needs() -> Split:
             row = json.loads(line)
             out.texts.append(row["text"])
             out.labels.append([n for n in row["needs"] if n in NEED_LABELS])
+    return out
+
+
+SEMEVAL_TEST_SET = "twitter-2016test"
+
+
+def semeval_tweets(split: str) -> Split:
+    """SemEval 2013-2016 task 4A tweets (negative/neutral/positive).
+
+    `test` is every row of `twitter-2016test` (this project's tweet test split, never trained
+    on or chosen on); the other files are split 80/20 into `train` and `dev` by a stable hash
+    of the tweet id (hash_split's dev and test buckets both go to dev). A train or dev tweet
+    whose text also appears in the test file is dropped, and copies of one text stay in one
+    split (`text_splits`).
+    """
+    with open(data_dir() / "semeval_tweets" / "train.tsv", encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if (r.get("text") or "").strip()]
+    test_texts = {_normalised(r["text"]) for r in rows if r["set"] == SEMEVAL_TEST_SET}
+    out, seen = Split(), set[str]()
+    if split == "test":
+        for r in rows:
+            norm = _normalised(r["text"])
+            if r["set"] == SEMEVAL_TEST_SET and norm not in seen:
+                seen.add(norm)
+                out.texts.append(r["text"].strip())
+                out.labels.append(r["label"])
+        return out
+    rest = [r for r in rows if r["set"] != SEMEVAL_TEST_SET
+            and _normalised(r["text"]) not in test_texts]  # fmt: skip
+    splits = text_splits([(r["id"], r["text"]) for r in rest])
+    splits = {k: ("train" if v == "train" else "dev") for k, v in splits.items()}
+    for r in rest:
+        if _in_split(r["text"], split, splits, seen):
+            out.texts.append(r["text"].strip())
+            out.labels.append(r["label"])
     return out

@@ -1,12 +1,12 @@
 """Train the task heads on the shared encoder's pooled embeddings.
 
-    python -m classifiers.train TASK [--encoder PATH] [--adapter DIR] [--out DIR]
-    python -m classifiers.train custom --csv FILE --name NAME
+    python -m classifiers.training.train TASK [--encoder PATH] [--adapter DIR] [--out DIR]
+    python -m classifiers.training.train custom --csv FILE --name NAME
 
 TASK is sentiment | emotions | needs | touchpoint | all. Heads are fitted on `train` splits,
 thresholds tuned on `dev`/`val` splits (never on `test`), and written with their metadata to
 `classifiers/weights/` (or --out). Seeds are fixed, so a rerun gives the same weights.
-The multi-task fine-tune of the encoder itself is `python -m classifiers.finetune`.
+The multi-task fine-tune of the encoder itself is `python -m classifiers.training.finetune`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from classifiers import data, features
 from classifiers.config import BANK_TOUCHPOINTS
 from classifiers.heads import HeadSpec, build_module
 from classifiers.labels import GOEMOTIONS_LABELS, NEED_LABELS, SENTIMENT_LABELS
 from classifiers.tagger import TAGGER_NAME, WEIGHTS_DIR
+from classifiers.training import data, features
 
 SEED = 13
 TRAIN_MAX_LENGTH = 128
@@ -303,7 +303,7 @@ def sentiment_dev_metrics(feats: Features, module: torch.nn.Module) -> dict[str,
 
 
 def joint_head(feats: Features, task: str) -> tuple[torch.nn.Module, dict] | None:
-    """The head trained jointly with the adapter (classifiers.finetune), if there is one."""
+    """The head trained jointly with the adapter (classifiers.training.finetune), if there is one."""
     if not feats.adapter:
         return None
     path = Path(feats.adapter) / "joint_heads.safetensors"
@@ -388,7 +388,8 @@ def needs_inputs(feats: Features, heads: dict, name: str) -> tuple[list[str], np
 def train_needs(feats: Features, heads: dict) -> tuple[HeadSpec, Any, dict]:
     """needs.v4 (classifiers/needs.py) on train.jsonl + the written rows; thresholds from
     out-of-fold probabilities of a 5-fold CV (written rows only ever train)."""
-    from classifiers.needs import NeedsRecipe, fit_with_extra, out_of_fold
+    from classifiers.needs import NeedsRecipe
+    from classifiers.training.needs import fit_with_extra, out_of_fold
 
     recipe = NeedsRecipe()
     texts, x, y = needs_inputs(feats, heads, "needs")
@@ -503,7 +504,7 @@ def train_all(tasks: list[str], *, out: Path, encoder: str | None, adapter: str 
     missing = [t for t in ("sentiment", "emotions", "needs") if t not in heads]
     if missing or touchpoint is None:
         raise SystemExit(f"no trained heads for {missing or ['touchpoint']} in {out}; "
-                         "run `python -m classifiers.train all` first")  # fmt: skip
+                         "run `python -m classifiers.training.train all` first")  # fmt: skip
     adapter_rel = None
     if adapter:
         adapter_rel = os.path.relpath(adapter, out)
@@ -538,7 +539,7 @@ def _load_existing(out: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m classifiers.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m classifiers.training.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("task", choices=["sentiment", "emotions", "needs", "touchpoint", "all",
                                          "custom"])  # fmt: skip
@@ -556,7 +557,7 @@ def main(argv: list[str] | None = None) -> int:
     # one thread: head fitting is many small ops, and threads only spin on a shared CPU
     torch.set_num_threads(int(os.environ.get("VOC_TORCH_THREADS", "1")))
     if args.task == "custom":
-        from classifiers.custom import train_custom_head
+        from classifiers.training.custom import train_custom_head
 
         if not args.csv or not args.name:
             parser.error("custom needs --csv FILE and --name NAME")

@@ -1,12 +1,12 @@
 """Multi-task LoRA fine-tune of the shared encoder (sentiment + emotions), CPU-friendly.
 
-    nice -n 10 python -m classifiers.finetune --steps 1400 --out classifiers/weights/adapter
+    nice -n 10 python -m classifiers.training.finetune --steps 1400 --out classifiers/weights/adapter
 
 One low-rank adapter on every attention and feed-forward projection of the encoder is trained
 jointly for sentiment (SST-2 phrases, SST-5, GoEmotions' sentiment grouping, Amazon and
 Glassdoor train splits) and the 28 GoEmotions labels, with throwaway heads. At load time the
 adapter is merged into the encoder weights (`encoder.merge_lora`), so tagging stays one pass;
-the shipped heads are then refitted on the tuned encoder by `classifiers.train --adapter`.
+the shipped heads are then refitted on the tuned encoder by `classifiers.training.train --adapter`.
 
 A distillation term keeps the tuned, pooled, normalised embedding close to the frozen base
 model's (precomputed from the base-encoder cache), so embeddings stay useful for topics and
@@ -33,11 +33,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from classifiers import data
 from classifiers.encoder import default_encoder_path, lora_target_names, pad_ids
 from classifiers.heads import build_module
 from classifiers.labels import GOEMOTIONS_LABELS, SENTIMENT_LABELS
-from classifiers.train import SEED, Features, multi_hot, seed_everything
+from classifiers.training import data
+from classifiers.training.train import SEED, Features, multi_hot, seed_everything
 
 
 class LoRALinear(nn.Module):
@@ -82,7 +82,7 @@ def lora_state(model: nn.Module, names: list[str]) -> dict[str, torch.Tensor]:
 def sentiment_pool(feats: Features, feats_dim: int = 384
                    ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Sentiment training texts, labels, sampling weights and base embeddings (NaN: none)."""
-    from classifiers.train import SENTIMENT_SOURCES
+    from classifiers.training.train import SENTIMENT_SOURCES
 
     texts: list[str] = []
     ys, ws, embs = [], [], []
@@ -178,7 +178,7 @@ def save_adapter(out: Path, model: nn.Module, names: list[str], sent_head: nn.Mo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m classifiers.finetune", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m classifiers.training.finetune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=1400)
     parser.add_argument("--batch", type=int, default=32, help="per task, per step")

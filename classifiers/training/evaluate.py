@@ -1,12 +1,12 @@
 """Measure the shipped tagger on held-out data and write model_cards/metrics/*.json.
 
-    python -m classifiers.evaluate [--tasks sentiment,emotions,needs,touchpoints] [--no-write]
+    python -m classifiers.training.evaluate [--tasks sentiment,emotions,needs,touchpoints] [--no-write]
 
 Everything here is measured through the real `Tagger` (shipped encoder, adapter, heads and
 thresholds), on `test` splits (SST-2's is the GLUE dev set; TweetEval sentiment has only `val`,
 which nothing is tuned on). Needs, which has one labelled file, is measured by 5-fold
 cross-validation with thresholds tuned inside each training fold. Then
-`python -m classifiers.cards` renders the model cards from these files.
+`python -m classifiers.training.cards` renders the model cards from these files.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from classifiers import data
 from classifiers.config import BANK_TOUCHPOINTS, TaggerConfig
 from classifiers.labels import (
     EKMAN_GROUPS,
@@ -30,10 +29,11 @@ from classifiers.labels import (
     TWEETEVAL_EMOTION_LABELS,
     TWEETEVAL_EMOTION_MAP,
 )
+from classifiers.training import data
 
 METRICS_DIR = data.REPO_ROOT / "model_cards" / "metrics"
-COMMAND = "python -m classifiers.evaluate"
-RETAIL_SAMPLE = Path(__file__).resolve().parent / "eval_data" / "touchpoints_retail.jsonl"
+COMMAND = "python -m classifiers.training.evaluate"
+RETAIL_SAMPLE = Path(__file__).resolve().parent.parent / "eval_data" / "touchpoints_retail.jsonl"
 
 TARGETS = {
     "sentiment": {"sst2_accuracy": 0.91},
@@ -145,7 +145,7 @@ def _needs_inputs(tagger, texts: list[str], head_outputs: bool = True) -> np.nda
 def needs_inputs(tagger) -> tuple[np.ndarray, np.ndarray]:
     """The needs head's stacked inputs of `needs/train.jsonl` and of the written rows, from one
     encoder pass each (pass them to `evaluate_needs` to score several recipes)."""
-    from classifiers.needs import written_rows
+    from classifiers.training.needs import written_rows
 
     return _needs_inputs(tagger, data.needs().texts), _needs_inputs(tagger, written_rows()[0])
 
@@ -158,9 +158,10 @@ def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True, written: b
     rows (classifiers/train_data) are added to every training fold and never scored. `inputs`
     (from `needs_inputs`) saves the encoder passes; without `head_outputs` only their embedding
     columns are used. `fold_seed` deals the outer folds otherwise than the shipped protocol
-    (`classifiers.train.SEED`), to see how far the score moves with the split."""
-    from classifiers.needs import NeedsRecipe, fit_with_extra, out_of_fold, written_rows
-    from classifiers.train import fold_ids, multi_hot, tune_thresholds
+    (`classifiers.training.train.SEED`), to see how far the score moves with the split."""
+    from classifiers.needs import NeedsRecipe
+    from classifiers.training.needs import fit_with_extra, out_of_fold, written_rows
+    from classifiers.training.train import fold_ids, multi_hot, tune_thresholds
 
     if recipe is None:
         recipe = NeedsRecipe(**tagger.needs_model.recipe.to_json()) if tagger.needs_model else \
@@ -227,7 +228,7 @@ def _touchpoint_block(tagger, emb_bank, bank_gold, emb_off, retail, retail_emb) 
 
 
 def evaluate_touchpoints(tagger, base_tagger=None) -> dict:
-    from classifiers.train import BANKING77_TOUCHPOINT
+    from classifiers.training.train import BANKING77_TOUCHPOINT
 
     bank = data.banking77("test")
     bank_gold = [BANKING77_TOUCHPOINT[label] for label in bank.labels]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from classifiers import data
-from classifiers.needs import written_rows
+from classifiers.training import data
+from classifiers.training.needs import written_rows
 
 CACHE_DIR = Path(os.environ.get("VOC_CACHE_DIR", data.REPO_ROOT / "var" / "cache"))
 
@@ -75,13 +75,13 @@ def dataset_with_embeddings(encoder, encoder_tag: str, name: str) -> tuple[data.
     return split, embeddings(encoder, encoder_tag, name, split.texts)
 
 
-if __name__ == "__main__":  # python -m classifiers.features [NAMES...]: fill the cache
+if __name__ == "__main__":  # python -m classifiers.training.features [NAMES...]: fill the cache
     import sys
     import time
 
     import torch
 
-    from classifiers.train import Features
+    from classifiers.training.train import Features
 
     torch.set_num_threads(int(os.environ.get("VOC_TORCH_THREADS", "2")))
     feats = Features(adapter=os.environ.get("VOC_ADAPTER_DIR"))

@@ -1,0 +1,84 @@
+"""Training of custom category heads (loading them is `classifiers.custom`)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from classifiers.custom import CUSTOM_DIR
+
+if TYPE_CHECKING:
+    from classifiers.tagger import Tagger
+
+
+def read_labelled_csv(
+    path: str | Path, text_column: str = "text", label_column: str = "label"
+) -> tuple[list[str], list[list[str]]]:
+    """Texts and label lists from a CSV; rows without text or label are skipped."""
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        for needed in (text_column, label_column):
+            if needed not in columns:
+                raise ValueError(
+                    f"column {needed!r} not found in {Path(path).name} (columns: "
+                    f"{', '.join(columns)}); pass --text-column / --label-column"
+                )
+        texts, labels = [], []
+        for row in reader:
+            text = (row[text_column] or "").strip()
+            row_labels = [x.strip() for x in (row[label_column] or "").split("|") if x.strip()]
+            if text and row_labels:
+                texts.append(text)
+                labels.append(row_labels)
+    if len(texts) < 4:
+        raise ValueError(f"{path} has {len(texts)} labelled rows; a custom head needs at least 4")
+    return texts, labels
+
+
+def train_custom_head(csv_path: str | Path, name: str, *, text_column: str = "text",
+                      label_column: str = "label", tagger: Tagger | None = None,
+                      out_dir: Path | None = None) -> Path:  # fmt: skip
+    """Fit a head on the tagger's embeddings of the CSV's texts and save it."""
+    from safetensors.torch import save_file
+
+    from classifiers.tagger import load_tagger
+    from classifiers.training.train import FitConfig, fit_head, multi_hot, predict, tune_thresholds
+
+    texts, labels = read_labelled_csv(csv_path, text_column, label_column)
+    tagger = tagger or load_tagger()
+    x = tagger.embed(texts)
+    classes = sorted({label for row in labels for label in row})
+    multi_label = any(len(row) > 1 for row in labels)
+    fit = FitConfig(kind="linear", epochs=80, lr=3e-2, weight_decay=1e-3, batch_size=64)
+    thresholds: dict[str, float] = {}
+    if multi_label:
+        y = multi_hot(labels, classes)
+        if len(texts) >= 20:  # out-of-fold thresholds
+            folds = np.arange(len(texts)) % 5
+            oof = np.zeros_like(y)
+            for k in range(5):
+                m = fit_head(x[folds != k], y[folds != k], multi_label=True, fit=fit, seed=k)
+                oof[folds == k] = predict(m, x[folds == k], multi_label=True)
+            thresholds = tune_thresholds(oof, y, classes)
+        module = fit_head(x, y, multi_label=True, fit=fit)
+    else:
+        y = np.array([classes.index(row[0]) for row in labels])
+        module = fit_head(x, y, multi_label=False, fit=fit)
+    out = (out_dir or CUSTOM_DIR) / name
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({f"{name}.{k}": v.contiguous() for k, v in module.state_dict().items()},
+              str(out / "head.safetensors"))  # fmt: skip
+    meta = {
+        "name": name, "version": f"custom.{name}.v1", "kind": "linear", "labels": classes,
+        "multi_label": multi_label, "thresholds": thresholds, "rows": len(texts),
+        "encoder": tagger.encoder_version, "source_csv": Path(csv_path).name,
+    }  # fmt: skip
+    (out / "head.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return out
+
+
