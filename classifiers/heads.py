@@ -28,11 +28,15 @@ class HeadSpec:
     multi_label: bool
     thresholds: dict[str, float] = field(default_factory=dict)
     hidden: int = 0  # mlp hidden width
+    # calibration, fitted on dev (classifiers.training.calibrate): logits / temperature + bias
+    temperature: float = 1.0
+    bias: list[float] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "registry": self.registry_name, "kind": self.kind, "labels": self.labels,
             "multi_label": self.multi_label, "thresholds": self.thresholds, "hidden": self.hidden,
+            "temperature": self.temperature, "bias": self.bias,
         }  # fmt: skip
 
     @classmethod
@@ -40,7 +44,8 @@ class HeadSpec:
         return cls(
             task=task, registry_name=raw["registry"], kind=raw["kind"], labels=list(raw["labels"]),
             multi_label=bool(raw["multi_label"]), thresholds=dict(raw.get("thresholds") or {}),
-            hidden=int(raw.get("hidden") or 0),
+            hidden=int(raw.get("hidden") or 0), temperature=float(raw.get("temperature") or 1.0),
+            bias=[float(b) for b in raw.get("bias") or []],
         )  # fmt: skip
 
 
@@ -67,6 +72,13 @@ class Head:
         self.thresholds = torch.tensor(
             [spec.thresholds.get(label, 0.5) for label in spec.labels], dtype=torch.float32
         )
+        self.set_calibration(spec.temperature, spec.bias)
+
+    def set_calibration(self, temperature: float = 1.0, bias: list[float] | None = None) -> None:
+        """Scale the logits by 1 / temperature and add `bias` (one per label) before the
+        softmax or sigmoid: probabilities that mean what they say, fitted on dev splits."""
+        self.temperature = float(temperature)
+        self.bias = torch.tensor(bias or [0.0] * len(self.labels), dtype=torch.float32)
 
     def to(self, device: str) -> Head:
         self.module.to(device)
@@ -75,6 +87,7 @@ class Head:
     def probabilities(self, pooled: torch.Tensor) -> torch.Tensor:
         """Per-label probabilities (sigmoid if multi-label, else softmax), float32."""
         logits = self.module(pooled.to(next(self.module.parameters()).dtype)).float()
+        logits = logits / self.temperature + self.bias.to(logits.device)
         return torch.sigmoid(logits) if self.spec.multi_label else torch.softmax(logits, dim=-1)
 
     def decide(self, probs: torch.Tensor) -> torch.Tensor:
@@ -96,10 +109,13 @@ def load_head(spec: HeadSpec, tensors: dict[str, torch.Tensor], dim: int) -> Hea
 # v3: the adapter continued over all six layers; needs.v3 is the hybrid head of
 #     classifiers/needs.py (embedding + head outputs + character n-grams).
 # v4: the adapter lora-mt.v4 (1,650 more steps); needs.v4 adds the guideline cues.
+# v5: a full fine-tune of all six layers (mt-full.v5) on every domain's sentiment, with tweets;
+#     calibrated heads (temperature and bias fitted on dev).
 # Torch heads are built as factory(spec, tensors, dim); hybrid needs heads, which keep their own
 # files, as factory(spec, folder).
 for _name in ("sentiment.v1", "emotions.v1", "needs.v1", "sentiment.v2", "emotions.v2", "needs.v2",
-              "sentiment.v3", "emotions.v3", "sentiment.v4", "emotions.v4"):  # fmt: skip
+              "sentiment.v3", "emotions.v3", "sentiment.v4", "emotions.v4", "sentiment.v5",
+              "emotions.v5"):  # fmt: skip
     registry.register(_name)(load_head)
 
 
@@ -110,5 +126,5 @@ def load_needs_hybrid(spec: HeadSpec, folder: Path | str) -> Any:
     return NeedsModel.load(Path(folder))
 
 
-for _name in ("needs.v3", "needs.v4"):
+for _name in ("needs.v3", "needs.v4", "needs.v5"):
     registry.register(_name)(load_needs_hybrid)

@@ -173,6 +173,12 @@ class Tagger:
                     custom[c.name][chunk] = c.head.probabilities(pooled).cpu().numpy()
         return emb, {**probs, **{f"custom:{k}": v for k, v in custom.items()}}
 
+    def head_probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(embeddings, probabilities of every torch head) for non-empty texts, one encoder pass
+        each: what calibration and evaluation read without the per-item result objects."""
+        ids, _ = self.encoder.tokenize(list(texts))
+        return self._forward(ids)
+
     def _needs(self, texts: list[str], emb: np.ndarray, emotions: np.ndarray | None,
                sentiment: np.ndarray | None) -> np.ndarray:  # fmt: skip
         """The hybrid needs head on what the encoder pass produced, plus the texts."""

@@ -139,6 +139,16 @@ def predict(module: torch.nn.Module, x: np.ndarray, *, multi_label: bool) -> np.
     return (torch.sigmoid(logits) if multi_label else torch.softmax(logits, -1)).numpy()
 
 
+def calibrated_predict(spec: HeadSpec, module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+    """A head's probabilities as the tagger computes them: with the calibration in its spec
+    (so the needs head is trained on the same inputs it is served)."""
+    from classifiers.heads import Head
+
+    head = Head(spec, module)
+    with torch.no_grad():
+        return head.probabilities(torch.from_numpy(x).float()).numpy()
+
+
 def f1_binary(pred: np.ndarray, gold: np.ndarray) -> float:
     tp = float((pred & gold).sum())
     denom = float(pred.sum() + gold.sum())
@@ -189,7 +199,9 @@ class Features:
         self.adapter = adapter
         self.tag = (encoder or "base").replace("/", "_")
         if adapter:  # the cache follows the adapter's content, not its folder name
-            digest = hashlib.sha1((Path(adapter) / "adapter.safetensors").read_bytes())
+            files = [f for f in ("adapter.safetensors", "encoder_delta.safetensors")
+                     if (Path(adapter) / f).exists()]  # fmt: skip
+            digest = hashlib.sha1(b"".join((Path(adapter) / f).read_bytes() for f in files))
             self.tag += f"+adapter-{digest.hexdigest()[:10]}"
         self._encoder = None
 
@@ -275,7 +287,7 @@ def train_sentiment(feats: Features, fit: FitConfig) -> tuple[HeadSpec, torch.nn
 # *test* (`sst/alps_sst2_test.tsv`); the rest are neutral. `tests/test_classifiers_units.py`
 # checks that no split here shares a sentence with a test split.
 SENTIMENT_DEV_SPLITS = ("sst2_dev", "goemotions_dev", "amazon_dev", "glassdoor_dev",
-                        "glassdoor_pc_dev")  # fmt: skip
+                        "glassdoor_pc_dev", "tweets_dev")  # fmt: skip
 
 
 def sentiment_dev_metrics(feats: Features, module: torch.nn.Module) -> dict[str, float]:
@@ -380,8 +392,8 @@ def needs_inputs(feats: Features, heads: dict, name: str) -> tuple[list[str], np
     from classifiers.needs import stack
 
     sp, x = feats.get(name)
-    emo = predict(heads["emotions"][1], x, multi_label=True)
-    sent = predict(heads["sentiment"][1], x, multi_label=False)
+    emo = calibrated_predict(heads["emotions"][0], heads["emotions"][1], x)
+    sent = calibrated_predict(heads["sentiment"][0], heads["sentiment"][1], x)
     return sp.texts, stack(x, emo, sent), multi_hot(sp.labels, list(NEED_LABELS))
 
 
@@ -508,8 +520,12 @@ def train_all(tasks: list[str], *, out: Path, encoder: str | None, adapter: str 
     adapter_rel = None
     if adapter:
         adapter_rel = os.path.relpath(adapter, out)
+    # calibration and share estimators fitted on these heads (classifiers.training.calibrate)
+    # stay with them when another task is retrained
+    kept = {k: v for k, v in existing.get("extra", {}).items()
+            if not {"sentiment", "emotions"} & set(tasks)}  # fmt: skip
     write_weights(out, heads, touchpoint, version=version,
-                  encoder=encoder or DEFAULT_ENCODER_NAME, adapter=adapter_rel)  # fmt: skip
+                  encoder=encoder or DEFAULT_ENCODER_NAME, adapter=adapter_rel, extra=kept)  # fmt: skip
     print(f"wrote {out}/heads.safetensors and heads.json", flush=True)
 
 
@@ -535,7 +551,8 @@ def _load_existing(out: Path) -> dict:
         heads[task] = (spec, module, raw.get("training", {}))
     tp = meta["touchpoint"]
     info = {k: v for k, v in tp.items() if k not in ("registry", "threshold")}
-    return {"heads": heads, "touchpoint": (tp["threshold"], info)}
+    extra = {k: meta[k] for k in ("quantification", "calibration") if k in meta}
+    return {"heads": heads, "touchpoint": (tp["threshold"], info), "extra": extra}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -547,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--adapter", help="LoRA adapter dir to merge into the encoder")
     parser.add_argument("--out", help="weights folder (default: classifiers/weights)")
     parser.add_argument("--version", default=None,
-                        help="registry version (v1: frozen encoder; v4, the default with --adapter: "
+                        help="registry version (v1: frozen encoder; v5, the default with --adapter: "
                              "tuned)")  # fmt: skip
     parser.add_argument("--csv", help="custom: labelled CSV with text,label columns")
     parser.add_argument("--name", help="custom: name of the custom head")
@@ -566,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote custom head {args.name!r} to {path}")
         return 0
     tasks = ["sentiment", "emotions", "needs", "touchpoint"] if args.task == "all" else [args.task]
-    version = args.version or ("v4" if args.adapter else "v1")
+    version = args.version or ("v5" if args.adapter else "v1")
     train_all(tasks, out=Path(args.out) if args.out else WEIGHTS_DIR, encoder=args.encoder,
               adapter=args.adapter, version=version)  # fmt: skip
     return 0
