@@ -8,6 +8,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from classifiers.quantify import ShareEstimator
+from feedback.analytics.shares import configured_estimator
 from feedback.config import Settings
 from feedback.db import session_scope
 
@@ -27,6 +29,13 @@ def get_tagger(request: Request) -> Any:
     return request.app.state.tagger_provider()
 
 
+def get_share_estimator(request: Request) -> ShareEstimator:
+    """How shares are estimated: the estimator stored with the configured heads (heads.json
+    only; no model is loaded)."""
+    return configured_estimator(request.app.state.settings)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 SessionDep = Annotated[Session, Depends(get_session)]
 TaggerDep = Annotated[Any, Depends(get_tagger)]
+ShareEstimatorDep = Annotated[ShareEstimator, Depends(get_share_estimator)]

@@ -118,6 +118,9 @@ class Tag(Base):
     sentiment: Mapped[str] = mapped_column(String(10))
     sentiment_score: Mapped[float] = mapped_column(Float)
     sentiment_probs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The calibrated p(negative), as a column so shares can be estimated from SQL sums
+    # (feedback.analytics.shares); None on tags made before it was stored.
+    p_negative: Mapped[float | None] = mapped_column(Float)
     emotions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     emotion_scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     cx_emotions: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -312,6 +315,8 @@ class AnalyticsRollup(Base):
     rating_n: Mapped[int] = mapped_column(Integer, default=0)
     rating_sum: Mapped[float] = mapped_column(Float, default=0.0)
     rating_sumsq: Mapped[float] = mapped_column(Float, default=0.0)
+    p_negative_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    p_negative_sumsq: Mapped[float] = mapped_column(Float, default=0.0)
     labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # "need:price" -> items
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

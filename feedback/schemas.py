@@ -114,3 +114,6 @@ class TrendsOut(BaseModel):
     start: datetime | None = Field(default=None, description="start actually used (employee: a Monday)")
     end: datetime | None = None
     filters: dict[str, str] = Field(default_factory=dict)
+    share_method: str = Field(default="cc", description="how share_negative is estimated: cc, acc, pcc or "
+                              "pacc (share_negative_cc is always the count); docs/api.md#shares")
+    share_rates: dict[str, float] | None = Field(default=None, description="acc/pacc: the dev tpr and fpr used")

@@ -69,6 +69,7 @@ def tag_batch(session: Session, tagger: TaggerLike, *, batch_size: int = 256) ->
             "sentiment": result.sentiment,
             "sentiment_score": float(result.sentiment_score),
             "sentiment_probs": {k: round(float(v), 4) for k, v in result.sentiment_probs.items()},
+            "p_negative": _p_negative(result.sentiment_probs),
             "emotions": list(result.emotion_labels),
             "emotion_scores": {k: round(float(v), 4) for k, v in result.emotions.items()},
             "cx_emotions": list(result.cx_emotions),
@@ -96,6 +97,12 @@ def tag_batch(session: Session, tagger: TaggerLike, *, batch_size: int = 256) ->
         session.execute(insert(ItemEmbedding), embeddings)
     session.flush()
     return len(rows)
+
+
+def _p_negative(probs: Any) -> float | None:
+    """The calibrated p(negative) that estimated shares sum (None if the tagger gave none)."""
+    value = (probs or {}).get("negative")
+    return None if value is None else float(value)
 
 
 def load_embeddings(session: Session, item_ids: Sequence[int]) -> np.ndarray:

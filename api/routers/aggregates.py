@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, ShareEstimatorDep
 from api.params import Audience, GroupSizesDep
 from feedback.analytics.aggregates import (
     AGGREGATE_COLUMNS,
@@ -70,6 +70,7 @@ def get_aggregates(
     session: SessionDep,
     settings: SettingsDep,
     sizes: GroupSizesDep,
+    estimator: ShareEstimatorDep,
     audience: Audience = "customer",
     interval: Literal["day", "week", "month"] = "week",
     dimension: Annotated[list[str] | None, Query(description=f"repeat to pick several; default all: "
@@ -84,13 +85,14 @@ def get_aggregates(
     """One row per (period, dimension, value) with every metric, its n and 95% interval; the columns
     are documented in docs/api.md#bi-export and at /v1/aggregates/schema and never change order.
     Page with `cursor` (the next one is in `next_cursor`, or the `X-Next-Cursor` and `Link`
-    headers for CSV and Parquet); pull changes with `updated_since`."""
+    headers for CSV and Parquet); pull changes with `updated_since`. share_negative is estimated
+    (`share_method` in the body, `X-Share-Method` header); share_negative_cc is the count."""
     size = min(limit or settings.api.page_size_max, settings.api.page_size_max)
     query = AggregateQuery(audience=audience, interval=interval, dimensions=tuple(dimension or ()), start=start,
                            end=end, updated_since=updated_since, cursor=cursor, limit=size)
-    page = aggregates_page(session, query, min_group_size=sizes[0])
+    page = aggregates_page(session, query, min_group_size=sizes[0], estimator=estimator)
     next_url = _next_url(request, page.next_cursor)
-    headers = {"X-Rows": str(len(page.rows)), "X-Source": page.source}
+    headers = {"X-Rows": str(len(page.rows)), "X-Source": page.source, "X-Share-Method": page.share_method}
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
         headers["Link"] = f'<{next_url}>; rel="next"'
@@ -100,13 +102,13 @@ def get_aggregates(
         return Response(to_parquet(page), media_type="application/vnd.apache.parquet", headers=headers)
     rows = [{k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()} for row in page.rows]
     body = {"columns": list(COLUMN_NAMES), "rows": rows, "next_cursor": page.next_cursor,
-            "next_url": next_url, "source": page.source}
+            "next_url": next_url, "source": page.source, "share_method": page.share_method}
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=headers)
 
 
 @router.get("/aggregates/schema")
-def aggregates_schema() -> dict[str, Any]:
+def aggregates_schema(estimator: ShareEstimatorDep) -> dict[str, Any]:
     """The export's columns in order, with types and meanings."""
     return {"columns": [{"name": n, "type": t, "description": d} for n, t, d in AGGREGATE_COLUMNS],
             "key": ["period_start", "audience", "dimension", "value_code"],
-            "dimensions": list(EXPORT_DIMENSIONS)}
+            "dimensions": list(EXPORT_DIMENSIONS), "share_method": estimator.method}

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep
+from api.deps import SessionDep, ShareEstimatorDep
 from api.params import Audience, FiltersDep, GroupBy, GroupSizesDep
 from feedback.analytics.compare import CompareQuery, compare, previous_periods
 
@@ -19,6 +19,7 @@ def get_compare(
     session: SessionDep,
     filters: FiltersDep,
     sizes: GroupSizesDep,
+    estimator: ShareEstimatorDep,
     audience: Audience = "customer",
     by: GroupBy = "touchpoint",
     metric: Literal["net_sentiment", "mean_sentiment", "share_negative", "nps", "csat", "mean_rating",
@@ -50,4 +51,4 @@ def get_compare(
                          baseline_start=baseline_start, baseline_end=baseline_end,  # type: ignore[arg-type]
                          by=by, metric=metric, audience=audience, filters=filters, drivers_by=drivers_by,
                          alpha=alpha)
-    return compare(session, query, min_group_size=sizes[0])
+    return compare(session, query, min_group_size=sizes[0], estimator=estimator)

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, ShareEstimatorDep
 from api.params import GroupSizesDep, SliceDep
 from feedback.analytics.journey import journey
 from feedback.config import Settings
@@ -29,6 +29,7 @@ def get_journey(
     settings: SettingsDep,
     where: SliceDep,
     sizes: GroupSizesDep,
+    estimator: ShareEstimatorDep,
     metric: Literal["net_sentiment", "mean_sentiment", "share_negative", "nps", "csat",
                     "mean_rating"] = "net_sentiment",
 ) -> dict[str, Any]:
@@ -36,4 +37,4 @@ def get_journey(
     (n and 95% intervals), top emotions, CX emotions and needs; `worst` names the touchpoint with
     the lowest `metric` among those with enough answers, tested against all other items."""
     return journey(session, where, steps=journey_steps(settings, where.audience),
-                   min_group_size=sizes[0], metric=metric)
+                   min_group_size=sizes[0], metric=metric, estimator=estimator)

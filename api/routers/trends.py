@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep
+from api.deps import SessionDep, ShareEstimatorDep
 from api.params import GroupBy, GroupSizesDep, SliceDep
+from feedback.analytics.shares import describe
 from feedback.analytics.trends import TrendQuery, table_rows, trend_table
 from feedback.schemas import TrendsOut
 
@@ -19,12 +20,14 @@ def get_trends(
     session: SessionDep,
     where: SliceDep,
     sizes: GroupSizesDep,
+    estimator: ShareEstimatorDep,
     by: GroupBy = "touchpoint",
     interval: Literal["day", "week", "month"] = "week",
     mixes: Annotated[bool, Query(description="add need, emotion and CX emotion mixes per row")] = False,
 ) -> TrendsOut:
     """Volume, share, mean and net sentiment, share negative, NPS, CSAT and mean rating per value of
-    `by` per period, each with its n and 95% interval (docs/api.md#metrics).
+    `by` per period, each with its n and 95% interval (docs/api.md#metrics). share_negative is
+    estimated (`share_method` says how; share_negative_cc is the count), docs/api.md#shares.
 
     Filters: audience, start/end and any dimension (`touchpoint=delivery&channel=survey`). Employee
     rows below the minimum group size come back with `suppressed: true` and no numbers; employee
@@ -33,6 +36,6 @@ def get_trends(
     query = TrendQuery(by=by, interval=interval, audience=where.audience, start=where.start, end=where.end,
                        filters=dict(where.filters), mixes=mixes)
     table = trend_table(session, query, min_group_size=sizes[0])
-    rows = table_rows(session, table, mixes=mixes, min_group_size=sizes[0])
+    rows = table_rows(session, table, mixes=mixes, min_group_size=sizes[0], estimator=estimator)
     return TrendsOut(by=by, interval=interval, audience=where.audience, rows=rows, source=table.source,
-                     start=table.start, end=table.end, filters=dict(where.filters))
+                     start=table.start, end=table.end, filters=dict(where.filters), **describe(estimator))

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
+from classifiers.quantify import ShareEstimator
 from feedback.analytics.cells import (
     DIMENSIONS,
     INTERVALS,
@@ -39,11 +40,21 @@ from feedback.analytics.cells import (
 )
 from feedback.analytics.metrics import METRIC_COLUMNS, metric_rows, suppressed_row
 from feedback.analytics.rollups import ROLLUP, STAT_COLUMNS, rollup_stats, rollups_current
+from feedback.analytics.shares import resolve
 from feedback.analytics.tables import cell_table, raw_cells
 from feedback.db import utcnow
 from feedback.models import FeedbackItem, Tag
 from feedback.privacy.groups import check_employee_query, employee_month, employee_month_bounds
 
+_METRIC_DESCRIPTIONS = {
+    "share_negative": "estimated share of tagged items that are negative (method: share_method of the "
+                      "response; docs/api.md#shares)",
+    "share_negative_ci_low": "95% interval of the estimate (item sampling; the dev rates taken as known)",
+    "share_negative_ci_high": "95% interval of the estimate (item sampling; the dev rates taken as known)",
+    "share_negative_cc": "share of tagged items the model labels negative (classify-and-count)",
+    "share_negative_cc_ci_low": "Wilson 95% interval of share_negative_cc",
+    "share_negative_cc_ci_high": "Wilson 95% interval of share_negative_cc",
+}
 _METRIC_TYPES = {"n": "int64", "n_tagged": "int64", "nps_n": "int64", "csat_n": "int64", "rating_n": "int64"}
 
 # (name, type, description): the documented, stable column order of the export.
@@ -56,7 +67,8 @@ AGGREGATE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("value_code", "string", "stable code of the value: topic id, source id, else the value itself"),
     ("value_label", "string", "readable label of the value (topic labels can be renamed; codes stay)"),
     ("suppressed", "bool", "true when an employee group is too small to show (numbers are empty)"),
-    *((name, _METRIC_TYPES.get(name, "float64"), "see docs/api.md#metrics") for name in METRIC_COLUMNS),
+    *((name, _METRIC_TYPES.get(name, "float64"), _METRIC_DESCRIPTIONS.get(name, "see docs/api.md#metrics"))
+      for name in METRIC_COLUMNS),
     ("updated_at", "timestamp", "when this row's period last changed (UTC); a period's rows change together"),
 )
 COLUMN_NAMES = tuple(c[0] for c in AGGREGATE_COLUMNS)
@@ -83,6 +95,7 @@ class AggregatePage:
     next_cursor: str | None
     source: str
     columns: tuple[str, ...] = field(default=COLUMN_NAMES)
+    share_method: str = "cc"  # how share_negative was estimated (feedback.analytics.shares)
 
 
 def encode_cursor(key: tuple[str, str, str]) -> str:
@@ -111,16 +124,23 @@ def _check(query: AggregateQuery) -> tuple[str, ...]:
     return names
 
 
-def aggregates_page(session: Session, query: AggregateQuery, *, min_group_size: int) -> AggregatePage:
-    """One page of export rows (see the module docstring for the contract)."""
+def aggregates_page(session: Session, query: AggregateQuery, *, min_group_size: int,
+                    estimator: ShareEstimator | None = None) -> AggregatePage:
+    """One page of export rows (see the module docstring for the contract); share_negative is
+    estimated by `estimator` (default: the one stored with the configured heads)."""
     names = _check(query)
+    estimator = resolve(estimator)
     after = decode_cursor(query.cursor) if query.cursor else None
     if query.audience == "employee":
         check_employee_query((), interval=query.interval)
-        return _employee_page(session, query, names, after, min_group_size)
-    if rollups_current(session, query.audience):
-        return _rollup_page(session, query, names, after)
-    return _items_page(session, query, names, after)
+        page = _employee_page(session, query, names, after, min_group_size)
+    elif rollups_current(session, query.audience):
+        page = _rollup_page(session, query, names, after)
+    else:
+        page = _items_page(session, query, names, after)
+    page.rows = _labelled(session, _fill(page.rows, estimator))
+    page.share_method = estimator.method
+    return page
 
 
 def _row(period: date, query: AggregateQuery, name: str, code: str, label: str, stats: CellStats | None,
@@ -134,9 +154,9 @@ def _row(period: date, query: AggregateQuery, name: str, code: str, label: str, 
     }
 
 
-def _fill(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _fill(rows: list[dict[str, Any]], estimator: ShareEstimator) -> list[dict[str, Any]]:
     shown = [r for r in rows if r["_stats"] is not None]
-    metrics = metric_rows([r["_stats"] for r in shown], [r["_period_n"] for r in shown])
+    metrics = metric_rows([r["_stats"] for r in shown], [r["_period_n"] for r in shown], estimator=estimator)
     for row, values in zip(shown, metrics, strict=True):
         row.update(values)
     empty = suppressed_row()
@@ -198,7 +218,7 @@ def _rollup_page(session: Session, query: AggregateQuery, names: tuple[str, ...]
     cursor = None
     if more and last:
         cursor = encode_cursor((as_date(last.period_start).isoformat(), last.dimension, last.value))
-    return AggregatePage(_labelled(session, _fill(rows)), cursor, "rollups")
+    return AggregatePage(rows, cursor, "rollups")
 
 
 def _page(rows: list[dict[str, Any]], query: AggregateQuery, after: tuple[str, str, str] | None,
@@ -242,9 +262,7 @@ def _items_page(session: Session, query: AggregateQuery, names: tuple[str, ...],
                 continue
             rows.append(_row(period, query, name, code, code, stats, totals.get(period), now,
                              next_period(period, query.interval)))
-    page = _page(rows, query, after, "items")
-    page.rows = _labelled(session, _fill(page.rows))
-    return page
+    return _page(rows, query, after, "items")
 
 
 def _employee_page(session: Session, query: AggregateQuery, names: tuple[str, ...],
@@ -263,9 +281,7 @@ def _employee_page(session: Session, query: AggregateQuery, names: tuple[str, ..
             total = table.totals.get(period)
             rows.append(_row(first, query, name, code, code, stats, total.n if total else None,
                              changed.get(period, utcnow()), after_end))
-    page = _page(rows, query, after, "items+privacy")
-    page.rows = _labelled(session, _fill(page.rows))
-    return page
+    return _page(rows, query, after, "items+privacy")
 
 
 def _employee_changes(session: Session, where: Slice, interval: str) -> dict[date, datetime]:

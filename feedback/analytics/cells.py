@@ -152,7 +152,7 @@ def is_midnight(moment: datetime | None) -> bool:
 
 SUM_FIELDS = ("n", "n_tagged", "n_positive", "n_negative", "sentiment_sum", "sentiment_sumsq",
               "nps_n", "nps_promoters", "nps_detractors", "csat_n", "csat_satisfied",
-              "rating_n", "rating_sum", "rating_sumsq")
+              "rating_n", "rating_sum", "rating_sumsq", "p_negative_sum", "p_negative_sumsq")
 
 
 @dataclass(slots=True)
@@ -173,6 +173,10 @@ class CellStats:
     rating_n: int = 0
     rating_sum: float = 0.0
     rating_sumsq: float = 0.0
+    # Calibrated p(negative) over tagged items (a tag without one counts its label as 0/1):
+    # what estimated shares need (feedback.analytics.shares).
+    p_negative_sum: float = 0.0
+    p_negative_sumsq: float = 0.0
     labels: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: CellStats) -> CellStats:
@@ -210,6 +214,7 @@ class CellStats:
 def stats_columns() -> list[ColumnElement[Any]]:
     """SQL aggregates for the CellStats sums over FeedbackItem outer-joined with Tag."""
     score = Tag.sentiment_score
+    p_negative = item_p_negative()
     return [
         func.count().label("n"),
         func.count(Tag.item_id).label("n_tagged"),
@@ -226,7 +231,16 @@ def stats_columns() -> list[ColumnElement[Any]]:
         func.coalesce(func.sum(cast(FeedbackItem.stars, Float)), 0.0).label("rating_sum"),
         func.coalesce(func.sum(cast(FeedbackItem.stars, Float) * cast(FeedbackItem.stars, Float)), 0.0)
         .label("rating_sumsq"),
+        func.coalesce(func.sum(p_negative), 0.0).label("p_negative_sum"),
+        func.coalesce(func.sum(p_negative * p_negative), 0.0).label("p_negative_sumsq"),
     ]
+
+
+def item_p_negative() -> ColumnElement[Any]:
+    """SQL for an item's p(negative): the stored calibrated one, else its label as 0/1 (tags
+    made before p_negative was stored); NULL for an untagged item, so sums skip it."""
+    hard = case((Tag.sentiment == "negative", 1.0), else_=0.0)
+    return case((Tag.item_id.is_(None), None), else_=func.coalesce(Tag.p_negative, hard))
 
 
 def respondent_key() -> ColumnElement[Any]:

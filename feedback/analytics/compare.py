@@ -2,8 +2,9 @@
 
 For every value of `by` (and overall): the metric in both ranges with n and interval, the
 change with its interval, a p-value (Welch's t for means, the two-proportion z test for shares,
-the Poisson rate test for volume), a Benjamini-Hochberg q-value across the rows, whether it is
-significant at `alpha` after that control, and what drove it.
+the Poisson rate test for volume; share_negative is the estimated share, tested by Welch's t on
+the per-item values whose mean it is, see `feedback.analytics.shares`), a Benjamini-Hochberg
+q-value across the rows, whether it is significant at `alpha` after that control, and what drove it.
 
 Drivers: every score is a mean over items, so the overall score is the weighted mean of the
 scores of the driver groups (topics, or touchpoints): M = sum_j w_j m_j. The change splits
@@ -20,6 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from classifiers.quantify import ShareEstimator
 from feedback.analytics.cells import (
     CellStats,
     Slice,
@@ -29,6 +31,7 @@ from feedback.analytics.cells import (
     value_labels,
 )
 from feedback.analytics.metrics import SCORE_METRICS, moments
+from feedback.analytics.shares import describe, negative_share, resolve
 from feedback.analytics.stats import (
     TestResult,
     benjamini_hochberg,
@@ -43,7 +46,8 @@ from feedback.analytics.tables import RANGE, cell_table, raw_cross_cells
 from feedback.privacy.groups import snap_to_weeks
 
 COMPARE_METRICS = ("volume", *SCORE_METRICS)
-PROPORTIONS = {"share_negative": ("n_negative", "n_tagged"), "csat": ("csat_satisfied", "csat_n")}
+PROPORTIONS = {"csat": ("csat_satisfied", "csat_n")}
+COUNTED_NEGATIVE = ("n_negative", "n_tagged")  # share_negative when the estimator only counts
 DRIVER_DIMENSIONS = ("topic", "touchpoint", "journey_stage", "channel", "segment", "source", "language",
                      "org_unit")
 TOP_DRIVERS = 5
@@ -75,10 +79,15 @@ def previous_periods(period: str, at: date) -> tuple[datetime, datetime, datetim
     return tuple(datetime(d.year, d.month, d.day, tzinfo=UTC) for d in (start, end, before, start))  # type: ignore[return-value]
 
 
-def _metric_value(stats: CellStats, metric: str) -> tuple[float | None, int, tuple[float, float] | None]:
+def _metric_value(stats: CellStats, metric: str, estimator: ShareEstimator
+                  ) -> tuple[float | None, int, tuple[float, float] | None]:
     """(value, n, 95% interval) of one metric of a cell."""
     if metric == "volume":
         return float(stats.n), stats.n, None
+    if metric == "share_negative":
+        value, low, high = negative_share(estimator, n=stats.n_tagged, count=stats.n_negative,
+                                          prob_sum=stats.p_negative_sum, prob_sumsq=stats.p_negative_sumsq)
+        return value, stats.n_tagged, (low, high) if low is not None and high is not None else None
     m = moments(stats, metric)
     if m.mean is None:
         return None, m.n, None
@@ -93,19 +102,22 @@ def _metric_value(stats: CellStats, metric: str) -> tuple[float | None, int, tup
     return m.mean, m.n, mean_ci(m, lo=lo, hi=hi)
 
 
-def _test(base: CellStats, cur: CellStats, metric: str, days: tuple[float, float]) -> TestResult | None:
+def _test(base: CellStats, cur: CellStats, metric: str, days: tuple[float, float],
+          estimator: ShareEstimator) -> TestResult | None:
     if metric == "volume":
         return rate_test(base.n, days[0], cur.n, days[1])
-    if metric in PROPORTIONS:
-        x, n = PROPORTIONS[metric]
+    counted = metric == "share_negative" and estimator.method == "cc"
+    proportion = COUNTED_NEGATIVE if counted else PROPORTIONS.get(metric)
+    if proportion is not None:
+        x, n = proportion
         return two_proportion_test(getattr(base, x), getattr(base, n), getattr(cur, x), getattr(cur, n))
-    return welch_test(moments(base, metric), moments(cur, metric))
+    return welch_test(moments(base, metric, estimator), moments(cur, metric, estimator))
 
 
-def _side(stats: CellStats | None, metric: str) -> dict[str, Any]:
+def _side(stats: CellStats | None, metric: str, estimator: ShareEstimator) -> dict[str, Any]:
     if stats is None:
         return {"suppressed": True, "n": None, "value": None, "ci_low": None, "ci_high": None}
-    value, n, ci = _metric_value(stats, metric)
+    value, n, ci = _metric_value(stats, metric, estimator)
     return {"suppressed": False, "n": n, "value": _r(value),
             "ci_low": _r(ci[0]) if ci else None, "ci_high": _r(ci[1]) if ci else None}
 
@@ -114,8 +126,11 @@ def _r(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def compare(session: Session, query: CompareQuery, *, min_group_size: int) -> dict[str, Any]:
-    """The comparison rows, overall first, with drivers; see the module docstring."""
+def compare(session: Session, query: CompareQuery, *, min_group_size: int,
+            estimator: ShareEstimator | None = None) -> dict[str, Any]:
+    """The comparison rows, overall first, with drivers; see the module docstring. share_negative
+    is estimated by `estimator` (default: the one stored with the configured heads)."""
+    estimator = resolve(estimator)
     if query.metric not in COMPARE_METRICS:
         raise ValueError(f"metric must be one of {', '.join(COMPARE_METRICS)}")
     dimension(query.by)
@@ -143,9 +158,10 @@ def compare(session: Session, query: CompareQuery, *, min_group_size: int) -> di
             assert code is not None
             base, cur = tables["baseline"].cells.get((None, code)), tables["current"].cells.get((None, code))
         row: dict[str, Any] = {query.by: "(all)" if code is None else labels.get(code, code),
-                               "value_code": code, "baseline": _side(base, query.metric),
-                               "current": _side(cur, query.metric)}
-        test = _test(base, cur, query.metric, days) if base is not None and cur is not None else None  # type: ignore[arg-type]
+                               "value_code": code, "baseline": _side(base, query.metric, estimator),
+                               "current": _side(cur, query.metric, estimator)}
+        test = (_test(base, cur, query.metric, days, estimator)  # type: ignore[arg-type]
+                if base is not None and cur is not None else None)
         row.update(change=_r(test.change) if test else None,
                    change_ci_low=_r(test.ci[0]) if test else None, change_ci_high=_r(test.ci[1]) if test else None,
                    p_value=_r(test.p_value, 6) if test else None, test=test.method if test else None)
@@ -154,8 +170,10 @@ def compare(session: Session, query: CompareQuery, *, min_group_size: int) -> di
         row["q_value"] = _r(q, 6)
         row["significant"] = q is not None and q < query.alpha
     if query.metric != "volume":
-        _add_drivers(session, query, rows, ranges, drivers_by, min_group_size)
-    return {"audience": query.audience, "by": query.by, "metric": query.metric, "drivers_by": drivers_by,
+        _add_drivers(session, query, rows, ranges, drivers_by, min_group_size, estimator)
+    shares = describe(estimator) if query.metric == "share_negative" else {}
+    return {"audience": query.audience, "by": query.by, "metric": query.metric, **shares,
+            "drivers_by": drivers_by,
             "alpha": query.alpha, "multiple_comparisons": "benjamini-hochberg",
             "baseline": {"start": _iso(ranges["baseline"][0]), "end": _iso(ranges["baseline"][1])},
             "current": {"start": _iso(ranges["current"][0]), "end": _iso(ranges["current"][1])},
@@ -168,7 +186,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _add_drivers(session: Session, query: CompareQuery, rows: list[dict[str, Any]],
                  ranges: dict[str, tuple[datetime | None, datetime | None]], drivers_by: str,
-                 min_group_size: int) -> None:
+                 min_group_size: int, estimator: ShareEstimator) -> None:
     """Per row, the driver groups that moved its score most (see the module docstring)."""
     splits: dict[str | None, dict[str, dict[str, CellStats]]] = {}
     for side, (start, end) in ranges.items():
@@ -194,18 +212,25 @@ def _add_drivers(session: Session, query: CompareQuery, rows: list[dict[str, Any
     for row in rows:
         split = splits.get(row["value_code"], {})
         row["drivers"] = (decompose(split.get("baseline", {}), split.get("current", {}), query.metric,
-                                    labels=labels, dimension=drivers_by)
+                                    labels=labels, dimension=drivers_by, estimator=estimator)
                           if row["change"] is not None and split else [])
 
 
 def decompose(base: dict[str, CellStats], cur: dict[str, CellStats], metric: str, *,
-              labels: dict[str, str], dimension: str, top: int = TOP_DRIVERS) -> list[dict[str, Any]]:
-    """Contribution of each group to the change of a mean-type metric (exact midpoint split)."""
+              labels: dict[str, str], dimension: str, top: int = TOP_DRIVERS,
+              estimator: ShareEstimator | None = None) -> list[dict[str, Any]]:
+    """Contribution of each group to the change of a mean-type metric (exact midpoint split).
+
+    For an estimated share negative the group values are the unclipped estimates (the estimate
+    is linear in the items, so the contributions still add up to the change exactly)."""
+    if metric == "share_negative":
+        estimator = resolve(estimator)
+
     def parts(cells: dict[str, CellStats]) -> tuple[dict[str, tuple[float, float]], int]:
-        total_n = sum(moments(s, metric).n for s in cells.values())
+        total_n = sum(moments(s, metric, estimator).n for s in cells.values())
         out = {}
         for code, stats in cells.items():
-            m = moments(stats, metric)
+            m = moments(stats, metric, estimator)
             if m.n and total_n:
                 out[code] = (m.n / total_n, m.mean or 0.0)
         return out, total_n

@@ -13,8 +13,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from classifiers.quantify import ShareEstimator
 from feedback.analytics.cells import CellStats, Slice
 from feedback.analytics.metrics import SCORE_METRICS, metric_row, mix, moments, suppressed_row
+from feedback.analytics.shares import describe, resolve
 from feedback.analytics.stats import welch_test
 from feedback.analytics.tables import RANGE, cell_table
 
@@ -25,8 +27,11 @@ TOP_LABELS = 3
 
 
 def journey(session: Session, where: Slice, *, steps: Sequence[tuple[str, str | None]],
-            min_group_size: int, metric: str = "net_sentiment", min_n_worst: int = MIN_N_WORST) -> dict[str, Any]:
-    """Touchpoints of `steps` ((name, journey stage) in order) with metrics; the worst flagged."""
+            min_group_size: int, metric: str = "net_sentiment", min_n_worst: int = MIN_N_WORST,
+            estimator: ShareEstimator | None = None) -> dict[str, Any]:
+    """Touchpoints of `steps` ((name, journey stage) in order) with metrics; the worst flagged.
+    share_negative is estimated by `estimator` (default: the configured heads' one)."""
+    estimator = resolve(estimator)
     if metric not in SCORE_METRICS:
         raise ValueError(f"metric must be one of {', '.join(SCORE_METRICS)}")
     table = cell_table(session, where, "touchpoint", RANGE, min_group_size=min_group_size, mixes=True)
@@ -49,29 +54,29 @@ def journey(session: Session, where: Slice, *, steps: Sequence[tuple[str, str | 
             step.update(suppressed_row())
             step.update(emotions={}, cx_emotions={}, needs={})
         else:
-            step.update(metric_row(stats, period_n=total.n if total is not None else None))
+            step.update(metric_row(stats, period_n=total.n if total is not None else None, estimator=estimator))
             step["emotions"] = {k: v for k, v in mix(stats, "emotion", min_count=mix_min).items()
                                 if k != "neutral"}
             step["emotions"] = dict(list(step["emotions"].items())[:TOP_LABELS])
             step["cx_emotions"] = mix(stats, "cx_emotion", min_count=mix_min, top=TOP_LABELS)
             step["needs"] = mix(stats, "need", min_count=mix_min, top=TOP_LABELS)
         out_steps.append(step)
-    worst = _worst(out_steps, cells, total, metric, min_group_size if employee else min_n_worst)
-    return {"audience": where.audience, "metric": metric, "source": table.source,
+    worst = _worst(out_steps, cells, total, metric, min_group_size if employee else min_n_worst, estimator)
+    return {"audience": where.audience, "metric": metric, "source": table.source, **describe(estimator),
             "start": table.start.isoformat() if table.start else None,
             "end": table.end.isoformat() if table.end else None,
-            "total": metric_row(total) if total is not None else None,
+            "total": metric_row(total, estimator=estimator) if total is not None else None,
             "steps": out_steps, "worst": worst}
 
 
 def _worst(steps: list[dict[str, Any]], cells: dict[str, CellStats | None], total: CellStats | None,
-           metric: str, min_n: int) -> dict[str, Any] | None:
+           metric: str, min_n: int, estimator: ShareEstimator) -> dict[str, Any] | None:
     candidates = []
     for step in steps:
         stats = cells.get(step["touchpoint"])
         if stats is None or step["touchpoint"] == "unknown":
             continue
-        m = moments(stats, metric)
+        m = moments(stats, metric, estimator)
         if m.n >= min_n and m.mean is not None:
             candidates.append((m.mean, step["touchpoint"], step, stats))
     if not candidates:
@@ -81,9 +86,9 @@ def _worst(steps: list[dict[str, Any]], cells: dict[str, CellStats | None], tota
     result: dict[str, Any] = {"touchpoint": name, "metric": metric, "value": step[metric]}
     if total is not None:
         rest = total.minus(stats)
-        test = welch_test(moments(rest, metric), moments(stats, metric))
+        test = welch_test(moments(rest, metric, estimator), moments(stats, metric, estimator))
         if test is not None:
-            result.update(rest_value=round(float(moments(rest, metric).mean or 0.0), 4),
+            result.update(rest_value=round(float(moments(rest, metric, estimator).mean or 0.0), 4),
                           difference=round(test.change, 4), p_value=round(test.p_value, 6),
                           significant=test.p_value < 0.05)
     return result

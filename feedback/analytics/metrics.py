@@ -6,7 +6,8 @@
 | share           | items / items of the period            | period n   | Wilson             |
 | mean_sentiment  | sentiment score in [-1, 1]             | n_tagged   | t                  |
 | net_sentiment   | +1 positive, -1 negative (% pos - neg) | n_tagged   | multinomial diff.  |
-| share_negative  | 1 if negative                          | n_tagged   | Wilson             |
+| share_negative  | estimated: see feedback.analytics.shares | n_tagged | estimator's (cc: Wilson) |
+| share_negative_cc | 1 if labelled negative (counted)     | n_tagged   | Wilson             |
 | nps             | +100 promoter (9-10), -100 detractor   | nps_n      | multinomial diff.  |
 | csat            | 1 if CSAT is 4 or 5 (top-2 box)        | csat_n     | Wilson             |
 | mean_rating     | stars (1-5)                            | rating_n   | t                  |
@@ -21,7 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from classifiers.quantify import ShareEstimator
 from feedback.analytics.cells import SUM_FIELDS, CellStats
+from feedback.analytics.shares import negative_moments, negative_share, resolve
 from feedback.analytics.stats import Z95, Moments, t_quantile
 
 SCORE_METRICS = ("mean_sentiment", "net_sentiment", "share_negative", "nps", "csat", "mean_rating")
@@ -37,17 +40,21 @@ METRIC_COLUMNS = (
     "nps", "nps_n", "nps_ci_low", "nps_ci_high",
     "csat", "csat_n", "csat_ci_low", "csat_ci_high",
     "mean_rating", "rating_n", "mean_rating_ci_low", "mean_rating_ci_high",
+    # share_negative is the estimate (feedback.analytics.shares); the count stays beside it
+    "share_negative_cc", "share_negative_cc_ci_low", "share_negative_cc_ci_high",
 )
 
 
-def moments(stats: CellStats, metric: str) -> Moments:
-    """The item-level moments behind a score metric (see the table above)."""
+def moments(stats: CellStats, metric: str, estimator: ShareEstimator | None = None) -> Moments:
+    """The item-level moments behind a score metric (see the table above); share_negative's
+    are those of the estimate (`estimator`, default the configured one)."""
     if metric == "mean_sentiment":
         return Moments(stats.n_tagged, stats.sentiment_sum, stats.sentiment_sumsq)
     if metric == "net_sentiment":
         return Moments(stats.n_tagged, stats.n_positive - stats.n_negative, stats.n_positive + stats.n_negative)
     if metric == "share_negative":
-        return Moments(stats.n_tagged, stats.n_negative, stats.n_negative)
+        return negative_moments(resolve(estimator), n=stats.n_tagged, count=stats.n_negative,
+                                prob_sum=stats.p_negative_sum, prob_sumsq=stats.p_negative_sumsq)
     if metric == "nps":
         return Moments(stats.nps_n, 100.0 * (stats.nps_promoters - stats.nps_detractors),
                        10_000.0 * (stats.nps_promoters + stats.nps_detractors))
@@ -101,17 +108,20 @@ def _out(values: np.ndarray, digits: int = 4) -> list[float | None]:
 
 
 def metric_rows(cells: Sequence[CellStats], period_ns: Sequence[int | None] | None = None, *,
-                mixes: bool = False, mix_min_count: int = 1) -> list[dict[str, Any]]:
+                mixes: bool = False, mix_min_count: int = 1,
+                estimator: ShareEstimator | None = None) -> list[dict[str, Any]]:
     """Every metric of each cell, flat (see METRIC_COLUMNS), plus the mixes when asked.
 
     Computed for all cells at once (a trend page has hundreds). `mix_min_count` hides mix entries
     counted on fewer items (employee cells use the minimum group size here, so a mix never says
-    'one person in this team mentioned ...').
+    'one person in this team mentioned ...'). `share_negative` is estimated by `estimator`
+    (default: the one stored with the configured heads).
     """
     if not cells:
         return []
+    estimator = resolve(estimator)
     a = np.array([_STATS(c) for c in cells], dtype=float)
-    (n, tagged, pos, neg, s_sum, s_sq, nps_n, prom, detr, csat_n, sat, r_n, r_sum, r_sq) = a.T
+    (n, tagged, pos, neg, s_sum, s_sq, nps_n, prom, detr, csat_n, sat, r_n, r_sum, r_sq, p_sum, p_sq) = a.T
     pn = np.array([np.nan if not p else p for p in (period_ns or [None] * len(cells))], dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         columns: dict[str, list[Any]] = {"n": a[:, 0].astype(int).tolist(), "n_tagged": a[:, 1].astype(int).tolist()}
@@ -126,8 +136,17 @@ def metric_rows(cells: Sequence[CellStats], period_ns: Sequence[int | None] | No
         columns["net_sentiment"] = _out(np.where(valid, (pos - neg) / tagged, np.nan))
         columns["net_sentiment_ci_low"] = _out(np.where(valid, low, np.nan))
         columns["net_sentiment_ci_high"] = _out(np.where(valid, high, np.nan))
-        columns["share_negative"] = _out(neg / tagged)
+        columns["share_negative_cc"] = _out(neg / tagged)
         low, high = _wilson(neg, tagged)
+        columns["share_negative_cc_ci_low"], columns["share_negative_cc_ci_high"] = _out(low), _out(high)
+        if estimator.method == "cc":
+            value = neg / tagged
+        else:  # one call per cell: the estimator is the one definition of the estimate
+            estimates = [negative_share(estimator, n=t, count=k, prob_sum=ps, prob_sumsq=pq)
+                         for t, k, ps, pq in zip(tagged, neg, p_sum, p_sq, strict=True)]
+            value, low, high = np.array([[np.nan if v is None else v for v in e] for e in estimates],
+                                        dtype=float).reshape(-1, 3).T
+        columns["share_negative"] = _out(value)
         columns["share_negative_ci_low"], columns["share_negative_ci_high"] = _out(low), _out(high)
         low, high = _net(prom, detr, nps_n)
         valid = nps_n > 0
@@ -153,9 +172,10 @@ def metric_rows(cells: Sequence[CellStats], period_ns: Sequence[int | None] | No
 
 
 def metric_row(stats: CellStats, *, period_n: int | None = None, mixes: bool = False,
-               mix_min_count: int = 1) -> dict[str, Any]:
+               mix_min_count: int = 1, estimator: ShareEstimator | None = None) -> dict[str, Any]:
     """Every metric of one cell (see `metric_rows`)."""
-    return metric_rows([stats], [period_n], mixes=mixes, mix_min_count=mix_min_count)[0]
+    return metric_rows([stats], [period_n], mixes=mixes, mix_min_count=mix_min_count,
+                       estimator=estimator)[0]
 
 
 def mix(stats: CellStats, kind: str, *, min_count: int = 1, top: int | None = None) -> dict[str, float]:

@@ -354,7 +354,7 @@ def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None
     """Every employee item of the (week-snapped) range: week, respondent, sums, values."""
     columns: list[Any] = [
         FeedbackItem.id, FeedbackItem.created_at, respondent_key().label("respondent"),
-        Tag.item_id.label("tagged"), Tag.sentiment, Tag.sentiment_score,
+        Tag.item_id.label("tagged"), Tag.sentiment, Tag.sentiment_score, Tag.p_negative,
         FeedbackItem.nps, FeedbackItem.csat, FeedbackItem.stars,
     ]
     single: dict[str, Any] = {}
@@ -373,6 +373,9 @@ def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None
             stats.n_negative = int(row.sentiment == "negative")
             stats.sentiment_sum = float(row.sentiment_score)
             stats.sentiment_sumsq = float(row.sentiment_score) ** 2
+            # as cells.item_p_negative: the calibrated p(negative), else the label as 0/1
+            p_negative = float(row.p_negative) if row.p_negative is not None else float(stats.n_negative)
+            stats.p_negative_sum, stats.p_negative_sumsq = p_negative, p_negative * p_negative
         if row.nps is not None:
             stats.nps_n, stats.nps_promoters, stats.nps_detractors = 1, int(row.nps >= 9), int(row.nps <= 6)
         if row.csat is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from classifiers.quantify import ShareEstimator
 from feedback.analytics.cells import DIMENSIONS as _DIMENSIONS
 from feedback.analytics.cells import (
     INTERVALS,
@@ -58,11 +59,12 @@ def trend_table(session: Session, query: TrendQuery, *, min_group_size: int) -> 
                       mixes=query.mixes)
 
 
-def trends(session: Session, query: TrendQuery, *, min_group_size: int) -> list[dict[str, Any]]:
+def trends(session: Session, query: TrendQuery, *, min_group_size: int,
+           estimator: ShareEstimator | None = None) -> list[dict[str, Any]]:
     """Rows of (period, value, metrics), oldest period first; employee groups below the minimum
     are suppressed (complementary suppression included)."""
     table = trend_table(session, query, min_group_size=min_group_size)
-    return table_rows(session, table, mixes=query.mixes, min_group_size=min_group_size)
+    return table_rows(session, table, mixes=query.mixes, min_group_size=min_group_size, estimator=estimator)
 
 
 def period_bounds(start: date | None, interval: str, audience: str, table: CellTable | None = None
@@ -81,7 +83,7 @@ def period_bounds(start: date | None, interval: str, audience: str, table: CellT
 
 
 def table_rows(session: Session, table: CellTable, *, mixes: bool = False,
-               min_group_size: int = 1) -> list[dict[str, Any]]:
+               min_group_size: int = 1, estimator: ShareEstimator | None = None) -> list[dict[str, Any]]:
     """Flat rows of a cell table: period, value (label and code), suppressed, metrics."""
     labels = value_labels(session, table.by, table.values())
     mix_min = min_group_size if table.audience == "employee" else 1
@@ -107,7 +109,8 @@ def table_rows(session: Session, table: CellTable, *, mixes: bool = False,
         else:
             shown.append((row, stats, total.n if total is not None else None))
         out.append(row)
-    computed = metric_rows([s for _, s, _ in shown], [p for _, _, p in shown], mixes=mixes, mix_min_count=mix_min)
+    computed = metric_rows([s for _, s, _ in shown], [p for _, _, p in shown], mixes=mixes, mix_min_count=mix_min,
+                           estimator=estimator)
     for (row, _, _), metrics in zip(shown, computed, strict=True):
         row.update(metrics)
     return out
