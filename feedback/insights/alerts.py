@@ -5,7 +5,9 @@
 - a test that accounts for sample size on both sides: this week's share of negative items
   against the pooled share of the baseline weeks (one-sided Fisher exact test, widened by the
   baseline's own week-to-week over-dispersion), or a topic's weekly count against its baseline
-  rate (the exact conditional Poisson test, likewise widened);
+  rate (the exact conditional Poisson test, likewise widened). The share of negative texts is
+  the estimated one (`feedback.analytics.shares`); when it is estimated from probabilities, the
+  test is Welch's t on the mean p(negative), which the estimate is a linear function of;
 - control of false discoveries across every cell tested in the digest (Benjamini-Hochberg at
   `fdr`), so testing 10 touchpoints or 500 phrases does not make a false alarm likely;
 - enough data (`min_n` items this week, `min_baseline_weeks` weeks of baseline) and an effect
@@ -24,9 +26,15 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from classifiers.quantify import COUNT_NEGATIVE, ShareEstimator
 from feedback.insights.phrases import PhraseTheme
 from feedback.insights.repository import CellWeek
-from feedback.insights.significance import bh_adjust, proportion_increase_p, rate_increase_p
+from feedback.insights.significance import (
+    bh_adjust,
+    mean_increase_p,
+    proportion_increase_p,
+    rate_increase_p,
+)
 from feedback.topics.over_time import EmergingRule, emerging_from_counts
 
 
@@ -87,11 +95,31 @@ def _fmt_p(p: float) -> str:
 
 # Two readings of negative sentiment in a cell: the model's, over the texts, and the
 # respondents' own, over their ratings (NPS 0-6, CSAT 1-2, 1-2 stars). Either may raise an alert;
-# both are tested, in one Benjamini-Hochberg family.
+# both are tested, in one Benjamini-Hochberg family. (k, n) are counts; the text reading's share
+# is then estimated (`estimated_negative_share`).
 MEASURES: tuple[tuple[str, str, Callable[[CellWeek], tuple[int, int]]], ...] = (
     ("text", "of texts negative", lambda c: (c.negative, c.tagged)),
     ("ratings", "of ratings low", lambda c: (c.low_rated, c.rated)),
 )
+
+
+def estimated_negative_share(cell: CellWeek, estimator: ShareEstimator) -> float | None:
+    """The estimated share negative of a cell's tagged items (None when none is tagged)."""
+    return estimator.estimate(n=cell.tagged, count=cell.negative, prob_sum=cell.p_negative.total)
+
+
+def _text_reading(this: CellWeek, weeks: Sequence[CellWeek], estimator: ShareEstimator
+                  ) -> tuple[float, float, float]:
+    """(share, baseline share, one-sided p) of the estimated share of negative texts."""
+    base = sum(weeks, CellWeek())
+    share = estimated_negative_share(this, estimator) or 0.0
+    baseline = estimated_negative_share(base, estimator) or 0.0
+    if estimator.uses_probabilities:
+        p = mean_increase_p(this.p_negative, base.p_negative, [w.p_negative for w in weeks])
+    else:  # cc and acc: the estimate rises with the count share, so the count's test is its test
+        p = proportion_increase_p(this.negative, this.tagged, base.negative, base.tagged,
+                                  [(w.negative, w.tagged) for w in weeks])
+    return share, baseline, p
 
 
 def negative_share_alerts(
@@ -101,45 +129,53 @@ def negative_share_alerts(
     policy: AlertPolicy,
     min_n: int | None = None,
     already_alerted: Collection[tuple[str, str]] = (),
+    estimator: ShareEstimator = COUNT_NEGATIVE,
 ) -> list[Alert]:
     """Alerts for cells whose share of negative feedback rose significantly against the baseline.
 
-    Negative is read two ways (`MEASURES`): texts the model tags negative, and low ratings; a
+    Negative is read two ways (`MEASURES`): the estimated share of negative texts (`estimator`;
+    the count the model labels negative is kept beside it), and low ratings; a
     cell alerts when either rose (each needs `min_n` items with that reading this week). `cells`
     maps (dimension, value) to (this week, [baseline weeks]); every cell passed is tested, so
     pass only cells that may be published (employee groups under the minimum size left out).
     Cells in `already_alerted` (last week's alerts) are `continuing`.
     """
     min_n = policy.min_n if min_n is None else min_n
-    tested: list[tuple[tuple[str, str], str, tuple[int, int], tuple[int, int], int, float]] = []
+    tested: list[tuple[tuple[str, str], str, tuple[int, int], tuple[int, int], int, tuple[float, float],
+                       float]] = []  # fmt: skip
     for key, (this, base_weeks) in cells.items():
         for measure, _, read in MEASURES:
             k, n = read(this)
-            weeks = [read(b) for b in base_weeks if read(b)[1] > 0]
+            weeks = [b for b in base_weeks if read(b)[1] > 0]
             if n < min_n or len(weeks) < policy.min_baseline_weeks:
                 continue
-            k0, n0 = sum(w[0] for w in weeks), sum(w[1] for w in weeks)
-            p = proportion_increase_p(k, n, k0, n0, weeks)
-            tested.append((key, measure, (k, n), (k0, n0), len(weeks), p))
+            k0, n0 = sum(read(w)[0] for w in weeks), sum(read(w)[1] for w in weeks)
+            if measure == "text":
+                share, base, p = _text_reading(this, weeks, estimator)
+            else:
+                share, base = k / n, k0 / n0
+                p = proportion_increase_p(k, n, k0, n0, [read(w) for w in weeks])
+            tested.append((key, measure, (k, n), (k0, n0), len(weeks), (share, base), p))
     evidence: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for (key, measure, (k, n), (k0, n0), n_weeks, p), q in zip(
+    for (key, measure, (k, n), (k0, n0), n_weeks, (share, base), p), q in zip(
         tested, bh_adjust([t[-1] for t in tested]), strict=True
     ):
-        share, base = k / n, k0 / n0
-        evidence.setdefault(key, []).append(
-            {
-                "measure": measure,
-                "share": round(share, 4),
-                "baseline": round(base, 4),
-                "k": k,
-                "n": n,
-                "baseline_n": n0,
-                "weeks": n_weeks,
-                "p_value": float(f"{p:.3g}"),
-                "q_value": float(f"{q:.3g}"),
-                "passed": q <= policy.fdr and share - base >= policy.min_share_increase,
-            }
-        )
+        reading = {
+            "measure": measure,
+            "share": round(share, 4),
+            "baseline": round(base, 4),
+            "k": k,
+            "n": n,
+            "baseline_n": n0,
+            "weeks": n_weeks,
+            "p_value": float(f"{p:.3g}"),
+            "q_value": float(f"{q:.3g}"),
+            "passed": q <= policy.fdr and share - base >= policy.min_share_increase,
+        }
+        if measure == "text":  # the estimate above; the count the model labelled beside it
+            reading.update(share_method=estimator.method, share_counted=round(k / n, 4),
+                           baseline_counted=round(k0 / n0, 4))  # fmt: skip
+        evidence.setdefault(key, []).append(reading)
     alerts = []
     for key, readings in evidence.items():
         passed = [r for r in readings if r["passed"]]
@@ -149,8 +185,7 @@ def negative_share_alerts(
         dimension, value = key
         words = {m: label for m, label, _ in MEASURES}
         parts = [
-            f"{r['share']:.0%} {words[r['measure']]} ({r['k']} of {r['n']}) from "
-            f"{r['baseline']:.0%}"
+            f"{r['share']:.0%} {words[r['measure']]} ({_counts(r)}) from {r['baseline']:.0%}"
             for r in sorted(readings, key=lambda r: not r["passed"])
         ]
         alerts.append(
@@ -167,8 +202,9 @@ def negative_share_alerts(
                 p_value=lead["p_value"],
                 q_value=lead["q_value"],
                 test=(
-                    f"one-sided Fisher exact test of the share of negative texts and of low "
-                    f"ratings vs the {lead['weeks']}-week baseline, over-dispersion adjusted; "
+                    f"one-sided {_text_test(estimator)} of the share of negative texts and "
+                    f"Fisher exact test of the share of low ratings vs the {lead['weeks']}-week "
+                    f"baseline, over-dispersion adjusted; "
                     f"Benjamini-Hochberg q <= {policy.fdr} across {len(tested)} tests"
                 ),
                 severity="high"
@@ -183,6 +219,21 @@ def negative_share_alerts(
             )
         )
     return sorted(alerts, key=lambda a: (a.q_value, -(a.observed - a.baseline)))
+
+
+def _counts(reading: Mapping[str, Any]) -> str:
+    """'12 of 80', or for an estimated share '12 of 80 labelled negative' (the estimate differs)."""
+    if reading.get("share_method", "cc") == "cc":
+        return f"{reading['k']} of {reading['n']}"
+    return f"estimated; {reading['k']} of {reading['n']} labelled negative"
+
+
+def _text_test(estimator: ShareEstimator) -> str:
+    if estimator.uses_probabilities:
+        return f"Welch t-test of the mean p(negative) ({estimator.method} estimate)"
+    if estimator.method == "cc":
+        return "Fisher exact test"
+    return f"Fisher exact test of the labelled count ({estimator.method} estimate)"
 
 
 def already_emerged(

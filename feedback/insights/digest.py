@@ -25,12 +25,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from classifiers.quantify import ShareEstimator
+from feedback.analytics.shares import configured_estimator, negative_share
 from feedback.config import Settings
 from feedback.insights import repository as repo
 from feedback.insights.alerts import (
     Alert,
     AlertPolicy,
     already_emerged,
+    estimated_negative_share,
     negative_share_alerts,
     phrase_alerts,
     phrase_status,
@@ -79,6 +82,8 @@ class DigestOptions:
     min_group_size_scores: int = 5
     min_group_size_comments: int = 10
     journey: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # How the share negative is estimated; None: the one stored with the configured heads.
+    share_estimator: ShareEstimator | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DigestOptions:
@@ -101,6 +106,7 @@ class DigestOptions:
         return cls(
             policy=policy,
             journey=journey,
+            share_estimator=configured_estimator(settings),
             min_group_size_scores=scores,
             min_group_size_comments=comments,
             **kwargs,
@@ -132,7 +138,8 @@ def _ci(pair: tuple[float, float] | None, digits: int = 4) -> list[float] | None
     return None if pair is None else [round(pair[0], digits), round(pair[1], digits)]
 
 
-def _share(cell: CellWeek) -> float | None:
+def _counted_share(cell: CellWeek) -> float | None:
+    """Classify-and-count: the share of tagged items the model labelled negative."""
     return cell.negative / cell.tagged if cell.tagged else None
 
 
@@ -141,17 +148,46 @@ def _nps(cell: CellWeek) -> tuple[float, float] | None:
 
 
 def _metric(
-    key: str, label: str, this: CellWeek, last: CellWeek | None, base: CellWeek
+    key: str,
+    label: str,
+    this: CellWeek,
+    last: CellWeek | None,
+    base: CellWeek,
+    estimator: ShareEstimator,
 ) -> dict[str, Any] | None:
     """One headline number this week, last week and over the baseline, with the test vs baseline."""
     value: Callable[[CellWeek], float | None]
+    extra: dict[str, Any] = {}
     if key == "mean_sentiment":
         value = lambda c: c.sentiment.mean  # noqa: E731
         ci, p = this.sentiment.ci95(), mean_difference_p(this.sentiment, base.sentiment)
     elif key == "share_negative":
-        value = _share
-        ci = wilson_ci(this.negative, this.tagged)
-        p = proportion_difference_p(this.negative, this.tagged, base.negative, base.tagged)
+        # The estimated share (feedback.analytics.shares); the count is kept beside it. The
+        # estimate is linear in the mean p(negative) (pcc, pacc) or in the count (cc, acc),
+        # so testing that mean or count tests the estimate.
+        value = lambda c: estimated_negative_share(c, estimator)  # noqa: E731
+        _, low, high = negative_share(
+            estimator,
+            n=this.tagged,
+            count=this.negative,
+            prob_sum=this.p_negative.total,
+            prob_sumsq=this.p_negative.total_sq,
+        )
+        ci = (low, high) if low is not None and high is not None else None
+        if estimator.uses_probabilities:
+            p = mean_difference_p(this.p_negative, base.p_negative)
+        else:
+            p = proportion_difference_p(this.negative, this.tagged, base.negative, base.tagged)
+        counted_last = _counted_share(last) if last is not None else None
+        extra = {
+            "method": estimator.method,
+            "counted": {
+                "this": _r(_counted_share(this)),
+                "ci95": _ci(wilson_ci(this.negative, this.tagged)),
+                "last": _r(counted_last),
+                "baseline": _r(_counted_share(base)),
+            },
+        }
     elif key == "share_low_rating":
         value = lambda c: c.low_rated / c.rated if c.rated else None  # noqa: E731
         ci = wilson_ci(this.low_rated, this.rated)
@@ -191,6 +227,7 @@ def _metric(
         "delta_baseline": _r(None if base_value is None else now_value - base_value, digits),
         "p_baseline": float(f"{p:.3g}"),
         "significant": p <= 0.05,
+        **extra,
     }
 
 
@@ -205,7 +242,11 @@ HEADLINE_METRICS = (
 
 
 def _headline(
-    audience: str, this: CellWeek, last: CellWeek | None, base_weeks: Sequence[CellWeek]
+    audience: str,
+    this: CellWeek,
+    last: CellWeek | None,
+    base_weeks: Sequence[CellWeek],
+    estimator: ShareEstimator,
 ) -> dict[str, Any]:
     base = sum(base_weeks, CellWeek())
     counts = [b.n for b in base_weeks]
@@ -223,7 +264,9 @@ def _headline(
     for key, label in HEADLINE_METRICS:
         if audience == "employee" and key == "nps":
             label = "eNPS"
-        metric = _metric(key, label, this, last, base)
+        if key == "share_negative" and estimator.method != "cc":
+            label = f"{label} (estimated)"
+        metric = _metric(key, label, this, last, base, estimator)
         if metric is not None:
             metrics.append(metric)
     return {"volume": volume, "metrics": metrics}
@@ -293,6 +336,7 @@ class _Builder:
 
         self.session, self.audience, self.options = session, audience, options
         self.employee = audience == "employee"
+        self.estimator = options.share_estimator or configured_estimator(settings)
         self.w = _window(session, audience, week, options)
         self.first = self.w.first
         self.policy = options.policy
@@ -409,16 +453,21 @@ class _Builder:
             return out
         base_ok = base.tagged > 0
         last_ok = self._published(dimension, self.w.last, value) and last.tagged > 0
-        mean, share = this.sentiment.mean, _share(this)
+        mean = this.sentiment.mean
+        share = estimated_negative_share(this, self.estimator)
         out.update(
             suppressed=False,
             n=this.tagged,
             mean_sentiment=_r(mean),
             ci95=_ci(this.sentiment.ci95()),
             share_negative=_r(share),
+            share_negative_cc=_r(_counted_share(this)),
             last_mean_sentiment=_r(last.sentiment.mean) if last_ok else None,
             baseline_mean_sentiment=_r(base.sentiment.mean) if base_ok else None,
-            baseline_share_negative=_r(_share(base)) if base_ok else None,
+            baseline_share_negative=_r(estimated_negative_share(base, self.estimator))
+            if base_ok
+            else None,
+            baseline_share_negative_cc=_r(_counted_share(base)) if base_ok else None,
             delta_last=_difference(mean, last.sentiment.mean if last_ok else None),
             delta_baseline=_difference(mean, base.sentiment.mean if base_ok else None),
             p_baseline=float(f"{mean_difference_p(this.sentiment, base.sentiment):.3g}")
@@ -694,6 +743,7 @@ class _Builder:
             },
             "last_week": w.last,
             "baseline_weeks": w.baseline,
+            "share_method": self.estimator.method,
         }
         minimum = self.options.min_group_size_scores
         # Employee weeks too small to show are left out of every number.
@@ -710,7 +760,7 @@ class _Builder:
         if employee and last_total is not None and last_total.respondents < minimum:
             last_total = None
         payload["headline"] = (
-            _headline(self.audience, this_total, last_total, base_totals)
+            _headline(self.audience, this_total, last_total, base_totals, self.estimator)
             if total_shown
             else {"suppressed": True}
         )
@@ -724,6 +774,7 @@ class _Builder:
             week=w.last,
             policy=self.policy,
             min_n=min_n,
+            estimator=self.estimator,
         )
         alerts = negative_share_alerts(
             self._tested_cells(w.week, w.baseline),
@@ -731,6 +782,7 @@ class _Builder:
             policy=self.policy,
             min_n=min_n,
             already_alerted={(a.dimension, a.value) for a in last_alerts},
+            estimator=self.estimator,
         )
         themes, _ = self._phrases()
         movers = self._movers(main, min_n)
@@ -900,7 +952,8 @@ class _Builder:
                 "(those with feedback)"
             ),
             "alerts": (
-                f"negative share: one-sided Fisher exact vs baseline, over-dispersion adjusted; "
+                f"negative share: one-sided {_alert_test(self.estimator)} vs baseline, "
+                "over-dispersion adjusted; "
                 f"topic and phrase volume: exact conditional Poisson test; Benjamini-Hochberg "
                 f"q <= {self.policy.fdr}; at least {min_n} items and "
                 f"+{self.policy.min_share_increase:.0%} share negative"
@@ -912,6 +965,7 @@ class _Builder:
             "sentiment": (
                 "mean of the model's sentiment score per item, -1 (negative) .. 1 (positive)"
             ),
+            "share_negative": _share_method_note(self.estimator),
         }
         return payload
 
@@ -1021,6 +1075,32 @@ class _Builder:
             "series": {n: series[n] for n in names},
             "volume": {n: volumes[n] for n in names},
         }
+
+
+def _alert_test(estimator: ShareEstimator) -> str:
+    if estimator.uses_probabilities:
+        return f"Welch t of the mean p(negative), which the {estimator.method} estimate is linear in,"
+    return "Fisher exact"
+
+
+def _share_method_note(estimator: ShareEstimator) -> str:
+    """How share_negative was estimated, in words (docs/api.md#shares)."""
+    if estimator.method == "cc":
+        return "share of tagged items the model labels negative (classify-and-count)"
+    what = {
+        "acc": "the share labelled negative",
+        "pcc": "the mean calibrated p(negative)",
+        "pacc": "the mean calibrated p(negative)",
+    }[estimator.method]
+    adjusted = (
+        f", adjusted by the dev rates tpr {estimator.tpr:.3f} and fpr {estimator.fpr:.3f}"
+        if estimator.method in ("acc", "pacc")
+        else ""
+    )
+    return (
+        f"estimated ({estimator.method}): {what}{adjusted}; share_negative_cc is the count "
+        "the model labelled negative; quotes use the model's own labels"
+    )
 
 
 def _dominant(counts: Mapping[str, int], share: float = 0.6) -> str | None:

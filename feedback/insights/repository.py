@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import String, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from feedback.analytics.cells import item_p_negative
 from feedback.analytics.trends import DIMENSIONS, period_start
 from feedback.insights.significance import Moments
 from feedback.insights.weeks import week_bounds, week_label
@@ -39,6 +40,9 @@ class CellWeek:
     stars: Moments = field(default_factory=Moments)
     rated: int = 0  # items with any rating (NPS, CSAT or stars)
     low_rated: int = 0  # of those, a low one: NPS 0-6, CSAT 1-2 or 1-2 stars
+    # calibrated p(negative) over the tagged items (the label as 0/1 where a tag has none):
+    # what the estimated share negative is computed from (feedback.analytics.shares)
+    p_negative: Moments = field(default_factory=Moments)
 
     def __add__(self, other: CellWeek) -> CellWeek:
         """Pooled over weeks; `respondents` is then an upper bound (people recur across weeks)."""
@@ -56,6 +60,7 @@ class CellWeek:
             stars=self.stars + other.stars,
             rated=self.rated + other.rated,
             low_rated=self.low_rated + other.low_rated,
+            p_negative=self.p_negative + other.p_negative,
         )
 
 
@@ -103,6 +108,7 @@ def weekly_cells(
     period = period_start(dialect, "week", FeedbackItem.created_at).label("period")
     value = _dimension(dimension).label("value")
     score = Tag.sentiment_score
+    p_negative = item_p_negative()
     start, end = _window(first_week, last_week)
     stmt = (
         select(
@@ -126,6 +132,8 @@ def weekly_cells(
             func.sum(FeedbackItem.stars * FeedbackItem.stars).label("stars_sq"),
             func.sum(case((_rated(), 1), else_=0)).label("rated"),
             func.sum(case((_low_rating(), 1), else_=0)).label("low_rated"),
+            func.sum(p_negative).label("p_sum"),
+            func.sum(p_negative * p_negative).label("p_sq"),
         )
         .select_from(FeedbackItem)
         .outerjoin(Tag, Tag.item_id == FeedbackItem.id)
@@ -152,6 +160,7 @@ def weekly_cells(
             stars=Moments(row.stars_n, float(row.stars_sum or 0.0), float(row.stars_sq or 0.0)),
             rated=int(row.rated or 0),
             low_rated=int(row.low_rated or 0),
+            p_negative=Moments(row.tagged, float(row.p_sum or 0.0), float(row.p_sq or 0.0)),
         )
     return cells
 

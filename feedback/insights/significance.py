@@ -55,6 +55,37 @@ def proportion_increase_p(
     return max(p_exact, float(sps.norm.sf(z)))
 
 
+def mean_increase_p(this: Moments, base: Moments, baseline_weeks: Sequence[Moments] = ()) -> float:
+    """One-sided p-value that this week's mean is above the baseline's (Welch's t).
+
+    For estimated shares negative from probabilities (pcc, pacc): the estimate is a linear
+    function of the mean p(negative), so this tests the estimate. Widened, as
+    `proportion_increase_p` is, by the baseline's own week-to-week over-dispersion.
+    """
+    result = stats.welch_test(base, this)
+    if result is None or math.isnan(result.p_value):
+        return 1.0
+    p = result.p_value / 2 if result.change > 0 else 1.0 - result.p_value / 2
+    phi = mean_dispersion(baseline_weeks)
+    if phi <= 1.0 or result.change <= 0:
+        return p
+    assert this.variance is not None and base.variance is not None  # welch_test checked n >= 2
+    se = math.sqrt(phi * (this.variance / this.n + base.variance / base.n))
+    return p if se == 0 else max(p, float(_scipy().norm.sf(result.change / se)))
+
+
+def mean_dispersion(weeks: Sequence[Moments]) -> float:
+    """Between-week spread of weekly means around their pooled mean, relative to what the
+    within-week variance predicts (chi-square / df); at least 1."""
+    weeks = [w for w in weeks if w.n > 0]
+    pooled = sum(weeks, Moments())
+    if len(weeks) < 3 or not pooled.variance:
+        return 1.0
+    mean = pooled.total / pooled.n
+    chi2 = sum(w.n * ((w.total / w.n) - mean) ** 2 for w in weeks) / pooled.variance
+    return max(1.0, chi2 / (len(weeks) - 1))
+
+
 def binomial_dispersion(weeks: Sequence[tuple[int, int]]) -> float:
     """Pearson chi-square / df of weekly (k, n) around their pooled share; at least 1."""
     weeks = [(k, n) for k, n in weeks if n > 0]
