@@ -24,7 +24,9 @@ from typing import Any, TypeVar
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from feedback.analytics.cells import iso_week_label, period_start, respondent_key
+from classifiers.quantify import ShareEstimator
+from feedback.analytics.cells import iso_week_label, item_p_negative, period_start, respondent_key
+from feedback.analytics.shares import resolve
 from feedback.insights.significance import bh_adjust, proportion_increase_p
 from feedback.models import FeedbackItem, Tag
 
@@ -69,18 +71,22 @@ def topic_series(
     interval: str = "week",
     start: datetime | None = None,
     end: datetime | None = None,
+    estimator: ShareEstimator | None = None,
 ) -> Series:
-    """Items, mean sentiment, share negative and respondents per (topic, period)."""
+    """Items, mean sentiment, share negative (estimated by `estimator`, default the configured
+    heads' one; share_negative_cc the count) and respondents per (topic, period)."""
+    estimator = resolve(estimator)
     dialect = session.get_bind().dialect.name
     period = period_start(dialect, interval, FeedbackItem.created_at).label("period")
-    negative = case((Tag.sentiment == "negative", 1.0), else_=0.0)
+    negative = case((Tag.sentiment == "negative", 1), else_=0)
     stmt = (
         select(
             period,
             Tag.topic_id,
             func.count().label("n"),
             func.avg(Tag.sentiment_score).label("mean_sentiment"),
-            func.avg(negative).label("share_negative"),
+            func.sum(negative).label("n_negative"),
+            func.sum(item_p_negative()).label("p_negative_sum"),
             func.count(func.distinct(respondent_key())).label("respondents"),
         )
         .join(Tag, Tag.item_id == FeedbackItem.id)
@@ -97,15 +103,18 @@ def topic_series(
         p = _as_date(row.period)
         totals[p] = totals.get(p, 0) + int(row.n)
         if row.topic_id is not None:
+            n, negatives = int(row.n), int(row.n_negative or 0)
+            share = estimator.estimate(
+                n=n, count=negatives, prob_sum=float(row.p_negative_sum or 0.0)
+            )
             cells[(int(row.topic_id), p)] = {
-                "n": int(row.n),
+                "n": n,
                 "respondents": int(row.respondents),
                 "mean_sentiment": None
                 if row.mean_sentiment is None
                 else round(float(row.mean_sentiment), 4),
-                "share_negative": None
-                if row.share_negative is None
-                else round(float(row.share_negative), 4),
+                "share_negative": None if share is None else round(share, 4),
+                "share_negative_cc": round(negatives / n, 4) if n else None,
             }
     return Series(periods=sorted(totals), totals=totals, cells=cells)
 

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
-from feedback.analytics.cells import respondent_key
+from feedback.analytics.cells import item_p_negative, respondent_key
 from feedback.models import FeedbackItem, ItemEmbedding, Tag, Topic
 
 
@@ -67,15 +67,17 @@ def set_item_topics(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def topic_numbers(session: Session, *, audience: str) -> dict[int, dict[str, Any]]:
-    """Per current topic: items, distinct respondents, mean sentiment, share negative."""
-    negative = case((Tag.sentiment == "negative", 1.0), else_=0.0)
+    """Per current topic: items, distinct respondents, mean sentiment, and the sums a share
+    negative is estimated from (items labelled negative, sum of p(negative))."""
+    negative = case((Tag.sentiment == "negative", 1), else_=0)
     rows = session.execute(
         select(
             Tag.topic_id,
             func.count().label("n"),
             func.count(func.distinct(respondent_key())).label("respondents"),
             func.avg(Tag.sentiment_score).label("mean_sentiment"),
-            func.avg(negative).label("share_negative"),
+            func.sum(negative).label("n_negative"),
+            func.sum(item_p_negative()).label("p_negative_sum"),
         )
         .join(FeedbackItem, FeedbackItem.id == Tag.item_id)
         .where(FeedbackItem.audience == audience, Tag.topic_id.is_not(None))
@@ -86,7 +88,8 @@ def topic_numbers(session: Session, *, audience: str) -> dict[int, dict[str, Any
             "n": int(r.n),
             "respondents": int(r.respondents),
             "mean_sentiment": r.mean_sentiment,
-            "share_negative": r.share_negative,
+            "n_negative": int(r.n_negative or 0),
+            "p_negative_sum": float(r.p_negative_sum or 0.0),
         }
         for r in rows
     }

@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from feedback.analytics.shares import configured_estimator
 from feedback.config import Settings
 from feedback.models import Topic, TopicModelVersion
 from feedback.privacy.groups import suppressed_groups
@@ -329,7 +330,8 @@ def _trend_rows(
     out = []
     for p in chosen:
         cell = series.cells.get(
-            (topic_id, p), {"n": 0, "mean_sentiment": None, "share_negative": None}
+            (topic_id, p),
+            {"n": 0, "mean_sentiment": None, "share_negative": None, "share_negative_cc": None},
         )
         if topic_id in hidden.get(p, set()):
             out.append(
@@ -339,6 +341,7 @@ def _trend_rows(
                     "n": None,
                     "mean_sentiment": None,
                     "share_negative": None,
+                    "share_negative_cc": None,
                     "suppressed": True,
                 }
             )
@@ -350,6 +353,7 @@ def _trend_rows(
                     "n": cell["n"],
                     "mean_sentiment": cell["mean_sentiment"],
                     "share_negative": cell["share_negative"],
+                    "share_negative_cc": cell["share_negative_cc"],
                     "suppressed": False,
                 }
             )
@@ -383,8 +387,11 @@ def list_topics(
     rows = repository.topics(session, audience=audience, include_inactive=include_inactive)
     if topic_ids is not None:
         rows = [t for t in rows if t.id in topic_ids]
+    estimator = configured_estimator(settings)
     numbers = repository.topic_numbers(session, audience=audience)
-    series = over_time.topic_series(session, audience=audience, interval=interval)
+    series = over_time.topic_series(
+        session, audience=audience, interval=interval, estimator=estimator
+    )
     min_scores = settings.privacy.min_group_size_scores
     hidden_topics: set[int] = set()
     if audience == "employee":
@@ -405,8 +412,10 @@ def list_topics(
     out = []
     for topic in rows:
         n = numbers.get(
-            topic.id, {"n": 0, "respondents": 0, "mean_sentiment": None, "share_negative": None}
+            topic.id,
+            {"n": 0, "respondents": 0, "mean_sentiment": None, "n_negative": 0, "p_negative_sum": 0.0},
         )
+        share = estimator.estimate(n=n["n"], count=n["n_negative"], prob_sum=n["p_negative_sum"])
         suppressed = topic.id in hidden_topics
         entry: dict[str, Any] = {
             "id": topic.id,
@@ -445,9 +454,9 @@ def list_topics(
                     "mean": None
                     if n["mean_sentiment"] is None
                     else round(float(n["mean_sentiment"]), 4),
-                    "share_negative": None
-                    if n["share_negative"] is None
-                    else round(float(n["share_negative"]), 4),
+                    "share_negative": None if share is None else round(share, 4),
+                    "share_negative_cc": round(n["n_negative"] / n["n"], 4) if n["n"] else None,
+                    "share_method": estimator.method,
                 },
                 trend={
                     "interval": interval,
