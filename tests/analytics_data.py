@@ -35,6 +35,8 @@ class Row:
     language: str | None = "en"
     author: str | None = None
     score: float | None = 0.0  # None: untagged
+    p_negative: float | None = None  # calibrated p(negative); None: a tag from before it was stored
+    sentiment: str | None = None  # None: from the score
     nps: int | None = None
     csat: int | None = None
     stars: float | None = None
@@ -70,10 +72,12 @@ def write_rows(engine: Engine, rows: Sequence[Row], *, source: str = "test") -> 
                           "stars": r.stars, "author": r.author, "created_at": r.created_at, "extra": {}})
             if r.score is None:
                 continue
-            sentiment = "positive" if r.score > 0.2 else "negative" if r.score < -0.2 else "neutral"
+            sentiment = r.sentiment or ("positive" if r.score > 0.2 else "negative" if r.score < -0.2
+                                        else "neutral")
             tags.append({"item_id": item_id, "model": "test", "model_version": "0", "sentiment": sentiment,
                          "sentiment_score": r.score, "topic_id": r.topic_id, "needs": list(r.needs),
-                         "emotions": list(r.emotions)})
+                         "emotions": list(r.emotions), "p_negative": r.p_negative,
+                         "sentiment_probs": {} if r.p_negative is None else {"negative": r.p_negative}})
             labels += [{"item_id": item_id, "kind": "need", "label": n, "score": 0.9} for n in r.needs]
             labels += [{"item_id": item_id, "kind": "emotion", "label": e, "score": 0.8} for e in r.emotions]
         session.execute(insert(FeedbackItem), items)

@@ -232,6 +232,13 @@ def test_the_tagging_job_keeps_rollups_current(settings, engine, tagger, light_c
     tag_pending(engine, tagger, batch_size=8)
     with session_scope(engine) as session:
         assert rollups_current(session)
+        from sqlalchemy import select
+
+        from feedback.models import Tag
+
+        stored = session.execute(select(Tag.p_negative, Tag.sentiment_probs)).all()
+        assert len(stored) == 24  # the calibrated p(negative) that estimated shares sum
+        assert all(p is not None and abs(p - probs["negative"]) < 1e-4 for p, probs in stored)
     first = light_client.get("/v1/trends", params={"by": "touchpoint", "interval": "day"}).json()
     assert first["source"] == "rollups" and sum(r["n"] for r in first["rows"]) == 24
     write_rows(engine, untagged(6, MONDAY + timedelta(days=20), 2))  # recent feedback: after each batch
