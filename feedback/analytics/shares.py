@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from classifiers.quantify import ShareEstimator, adjust, load_share_estimator
+from classifiers.quantify import ShareEstimator, load_share_estimator
 from feedback.analytics.stats import Moments, wilson_ci
 
 # Below this separation the adjustment is not applied (classifiers.quantify.adjust does the same).
@@ -70,13 +70,6 @@ def negative_moments(estimator: ShareEstimator, *, n: int, count: float, prob_su
         return Moments(n, float(total), float(total_sq))
     fpr = estimator.fpr
     return Moments(n, (total - n * fpr) / scale, (total_sq - 2 * fpr * total + n * fpr * fpr) / scale ** 2)
-
-
-def estimate_from_mean(estimator: ShareEstimator, raw: float) -> float:
-    """The estimate from the raw mean (share labelled negative, or mean p(negative))."""
-    if estimator.method in ("cc", "pcc"):
-        return min(1.0, max(0.0, raw))
-    return adjust(raw, estimator.tpr, estimator.fpr)
 
 
 def describe(estimator: ShareEstimator) -> dict[str, Any]:
