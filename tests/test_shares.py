@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from analytics_data import MONDAY, Row, write_rows
+from analytics_data import MONDAY, Row, add_topics, write_rows
 from sqlalchemy import create_engine, select, text
 
 from classifiers.quantify import COUNT_NEGATIVE, ShareEstimator, load_share_estimator, share_estimator
@@ -171,6 +171,23 @@ def test_the_digest_reports_and_keeps_the_count(pacc, settings, engine, shop) ->
     delivery = next(s for s in payload["journey"] if s["touchpoint"] == "delivery")
     assert delivery["share_negative"] == pytest.approx(_by_hand(WEEK_ONE, "delivery")["estimate"], abs=1e-4)
     assert delivery["share_negative_cc"] == pytest.approx(0.25)
+
+
+def test_topic_sentiment_is_estimated(pacc, light_client, engine) -> None:
+    [late, prices] = add_topics(engine, ["late delivery", "great prices"])
+    rows = _rows(WEEK_ONE, 0)
+    for row in rows:
+        row.topic_id = late if row.touchpoint == "delivery" else prices
+    write_rows(engine, rows)
+    body = light_client.get("/v1/topics", params={"audience": "customer", "interval": "week"}).json()
+    topic = next(t for t in body["topics"] if t["id"] == late)
+    hand = _by_hand(WEEK_ONE, "delivery")
+    assert topic["sentiment"]["share_method"] == "pacc"
+    assert topic["sentiment"]["share_negative"] == pytest.approx(hand["estimate"], abs=1e-4)
+    assert topic["sentiment"]["share_negative_cc"] == pytest.approx(hand["counted"], abs=1e-4)
+    [week] = [p for p in topic["trend"]["periods"] if p["n"]]
+    assert week["share_negative"] == pytest.approx(hand["estimate"], abs=1e-4)
+    assert week["share_negative_cc"] == pytest.approx(hand["counted"], abs=1e-4)
 
 
 def _cell(n: int, negative: int, p_mean: float, spread: float = 0.05) -> CellWeek:
