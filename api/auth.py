@@ -26,11 +26,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import SessionDep
+from api.params import DB_INT_MAX
 from feedback.apikeys import AUDIENCE_SCOPE, SCOPES, parse_key, verify_secret
-from feedback.db import utcnow
+from feedback.db import session_scope, utcnow
 from feedback.models import ApiKey, FeedbackItem
 
 LAST_USED_EVERY_S = 60.0  # write last_used_at at most this often per key
@@ -112,8 +117,13 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
+    principal = _authenticate(request, session)
+    request.state.principal = principal
+    return principal
+
+
+def _authenticate(request: Request, session: Session) -> Principal:
     if not request.app.state.settings.api.auth_enabled:
-        request.state.principal = AUTH_DISABLED
         return AUTH_DISABLED
     presented = _presented_key(request)
     if not presented:
@@ -135,9 +145,42 @@ def get_principal(request: Request, session: SessionDep) -> Principal:
         cache.remember(row, presented)
     if cache.should_touch(row.id):
         row.last_used_at = utcnow()
-    principal = Principal(row.id, row.name, frozenset(row.scopes or ()))
-    request.state.principal = principal
-    return principal
+    return Principal(row.id, row.name, frozenset(row.scopes or ()))
+
+
+def needs_key(path: str) -> bool:
+    """Whether a request to `path` needs an API key: all of /v1 but the HMAC-signed webhooks."""
+    return path.startswith("/v1/") and not path.startswith("/v1/webhooks/")
+
+
+class AuthenticateFirst:
+    """ASGI middleware: a request that needs a key is authenticated before its body is read.
+
+    FastAPI parses a JSON body before it runs any dependency, so without this a caller with no
+    key learns from a 422 (or 400) how its body was wrong before it is told it may not ask. The
+    principal found here is what `get_principal` returns later in the same request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not needs_key(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        try:
+            await run_in_threadpool(self._authenticate, request)
+        except HTTPException as exc:
+            response = JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _authenticate(request: Request) -> None:
+        with session_scope(request.app.state.session_factory) as session:
+            request.state.principal = _authenticate(request, session)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -181,7 +224,8 @@ async def _body_audiences(request: Request) -> set[str]:
     if isinstance(body, dict):
         if isinstance(body.get("audience"), str):
             found.add(body["audience"])
-        for item in body.get("items") or []:
+        items = body.get("items")
+        for item in items if isinstance(items, list) else ():
             if isinstance(item, dict) and isinstance(item.get("audience"), str):
                 found.add(item["audience"])
     return found
@@ -225,7 +269,10 @@ def audience_guard(default: str | None = "customer", *, also: tuple[str, ...] = 
 
 
 def _int(value: Any) -> int:
+    """`value` as a row id; -1 (no row) where it is none, and where the database's integer
+    cannot hold it (the parameter's own validation then answers 422)."""
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         return -1
+    return number if 0 <= number <= DB_INT_MAX else -1

@@ -10,7 +10,8 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.auth import audience_guard, require_scopes
+from api.auth import AuthenticateFirst, audience_guard, require_scopes
+from api.deps import valid_unicode
 from api.routers import (
     aggregates,
     classify,
@@ -29,6 +30,18 @@ from api.routers import (
 from feedback.config import Settings, get_settings
 from feedback.db import make_engine, session_factory
 from feedback.ingest.readers import IngestError
+from feedback.schemas import ErrorOut
+
+# Answers other than 422 (FastAPI's validation errors) that carry a message: {"detail": "..."}.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": description} for status, description in (
+        (400, "The request cannot be answered as asked; the message says what would work"),
+        (401, "No API key, or not a valid one"),
+        (403, "The key lacks the scope this needs"),
+        (404, "No such item, topic, source or digest (or one of an audience the key cannot read)"),
+        (409, "Conflicts with what is stored; the message says how to resolve it"),
+    )
+}
 
 
 def _tagger_provider(settings: Settings) -> Callable[[], Any]:
@@ -69,7 +82,9 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
 
     @app.exception_handler(IngestError)
     async def _ingest_error(_: Request, exc: IngestError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+        # Shaped as the 422 every endpoint declares (FastAPI's validation errors): a list.
+        return JSONResponse(status_code=422, content={"detail": [{"type": "ingest", "loc": ["body"],
+                                                                  "msg": str(exc)}]})
 
     @app.exception_handler(ValueError)
     async def _value_error(_: Request, exc: ValueError) -> JSONResponse:
@@ -78,15 +93,22 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
     # Who may call what (docs/api.md#auth; tests/test_auth.py checks the whole matrix): every
     # router but /health and the HMAC-signed webhooks needs an API key with the scope below.
     # audience_guard(): cx for customer data, hr for employee data (admin: all).
-    by_audience = [Depends(audience_guard("customer"))]
+    # AuthenticateFirst checks the key before the body is read, so a caller without one gets 401
+    # whatever it sent; the guards below then check its scopes.
+    app.add_middleware(AuthenticateFirst)
+    unicode = Depends(valid_unicode)
+    by_audience = [unicode, Depends(audience_guard("customer"))]
     app.include_router(health.router)
-    app.include_router(feedback.router, dependencies=[Depends(audience_guard(None))])  # no audience: both
-    app.include_router(classify.router, dependencies=by_audience)
+    keyed: dict[str, Any] = {"responses": ERRORS}
+    app.include_router(feedback.router, dependencies=[unicode, Depends(audience_guard(None))],  # no audience: both
+                       **keyed)
+    app.include_router(classify.router, dependencies=by_audience, **keyed)
     for analytics in (trends, journey, compare, drivers, quotes):
-        app.include_router(analytics.router, dependencies=by_audience)
-    app.include_router(aggregates.router, dependencies=[Depends(audience_guard("customer", also=("bi",)))])
-    app.include_router(digests.router, dependencies=by_audience)
-    app.include_router(sources.router, dependencies=[Depends(require_scopes("admin"))])
-    app.include_router(topics.router)  # each endpoint checks the topic's audience (cx/hr/admin)
-    app.include_router(webhooks.router)  # no API key: each delivery is HMAC-signed instead
+        app.include_router(analytics.router, dependencies=by_audience, **keyed)
+    app.include_router(aggregates.router, dependencies=[Depends(audience_guard("customer", also=("bi",)))],
+                       **keyed)
+    app.include_router(digests.router, dependencies=by_audience, **keyed)
+    app.include_router(sources.router, dependencies=[unicode, Depends(require_scopes("admin"))], **keyed)
+    app.include_router(topics.router, dependencies=[unicode], **keyed)  # each endpoint checks the topic's audience
+    app.include_router(webhooks.router, responses=ERRORS)  # no API key: each delivery is HMAC-signed instead
     return app

@@ -5,11 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import Depends, Query
+from fastapi import Depends, Path, Query
 
 from api.deps import SettingsDep
 from feedback.analytics.cells import Slice
 from feedback.privacy.groups import min_sizes
+
+# Ids and keyset cursors are SQLite INTEGER / PostgreSQL BIGINT: a bigger number cannot name a row,
+# and handed to the driver it fails the request (500) instead of answering it.
+DB_INT_MAX = 2**63 - 1
+RowId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="the row's id")]
+IdCursor = Annotated[int | None, Query(ge=0, le=DB_INT_MAX, description="next_cursor of the previous page")]
 
 Audience = Literal["customer", "employee"]
 GroupBy = Literal["touchpoint", "journey_stage", "channel", "source", "segment", "org_unit", "language",

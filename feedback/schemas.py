@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from feedback.sources.config import SOURCE_NAME
+
 
 class FeedbackIn(BaseModel):
     """One pushed feedback item; field names match the file columns."""
@@ -32,9 +34,17 @@ class FeedbackIn(BaseModel):
 class FeedbackBatchIn(BaseModel):
     """A pushed batch."""
 
-    source: str = Field(default="api", description="Source name; created on first use.")
+    source: str = Field(default="api", pattern=SOURCE_NAME.pattern,
+                        description="Source name; created on first use (letters, digits and _ . : @ -, "
+                                    "at most 200, as /v1/sources takes).")
     audience: Literal["customer", "employee"] = "customer"
     items: list[FeedbackIn] = Field(min_length=1, max_length=10_000)
+
+
+class ErrorOut(BaseModel):
+    """An error answer: what went wrong and, where there is one, the fix."""
+
+    detail: str
 
 
 class IngestResult(BaseModel):

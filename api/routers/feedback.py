@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SettingsDep
+from api.params import IdCursor, RowId
 from feedback import repository
 from feedback.config import Settings
 from feedback.ingest.service import get_or_create_source, ingest_payloads
@@ -90,7 +91,7 @@ def list_feedback(
     source: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FeedbackPage:
     """Items oldest first, with their tags; page with `cursor`."""
@@ -102,7 +103,7 @@ def list_feedback(
 
 
 @router.get("/{item_id}", response_model=FeedbackOut)
-def get_feedback(item_id: int, session: SessionDep) -> FeedbackOut:
+def get_feedback(item_id: RowId, session: SessionDep) -> FeedbackOut:
     """One item with its tags."""
     item = repository.get_item(session, item_id)
     if item is None:

@@ -17,6 +17,7 @@ from api.deps import SessionDep, SettingsDep
 from feedback.models import FeedbackItem, Source
 from feedback.sources import repository
 from feedback.sources.config import SourceConfig
+from feedback.sources.connectors import CONNECTORS
 from feedback.sources.schemas import PullOut, RunOut, SourceOut, SourcePatch
 from feedback.sources.service import pull_source, save_source, source_config, sync_declared_sources
 
@@ -147,6 +148,11 @@ def pull_now(
 ) -> Any:
     """Pull the source now; with wait=false (default) it runs after the answer (202)."""
     source = _get(session, name)
+    connector = CONNECTORS.get(source.connector)
+    if connector is None or not connector.pulls:  # refused now, not failed after a 202
+        how = connector.description if connector else "its connector is unknown"
+        raise HTTPException(status_code=400, detail=f"source {name!r} ({source.connector}) is not pulled: "
+                                                    f"its items arrive through the API ({how})")
     session.commit()  # release the request's transaction: the pull has its own
     engine = request.app.state.engine
     if not wait:

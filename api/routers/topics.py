@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from api.auth import Principal, PrincipalDep, get_principal
 from api.deps import SessionDep, SettingsDep
+from api.params import DB_INT_MAX, RowId
 from feedback.topics import service, taxonomy
 from feedback.topics.taxonomy import TopicEditError
 
@@ -28,11 +29,17 @@ class TopicEdit(BaseModel):
     label: str | None = Field(default=None, min_length=1, max_length=200)
     pinned: bool | None = None
 
+    @model_validator(mode="after")
+    def _an_edit(self) -> TopicEdit:
+        if self.label is None and self.pinned is None:
+            raise ValueError("give `label` to rename and/or `pinned` to pin")
+        return self
+
 
 class TopicMerge(BaseModel):
     """Merge this topic into `into`: its items move now, and after every refit."""
 
-    into: int
+    into: int = Field(ge=1, le=DB_INT_MAX)
 
 
 def _readable(principal: Principal, audience: str) -> None:
@@ -91,7 +98,7 @@ def list_versions(
 
 @router.get("/{topic_id}")
 def get_topic(
-    topic_id: int,
+    topic_id: RowId,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -104,7 +111,7 @@ def get_topic(
 
 @router.patch("/{topic_id}")
 def edit_topic(
-    topic_id: int,
+    topic_id: RowId,
     edit: TopicEdit,
     session: SessionDep,
     settings: SettingsDep,
@@ -112,8 +119,6 @@ def edit_topic(
 ) -> dict[str, Any]:
     """Rename (`label`) and/or pin (`pinned`) a topic."""
     _topic_audience(session, principal, topic_id)
-    if edit.label is None and edit.pinned is None:
-        raise HTTPException(status_code=422, detail="give `label` to rename and/or `pinned` to pin")
     try:
         if edit.label is not None:
             taxonomy.rename(session, topic_id=topic_id, label=edit.label)
@@ -126,7 +131,7 @@ def edit_topic(
 
 @router.post("/{topic_id}/merge")
 def merge_topic(
-    topic_id: int,
+    topic_id: RowId,
     merge: TopicMerge,
     session: SessionDep,
     settings: SettingsDep,

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from api.deps import SessionDep, SettingsDep
+from api.deps import SessionDep, SettingsDep, lone_surrogate
 from feedback.schemas import IngestResult
 from feedback.sources import repository
 from feedback.sources.config import CredentialsError
@@ -58,6 +58,10 @@ def receive(
         document = json.loads(body)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=f"the body is not JSON: {exc}") from None
+    where = lone_surrogate(document, ())
+    if where is not None:
+        raise HTTPException(status_code=400, detail=f"the body is not valid Unicode at {list(where)}: a lone "
+                                                    f"surrogate (\\ud800-\\udfff) that UTF-8 cannot encode")
     stats = ingest_webhook(
         session, source=source, connector=connector, document=document, settings=settings
     )
