@@ -64,6 +64,8 @@ class IngestionRun(Base):
     items_unchanged: Mapped[int] = mapped_column(Integer, default=0)
     items_dead: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+    # The encoding its file(s) were read in, given or detected ("cp1252"; "a.csv: utf-8, b.csv: cp1252").
+    encoding: Mapped[str | None] = mapped_column(String(200))
 
     source: Mapped[Source] = relationship(back_populates="runs", lazy="raise")
 

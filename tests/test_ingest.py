@@ -14,6 +14,8 @@ from feedback.ingest.mapping import FieldMapping
 from feedback.ingest.readers import IngestError
 from feedback.models import DeadLetter, FeedbackItem, IngestionRun
 
+FIXTURES = Path(__file__).parent / "fixtures"
+
 HEADER = "external_id,text,created_at,audience,channel,touchpoint,nps,csat,stars,author,org_unit\n"
 
 
@@ -139,18 +141,42 @@ def test_empty_file_fails_clearly(tmp_path, engine, settings) -> None:
 
 
 def test_invalid_utf8_row_goes_to_dead_letters_others_ingest(tmp_path, engine, settings) -> None:
-    content = (HEADER + "u1,Fine product,2026-09-01,customer,review,,,,4,,\n").encode() + \
+    # A UTF-8 file (it holds valid multi-byte characters) with one row of stray Latin-1 bytes.
+    content = (HEADER + "u1,Fine product très bien,2026-09-01,customer,review,,,,4,,\n").encode() + \
         "u2,Caf\xe9 was closed,2026-09-01,customer,review,,,,2,,\n".encode("latin-1") + \
         b"u3,Works well,2026-09-02,customer,review,,,,5,,\n"
-    stats, _ = ingest_file(engine, _write(tmp_path / "latin.csv", content), settings=settings)
+    stats, _ = ingest_file(engine, _write(tmp_path / "mixed.csv", content), settings=settings)
     assert (stats.new, stats.dead) == (2, 1)
     dead = _dead_letters(engine)[0]
-    assert "latin.csv:line 3" in dead.reason and "invalid UTF-8" in dead.reason and "--encoding" in dead.reason
+    assert "mixed.csv:line 3" in dead.reason and "invalid UTF-8" in dead.reason and "--encoding" in dead.reason
     assert "Caf" in dead.raw_payload
     # With the right encoding the row ingests.
-    again, _ = ingest_file(engine, tmp_path / "latin.csv", settings=settings, encoding="latin-1",
+    again, _ = ingest_file(engine, tmp_path / "mixed.csv", settings=settings, encoding="latin-1",
                            source_name="latin")
     assert again.new == 3
+
+
+def test_a_file_in_another_encoding_is_detected_and_read(tmp_path, engine, settings) -> None:
+    content = (HEADER + "u1,Fine product,2026-09-01,customer,review,,,,4,,\n"
+               + "u2,Caf\xe9 was closed \u2013 again,2026-09-01,customer,review,,,,2,,\n").encode("cp1252")
+    stats, run_id = ingest_file(engine, _write(tmp_path / "excel.csv", content), settings=settings)
+    assert (stats.new, stats.dead) == (2, 0)
+    with session_factory(engine)() as session:
+        assert session.get(IngestionRun, run_id).encoding == "cp1252"
+        assert session.scalar(select(FeedbackItem.text).where(FeedbackItem.external_id == "u2")) == \
+            "Caf\xe9 was closed \u2013 again"
+
+
+def test_a_latin1_tsv_with_unpadded_iso_times_is_read(engine, settings) -> None:
+    """A TSV saved as Latin-1, one time written 2015-02-20T4:05:00 (no leading zero)."""
+    stats, run_id = ingest_file(engine, FIXTURES / "latin1_export.tsv", settings=settings)
+    assert (stats.new, stats.dead) == (3, 0)
+    with session_factory(engine)() as session:
+        assert session.get(IngestionRun, run_id).encoding == "cp1252"  # Latin-1's printable superset
+        stored = {i.external_id: i for i in session.scalars(select(FeedbackItem))}
+    assert stored["t1"].text.startswith("Le livreur était très aimable")
+    assert stored["t2"].text == "Überall Kartons, aber die Möbel sind schön"
+    assert stored["t2"].created_at.replace(tzinfo=None).isoformat() == "2015-02-20T04:05:00"
 
 
 def test_truncated_and_invalid_rows_are_dead_lettered_with_reasons(tmp_path, engine, settings) -> None:

@@ -66,12 +66,13 @@ def test_qualtrics_export_gives_one_item_per_open_answer(engine, settings) -> No
     assert all(i.channel == "survey" and i.extra["Store"] == "Denver" for i in r1)
     reason = stored["R_1abcDEF234ghIJk:Q2"]
     assert reason.extra["question"] == "What is the main reason for your score?"
-    # Recorded 09:15:45 in America/Denver (MDT, UTC-6), per the export's timeZone.
-    assert reason.created_at.isoformat() == "2026-09-01T15:15:45+00:00"
+    # Ended (EndDate, not RecordedDate) 09:15:44 in America/Denver (MDT, UTC-6), per the export's timeZone.
+    assert reason.created_at.isoformat() == "2026-09-01T15:15:44+00:00"
     anything_else = stored["R_1abcDEF234ghIJk:Q5"]
     assert "[PHONE]" in anything_else.text and "555 0134" not in anything_else.text
     assert stored["R_4defGHI567jkLMn:Q2"].language == "de"
-    assert not any(k.startswith("R_3cde") for k in stored)  # preview skipped
+    assert not any(k.startswith("R_3cde") for k in stored)  # preview skipped (Status)
+    assert not any(k.startswith("R_7ghi") for k in stored)  # preview skipped (DistributionChannel)
     everything = json.dumps([i.extra for i in stored.values()]) + " ".join(
         i.text for i in stored.values()
     )
@@ -81,6 +82,47 @@ def test_qualtrics_export_gives_one_item_per_open_answer(engine, settings) -> No
     dead = dead_letters(engine)
     assert len(dead) == 1 and "nps '12' is outside 0-10" in dead[0].reason
     assert "R_6fghIJK789lmNOp" in dead[0].raw_payload and "192.0.2.46" not in dead[0].raw_payload
+
+
+def test_qualtrics_legacy_export_with_numeric_status_codes(engine, settings) -> None:
+    """The legacy exporter: import ids as Python dicts (`{'ImportId': 'QID6-TEXT'}`), Status as
+    numbers, a UTF-8 BOM and CRLF; text-entry questions asking a ZIP code and a count."""
+    declare(engine, name="legacy", connector="qualtrics",
+            options={"path": str(FIXTURES / "qualtrics_legacy_responses.csv")})
+    result = pull_source(engine, "legacy", settings=settings)
+    assert result.status == "succeeded", result.error
+    stored = items(engine)
+    # Kept: 0 IP Address, 4 Imported, 16 Offline; skipped: 1 preview, 2 test, 8 spam.
+    assert {k.split(":")[0] for k in stored} == {"R_LEG1aaaaaaaaaaa", "R_LEG4ddddddddddd", "R_LEG5eeeeeeeeeee"}
+    # Comments only: Q3 (ZIP codes) and Q4 (counts) hold no letter in any answer.
+    assert sorted(k for k in stored if k.startswith("R_LEG1")) == ["R_LEG1aaaaaaaaaaa:Q2", "R_LEG1aaaaaaaaaaa:Q5"]
+    imported = stored["R_LEG1aaaaaaaaaaa:Q2"]
+    assert imported.nps == 2 and imported.extra["nps_group"] == "1"
+    # Given 2015-02-19 04:30 in Denver (MST, UTC-7); it was imported (RecordedDate) on 2015-03-02.
+    assert imported.created_at.isoformat() == "2015-02-19T11:30:00+00:00"
+    assert "jane.doe@example.com" not in json.dumps([i.extra for i in stored.values()])
+
+
+def test_qualtrics_text_questions_override_the_numbers_rule(engine, settings) -> None:
+    declare(engine, name="legacy-zip", connector="qualtrics",
+            options={"path": str(FIXTURES / "qualtrics_legacy_responses.csv"), "text_questions": ["Q3"]})
+    assert pull_source(engine, "legacy-zip", settings=settings).status == "succeeded"
+    assert sorted(i.text for i in items(engine).values()) == ["80202", "80301"]
+
+
+def test_an_excel_csv_in_windows_1252_is_read_and_its_encoding_recorded(engine, settings) -> None:
+    declare(engine, name="excel", connector="file", options={"path": str(FIXTURES / "excel_windows1252.csv")})
+    result = pull_source(engine, "excel", settings=settings)
+    assert result.status == "succeeded", result.error
+    assert (result.stats.new, result.stats.dead) == (3, 0)
+    stored = items(engine)
+    assert stored["x1"].text == "Café was closed – again; the sign said “open”."
+    assert stored["x2"].text == "Paid 25 € for delivery and it’s still not here…"
+    # ISO 8601 but for a leading zero: read, not dead-lettered.
+    assert stored["x1"].created_at.isoformat() == "2015-02-19T04:30:00+00:00"
+    assert stored["x3"].created_at.isoformat() == "2015-02-09T09:15:00+00:00"
+    with session_factory(engine)() as session:
+        assert session.get(IngestionRun, result.run_id).encoding == "cp1252"
 
 
 def test_surveymonkey_export_maps_nps_csat_and_open_ended_answers(engine, settings) -> None:

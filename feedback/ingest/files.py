@@ -41,7 +41,8 @@ def ingest_file(engine: Engine, path: Path, *, settings: Settings, source_name: 
                 progress(stats)
 
         try:
-            records = read_records(path, fmt=fmt, encoding=encoding, header_rows=header_rows)
+            records = read_records(path, fmt=fmt, encoding=encoding, header_rows=header_rows,
+                                   on_decoded=lambda used: setattr(run, "encoding", used))
             stats = ingestor.ingest(records, on_batch=_commit)
         except IngestError as exc:
             session.rollback()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -133,6 +134,28 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+# ISO 8601 but for a leading zero, as some tools write it: 2015-02-19T4:30:00, 2015-2-9 4:30.
+_LOOSE_ISO = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})(?:([T ])(\d{1,2}):(\d{1,2})(?::(\d{1,2}))?)?(.*)")
+
+
+def parse_iso(text: str) -> datetime:
+    """`datetime.fromisoformat`, also for a trailing Z and for fields missing their leading zero."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        match = _LOOSE_ISO.fullmatch(text)
+        if match is None:
+            raise
+    year, month, day, sep, hour, minute, second, rest = match.groups()
+    padded = f"{year}-{int(month):02d}-{int(day):02d}"
+    if sep:
+        padded += f"{sep}{int(hour):02d}:{int(minute):02d}" + (f":{int(second):02d}" if second else "")
+    return datetime.fromisoformat(padded + rest)
+
+
 def parse_timestamp(value: Any, date_format: str | None = None) -> datetime:
     """Parse ISO 8601, a date, epoch seconds/milliseconds, or `date_format`, into aware UTC."""
     if isinstance(value, datetime):
@@ -148,9 +171,7 @@ def parse_timestamp(value: Any, date_format: str | None = None) -> datetime:
     else:
         if text.isdigit():
             return parse_timestamp(int(text))
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        parsed = datetime.fromisoformat(text)
+        parsed = parse_iso(text)
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,18 +50,57 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
     return found
 
 
-def _decode(path: Path, data: bytes, encoding: str | None) -> tuple[str, bool]:
-    """Decode the file; returns (text, had_invalid_bytes). Invalid bytes become lone surrogates."""
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A file's text, the encoding it was read in, and whether bytes that encoding cannot read
+    were kept (as lone surrogates, so that their rows go to the dead letters)."""
+
+    text: str
+    encoding: str
+    invalid: bool = False
+
+
+def decode_bytes(name: str, data: bytes, encoding: str | None = None) -> Decoded:
+    """Decode a file: `encoding` if given, UTF-16 by its BOM, UTF-8, else the detected encoding.
+
+    A file that is not UTF-8 at all (Excel's "CSV" is Windows-1252 on Western systems) is read
+    in the encoding charset-normalizer finds. A UTF-8 file with a few bad bytes (it holds valid
+    multi-byte characters too) stays UTF-8: its bad rows are dead-lettered, the rest ingest.
+    """
     if encoding:
         try:
-            return data.decode(encoding), False
+            return Decoded(data.decode(encoding), encoding)
         except (LookupError, UnicodeDecodeError) as exc:
-            raise IngestError(f"{path.name}: cannot decode as {encoding}: {exc}") from exc
+            raise IngestError(f"{name}: cannot decode as {encoding}: {exc}") from exc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return Decoded(data.decode("utf-16"), "utf-16")  # Google Play exports are UTF-16 with a BOM
     try:
-        return data.decode("utf-8-sig"), False
+        return Decoded(data.decode("utf-8-sig"), "utf-8")
     except UnicodeDecodeError:
-        # Keep going row by row: rows with invalid bytes are dead-lettered, the rest ingest.
-        return data.decode("utf-8-sig", errors="surrogateescape"), True
+        lenient = data.decode("utf-8-sig", errors="surrogateescape")
+    if not any(ord(char) > 0x7F and not 0xDC80 <= ord(char) <= 0xDCFF for char in lenient):
+        detected = _detect_encoding(data)
+        if detected is not None:
+            return Decoded(data.decode(detected), detected)
+    return Decoded(lenient, "utf-8", invalid=True)
+
+
+def _detect_encoding(data: bytes) -> str | None:
+    from charset_normalizer import from_bytes  # only for files that are not UTF-8
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        return None
+    # Short Western text often reads equally well in several code pages (French in cp1250 and
+    # cp1252 alike, though 'à' is 'ŕ' in cp1250): among equals, Excel's Western Windows one wins.
+    tied = [m for m in matches if (m.chaos, m.coherence) == (best.chaos, best.coherence)]
+    encoding = "cp1252" if any("cp1252" in m.could_be_from_charset for m in tied) else best.encoding
+    try:
+        data.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        return None
+    return encoding
 
 
 def _has_surrogates(value: str) -> bool:
@@ -77,8 +116,10 @@ def _printable(value: str) -> str:
 
 
 def read_records(path: Path, *, fmt: str | None = None, encoding: str | None = None,
-                 delimiter: str | None = None, header_rows: int = 1) -> Iterator[RawRecord]:
-    """Read `path` into raw records, lazily where the format allows."""
+                 delimiter: str | None = None, header_rows: int = 1,
+                 on_decoded: Callable[[str], None] | None = None) -> Iterator[RawRecord]:
+    """Read `path` into raw records, lazily where the format allows; `on_decoded` is told the
+    encoding a text file was read in."""
     path = Path(path)
     if not path.is_file():
         raise IngestError(f"{path}: no such file")
@@ -92,7 +133,10 @@ def read_records(path: Path, *, fmt: str | None = None, encoding: str | None = N
             f"{path.name}: the file is empty (no header, no rows); export it again with a header "
             f"row naming the columns, e.g. external_id,text,created_at"
         )
-    text, invalid = _decode(path, data, encoding)
+    decoded = decode_bytes(path.name, data, encoding)
+    if on_decoded is not None:
+        on_decoded(decoded.encoding)
+    text, invalid = decoded.text, decoded.invalid
     if kind in ("csv", "tsv"):
         yield from _read_delimited(path, text, invalid, delimiter or ("\t" if kind == "tsv" else None),
                                    header_rows)

@@ -26,6 +26,7 @@ class RunOut(BaseModel):
     items_unchanged: int
     items_dead: int
     error: str | None
+    encoding: str | None = Field(default=None, description="The encoding its file was read in (given or detected)")
 
 
 class SourceOut(BaseModel):

@@ -246,6 +246,7 @@ def _pull_held(session: Session, source: Source, config: SourceConfig, settings:
     run = start_run(session, source, _describe(config))
     session.commit()
     result = PullResult(source=name, status="running", run_id=run.id)
+    connector: Connector | None = None
     try:
         connector = connector_for(
             config, settings=settings, credentials=config.credentials(environ), sleep=sleep
@@ -279,10 +280,19 @@ def _pull_held(session: Session, source: Source, config: SourceConfig, settings:
         session.rollback()
         result.error = _explain(exc)
         log.error("source %s: pull failed: %s", name, result.error)
+    run.encoding = _encodings(connector)
     finish_run(session, run, result.stats, error=result.error)
     session.commit()
     result.status = run.status
     return result
+
+
+def _encodings(connector: Connector | None) -> str | None:
+    """What the run's files were read in: one encoding, or each file's where they differ."""
+    found: dict[str, str] = getattr(connector, "encodings", None) or {}
+    if len(set(found.values())) > 1:
+        return ", ".join(f"{name}: {encoding}" for name, encoding in sorted(found.items()))[:200]
+    return next(iter(found.values()), None)
 
 
 def pull_all(

@@ -36,6 +36,7 @@ class FileConnector(FileSourceConnector):
             fmt=self.options.format,
             encoding=self.options.encoding,
             header_rows=self.options.header_rows,
+            on_decoded=lambda encoding: self.encodings.__setitem__(path.name, encoding),
         ):
             if delimited and record.payload is not None:
                 # Keep the row with its column names so `voc deadletters retry` can re-map it.

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import Field
 
 from feedback.db import utcnow
-from feedback.ingest.readers import IngestError, RawRecord
+from feedback.ingest.readers import Decoded, IngestError, RawRecord, decode_bytes
 from feedback.sources.connectors.base import Batch, Connector, ConnectorOptions
 
 csv.field_size_limit(10_000_000)
@@ -50,6 +50,16 @@ class FileSourceConnector(Connector):
     """Base of the file connectors: subclasses turn one file into records."""
 
     Options = FileOptions
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self.encodings: dict[str, str] = {}  # file name -> the encoding it was read in
+
+    def table(self, path: Path, *, header_rows: int, delimiter: str | None = None) -> Table:
+        """`path` as a delimited export in the configured (or detected) encoding, noted."""
+        table = Table(path, header_rows=header_rows, encoding=self.options.encoding, delimiter=delimiter)
+        self.encodings[path.name] = table.encoding
+        return table
 
     def records(self, path: Path) -> Iterator[RawRecord]:
         """Every record of `path`, in a stable order (the cursor counts them)."""
@@ -229,22 +239,12 @@ def file_head(path: Path, limit: int = 2000) -> str:
 
 
 # -- delimited text with several header rows (survey exports) ----------------------------------
-def decode_text(path: Path, encoding: str | None = None) -> tuple[str, bool]:
-    """The file's text: the given encoding, UTF-16 by BOM, else UTF-8 (bad bytes kept)."""
+def decode_text(path: Path, encoding: str | None = None) -> Decoded:
+    """The file's text (see `decode_bytes`: given, UTF-16 by BOM, UTF-8, else detected)."""
     data = path.read_bytes()
     if not data.strip():
         raise IngestError(f"{path.name}: the file is empty; export it again")
-    if encoding:
-        try:
-            return data.decode(encoding), False
-        except (LookupError, UnicodeDecodeError) as exc:
-            raise IngestError(f"{path.name}: cannot decode as {encoding}: {exc}") from exc
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), False  # Google Play exports are UTF-16 with a BOM
-    try:
-        return data.decode("utf-8-sig"), False
-    except UnicodeDecodeError:
-        return data.decode("utf-8-sig", errors="surrogateescape"), True
+    return decode_bytes(path.name, data, encoding)
 
 
 def has_surrogates(value: str) -> bool:
@@ -270,7 +270,8 @@ class Table:
         encoding: str | None = None,
         delimiter: str | None = None,
     ) -> None:
-        text, self.invalid = decode_text(path, encoding)
+        decoded = decode_text(path, encoding)
+        text, self.invalid, self.encoding = decoded.text, decoded.invalid, decoded.encoding
         if delimiter is None:
             try:
                 delimiter = csv.Sniffer().sniff(text[:20_000], delimiters=",;\t").delimiter
@@ -278,6 +279,7 @@ class Table:
                 delimiter = ","
         self.path = path
         self.delimiter = delimiter
+        self._text = text
         self._reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         self.headers: list[list[str]] = []
         for number in range(header_rows):
@@ -288,6 +290,13 @@ class Table:
                     f"is this the right export format?"
                 )
             self.headers.append([cell.strip() for cell in row])
+
+    def column_values(self, index: int) -> Iterator[str]:
+        """One column's cells, every data row (a first pass; `rows()` is unaffected)."""
+        reader = csv.reader(io.StringIO(self._text, newline=""), delimiter=self.delimiter)
+        for number, row in enumerate(reader):
+            if number >= len(self.headers) and index < len(row):
+                yield row[index]
 
     def rows(self) -> Iterator[tuple[int, list[str], str | None]]:
         """(line, cells, error): error says why a row cannot be read (bad bytes)."""

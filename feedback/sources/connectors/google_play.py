@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 
 from feedback.ingest.readers import IngestError, RawRecord
 from feedback.sources.connectors.base import json_record
-from feedback.sources.connectors.filesource import FileOptions, FileSourceConnector, Table
+from feedback.sources.connectors.filesource import FileOptions, FileSourceConnector
 
 COLUMNS = (
     "Package Name",
@@ -62,7 +62,7 @@ class GooglePlayConnector(FileSourceConnector):
     channel = "app_review"
 
     def records(self, path: Path) -> Iterator[RawRecord]:
-        table = Table(path, header_rows=1, encoding=self.options.encoding, delimiter=",")
+        table = self.table(path, header_rows=1, delimiter=",")
         header = table.headers[0]
         missing = [c for c in REQUIRED if c not in header]
         if missing:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from feedback.ingest.readers import IngestError, RawRecord
-from feedback.sources.connectors.filesource import FileSourceConnector, Table
+from feedback.sources.connectors.filesource import FileSourceConnector
 from feedback.sources.connectors.survey import (
     SurveyOptions,
     find_column,
@@ -53,7 +53,7 @@ class PulseConnector(FileSourceConnector):
 
     def records(self, path: Path) -> Iterator[RawRecord]:
         opts: PulseOptions = self.options
-        table = Table(path, header_rows=1, encoding=opts.encoding)
+        table = self.table(path, header_rows=1)
         columns = table.headers[0]
         where = path.name
         explicit = opts.model_fields_set

@@ -1,15 +1,22 @@
 """`qualtrics`: a Qualtrics response export (CSV, three header rows).
 
 Row 1 holds the column ids (`ResponseId`, `Q1`, `Q2_TEXT`), row 2 the question text, row 3
-the import ids as JSON (`{"ImportId":"QID2_TEXT"}`, dates with their `timeZone`). Open-ended
-answers are the columns whose import id ends in `_TEXT`; the NPS question is the one with a
-`_NPS_GROUP` sibling. Respondent contact and location columns are never stored.
+the import ids as JSON (`{"ImportId":"QID2_TEXT"}`, dates with their `timeZone`); the legacy
+exporter writes them as Python dicts with a dash (`{'ImportId': 'QID6-TEXT'}`). Open-ended
+answers are the columns whose import id ends in `_TEXT` (or `-TEXT`), except text-entry fields
+that hold numbers (a ZIP code, a count: no answer in the column has a letter); the NPS question
+is the one with an `_NPS_GROUP` sibling. A response is dated when it was given (`EndDate`, else
+`StartDate`; `RecordedDate` is the import date of imported responses). Previews, tests and spam
+(by `Status`, written as text or as Qualtrics' number, or `DistributionChannel`) are skipped.
+Respondent contact and location columns are never stored.
 """
 
 from __future__ import annotations
 
+import ast
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field
 
 from feedback.ingest.readers import IngestError, RawRecord
-from feedback.sources.connectors.filesource import FileSourceConnector, Table
+from feedback.sources.connectors.filesource import FileSourceConnector
 from feedback.sources.connectors.survey import (
     SurveyOptions,
     local_time,
@@ -38,7 +45,14 @@ PERSONAL_COLUMNS = frozenset(
         "LocationLongitude",
     }
 )
-PREVIEW_STATUSES = frozenset({"survey preview", "1", "spam", "8", "survey test", "16"})
+# Qualtrics' response types, as text or as the number the legacy exporter writes: 0 IP Address,
+# 4 Imported and 16 Offline (the offline app) are real responses; these are not.
+PREVIEW_STATUSES = frozenset({
+    "survey preview", "1", "survey test", "2", "spam", "8", "survey preview spam", "9", "imported spam", "12",
+})
+PREVIEW_CHANNELS = frozenset({"preview", "test"})  # DistributionChannel of the preview and test links
+TEXT_SUFFIX = re.compile(r"[_-]TEXT$")
+NPS_GROUP_SUFFIX = re.compile(r"[_-]NPS_GROUP$")
 QUALTRICS_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
@@ -60,12 +74,7 @@ class QualtricsConnector(FileSourceConnector):
 
     def records(self, path: Path) -> Iterator[RawRecord]:
         opts: QualtricsOptions = self.options
-        table = Table(
-            path,
-            header_rows=3,
-            encoding=opts.encoding,
-            delimiter=None if path.suffix != ".tsv" else "\t",
-        )
+        table = self.table(path, header_rows=3, delimiter=None if path.suffix != ".tsv" else "\t")
         ids, questions, import_row = table.headers
         imports = [_import_id(cell) for cell in import_row]
         if not any(imp.get("ImportId") for imp in imports):
@@ -81,7 +90,7 @@ class QualtricsConnector(FileSourceConnector):
         response_col = _first(ids, "ResponseId", "ResponseID") or by_import.get("_recordId")
         if response_col is None:
             raise IngestError(f"{where}: no ResponseId column; include it in the export")
-        date_col = _first(ids, "RecordedDate", "EndDate", "StartDate")
+        date_col = _first(ids, "EndDate", "StartDate", "RecordedDate")
         zone = opts.zone()
         if date_col is not None:
             zone = _zone(imports[ids.index(date_col)].get("timeZone"), zone)
@@ -94,8 +103,10 @@ class QualtricsConnector(FileSourceConnector):
         else:
             text_cols = [
                 col
-                for col, imp in zip(ids, imports, strict=False)
-                if str(imp.get("ImportId", "")).endswith("_TEXT") and col not in PERSONAL_COLUMNS
+                for index, (col, imp) in enumerate(zip(ids, imports, strict=False))
+                if TEXT_SUFFIX.search(str(imp.get("ImportId", "")))
+                and col not in PERSONAL_COLUMNS
+                and not _holds_numbers(table.column_values(index))
             ]
         if opts.nps_question:
             nps_col: str | None = require_column(
@@ -104,18 +115,23 @@ class QualtricsConnector(FileSourceConnector):
         else:
             group = next(
                 (
-                    imp["ImportId"]
+                    str(imp["ImportId"])
                     for imp in imports
-                    if str(imp.get("ImportId", "")).endswith("_NPS_GROUP")
+                    if NPS_GROUP_SUFFIX.search(str(imp.get("ImportId", "")))
                 ),
                 None,
             )
-            nps_col = by_import.get(group[: -len("_NPS_GROUP")]) if group else None
+            nps_col = by_import.get(NPS_GROUP_SUFFIX.sub("", group)) if group else None
         csat_col, field_cols, extra_cols = option_columns(opts, ids, labels, where=where)
         author_col = opts.author_column if opts.author_column in ids else None
         position = {col: i for i, col in enumerate(ids)}
         status_col = position.get("Status")
-        nps_group_col = position.get(f"{nps_col}_NPS_GROUP") if nps_col else None
+        channel_col = position.get("DistributionChannel")
+        nps_group_col = (
+            next((position[c] for c in (f"{nps_col}_NPS_GROUP", f"{nps_col}-NPS_GROUP") if c in position), None)
+            if nps_col
+            else None
+        )
 
         for line, cells, error in table.rows():
             location = f"{path.name}:line {line}"
@@ -127,10 +143,9 @@ class QualtricsConnector(FileSourceConnector):
             if error is not None:
                 yield RawRecord(location, None, _raw(ids, cells), error)
                 continue
-            if (
-                not opts.include_previews
-                and status_col is not None
-                and cells[status_col].strip().lower() in PREVIEW_STATUSES
+            if not opts.include_previews and (
+                (status_col is not None and cells[status_col].strip().lower() in PREVIEW_STATUSES)
+                or (channel_col is not None and cells[channel_col].strip().lower() in PREVIEW_CHANNELS)
             ):
                 continue
 
@@ -173,11 +188,22 @@ def _raw(ids: list[str], cells: list[str]) -> str:
 
 
 def _import_id(cell: str) -> dict[str, Any]:
+    """Row 3's cell: JSON, or the legacy exporter's Python dict (`{'ImportId': 'QID6-TEXT'}`)."""
     try:
         value = json.loads(cell)
     except (TypeError, ValueError):
-        return {}
+        try:
+            value = ast.literal_eval(cell.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return {}
     return value if isinstance(value, dict) else {}
+
+
+def _holds_numbers(answers: Iterable[str]) -> bool:
+    """Whether a text-entry column holds numbers (ZIP codes, counts), not comments: it has
+    answers and none of them has a letter."""
+    given = [answer for answer in answers if answer.strip()]
+    return bool(given) and not any(char.isalpha() for answer in given for char in answer)
 
 
 def _first(columns: list[str], *names: str) -> str | None:

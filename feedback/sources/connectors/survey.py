@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field
 
+from feedback.ingest.mapping import parse_iso
 from feedback.ingest.readers import IngestError, RawRecord
 from feedback.sources.connectors.base import json_record
 from feedback.sources.connectors.filesource import FileOptions
@@ -117,7 +118,7 @@ def local_time(value: str, zone: ZoneInfo, formats: Sequence[str] = ()) -> str |
             continue
     if parsed is None:
         try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            parsed = parse_iso(text)
         except ValueError:
             return text  # the ingest dead-letters it with the fix (date_format)
     if parsed.tzinfo is None:

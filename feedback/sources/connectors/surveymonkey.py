@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import Field
 
 from feedback.ingest.readers import IngestError, RawRecord
-from feedback.sources.connectors.filesource import FileSourceConnector, Table
+from feedback.sources.connectors.filesource import FileSourceConnector
 from feedback.sources.connectors.survey import (
     SurveyOptions,
     find_column,
@@ -56,7 +56,7 @@ class SurveyMonkeyConnector(FileSourceConnector):
 
     def records(self, path: Path) -> Iterator[RawRecord]:
         opts: SurveyMonkeyOptions = self.options
-        table = Table(path, header_rows=2, encoding=opts.encoding)
+        table = self.table(path, header_rows=2)
         headings, subs = table.headers
         if "Respondent ID" not in headings:
             raise IngestError(
