@@ -7,7 +7,7 @@ PORT   ?= 8000
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install demo serve lint typecheck bench clean
+.PHONY: run test install demo serve lint typecheck bench models clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/tagging.py
+
+## make models: reproduce the shipped encoder, heads, calibration, metrics and cards from ../shared/data
+models: $(STAMP)
+	nice -n 5 $(BIN)/python -m classifiers.training.pipeline
 
 clean:
 	rm -rf var .pytest_cache .coverage

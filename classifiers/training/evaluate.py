@@ -152,6 +152,12 @@ def evaluate_emotions(tagger) -> dict:
         pred[i, [index[label] for label in r.emotion_labels]] = True
         gold[i, [index[label] for label in labels]] = True
     per_label = {label: r4(f1(pred[:, j], gold[:, j])) for label, j in index.items()}
+    # shares of each emotion over the test set: counted (labels given) vs the mean calibrated
+    # probability (probabilistic classify-and-count)
+    probs = np.array([[r.emotions[label] for label in GOEMOTIONS_LABELS] for r in res])
+    labelled, counted, estimated = gold.mean(0), pred.mean(0), probs.mean(0)
+    share_err_cc = np.abs(counted - labelled)
+    share_err_pcc = np.abs(estimated - labelled)
     ekman = {}
     for group, members in EKMAN_GROUPS.items():
         cols = [index[m] for m in members]
@@ -168,6 +174,10 @@ def evaluate_emotions(tagger) -> dict:
         "goemotions_micro_f1": r4(f1(pred, gold)),
         "goemotions_n": len(ge.texts),
         "goemotions_per_label_f1": per_label,
+        "goemotions_share_mean_abs_error_counted": r4(share_err_cc.mean()),
+        "goemotions_share_mean_abs_error_pcc": r4(share_err_pcc.mean()),
+        "goemotions_share_max_abs_error_counted": r4(share_err_cc.max()),
+        "goemotions_share_max_abs_error_pcc": r4(share_err_pcc.max()),
         "ekman_macro_f1": r4(np.mean(list(ekman.values()))),
         "ekman_per_label_f1": ekman,
         "tweeteval_emotion_test_macro_f1": r4(macro_f1(tw_pred, tw.labels, range(4))),
@@ -232,6 +242,7 @@ def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True, written: b
     else:
         folds = fold_ids(y, 5) if fold_seed is None else fold_ids(y, 5, seed=fold_seed)
     pred = np.zeros(y.shape, bool)
+    prob_all = np.zeros(y.shape, np.float32)
     for k in np.unique(folds):
         tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         tr_texts = [sp.texts[i] for i in tr]
@@ -241,6 +252,7 @@ def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True, written: b
         model = fit_with_extra(tr_texts, x[tr], y[tr], recipe, extra)
         probs = model.probabilities([sp.texts[i] for i in te], x[te])
         pred[te] = probs >= np.array([thr[label] for label in labels])
+        prob_all[te] = probs
     per_label = {label: r4(f1(pred[:, j], y[:, j] > 0)) for j, label in enumerate(labels)}
     exact = np.mean((pred == (y > 0)).all(1))
     if by_source:
@@ -251,7 +263,10 @@ def evaluate_needs(tagger, recipe=None, *, head_outputs: bool = True, written: b
             per_source[name] = {"n": int(m.sum()), "per_label_f1": {
                 label: r4(f1(pred[m, j], y[m, j] > 0)) for j, label in enumerate(labels)
                 if y[m, j].sum() >= 5}}  # fmt: skip
+        shares = {label: {"labelled": r4(y[:, j].mean()), "counted": r4(pred[:, j].mean()),
+                          "pcc": r4(prob_all[:, j].mean())} for j, label in enumerate(labels)}  # fmt: skip
         return {"loso_macro_f1": r4(np.mean(list(per_label.values()))),
+                "loso_shares": shares,
                 "loso_per_label_f1": per_label, "loso_exact_match": r4(exact),
                 "loso_per_source": per_source}  # fmt: skip
     return {
