@@ -4,11 +4,14 @@ for more)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import func, select
+from analytics_data import MONDAY, Row, write_rows
+from sqlalchemy import func, insert, select
 
 from feedback.db import session_scope
-from feedback.models import FeedbackItem, Topic
+from feedback.models import FeedbackItem, TagLabel, Topic
 
 BEYOND_64_BITS = "99999999999999999999"
 
@@ -117,8 +120,36 @@ def test_a_push_cannot_create_a_source_the_sources_api_would_refuse(light_client
     assert light_client.get("/v1/sources").json() == []
 
 
-def test_trends_refuse_a_label_filter_on_rows_by_a_label(light_client) -> None:
-    # Until the analytics query supports it (see api/routers/trends.py): a 400, not a 500.
-    response = light_client.get("/v1/trends", params={"by": "need", "cx_emotion": "frustrated"})
-    assert response.status_code == 400 and "cannot be filtered on cx_emotion" in response.json()["detail"]
-    assert light_client.get("/v1/trends", params={"by": "touchpoint", "need": "speed"}).status_code == 200
+def test_trends_by_a_label_filtered_on_another_label(light_client, engine) -> None:
+    """Rows by need (a join on tag_labels) filtered on a CX emotion (an EXISTS on tag_labels): once a
+    500, then a 400; now each need counts the items that carry it and the CX emotion."""
+    at = MONDAY + timedelta(days=1)
+    rows = [
+        Row("customer", at, touchpoint="delivery", score=-0.8, needs=("price", "speed")),
+        Row("customer", at, touchpoint="delivery", score=0.6, needs=("price",)),
+        Row("customer", at, touchpoint="checkout", score=-0.6, needs=("speed",)),
+        Row("customer", at, touchpoint="support", score=-0.5, needs=("help",), emotions=("anger",)),
+        Row("customer", at, touchpoint="support", score=0.7, needs=("price", "help"), emotions=("anger",)),
+    ]
+    ids = write_rows(engine, rows)
+    cx = {ids[0]: ["frustrated"], ids[1]: ["frustrated", "anxious"], ids[2]: [], ids[3]: ["frustrated"],
+          ids[4]: ["anxious"]}
+    with session_scope(engine) as session:
+        session.execute(insert(TagLabel), [{"item_id": i, "kind": "cx_emotion", "label": label, "score": 0.9}
+                                           for i, labels in cx.items() for label in labels])
+
+    def volumes(**params) -> dict[str, tuple[int, float]]:
+        response = light_client.get("/v1/trends", params={"interval": "week", "start": MONDAY.isoformat(),
+                                                          **params})
+        assert response.status_code == 200, response.text
+        return {row["value_code"]: (row["n"], round(row["share_negative_cc"], 3)) for row in response.json()["rows"]}
+
+    # frustrated: items 0 (price, speed; negative), 1 (price; positive), 3 (help; negative)
+    assert volumes(by="need", cx_emotion="frustrated") == {"price": (2, 0.5), "speed": (1, 1.0),
+                                                           "help": (1, 1.0)}
+    # anger: items 3 (help; negative) and 4 (price, help; positive); and both filters at once
+    assert volumes(by="need", emotion="anger") == {"help": (2, 0.5), "price": (1, 0.0)}
+    assert volumes(by="cx_emotion", emotion="anger", need="price") == {"anxious": (1, 0.0)}
+    # a label dimension's rows filtered on its own kind: the items with both labels
+    assert volumes(by="need", need="speed") == {"speed": (2, 1.0), "price": (1, 1.0)}
+    assert volumes(by="touchpoint", need="speed") == {"delivery": (1, 1.0), "checkout": (1, 1.0)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, ShareEstimatorDep
 from api.params import GroupBy, GroupSizesDep, SliceDep
@@ -13,19 +13,6 @@ from feedback.analytics.trends import TrendQuery, table_rows, trend_table
 from feedback.schemas import TrendsOut
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
-
-
-MULTI_LABEL = ("need", "emotion", "cx_emotion")
-
-
-def _refuse_label_filter_on_label_rows(by: str, filters: tuple[tuple[str, str], ...]) -> None:
-    # Rows by a multi-label dimension join tag_labels, and a filter on one is an EXISTS over the same
-    # table, which SQLAlchemy then correlates away ("returned no FROM clauses"): a 500 until
-    # feedback.analytics.cells.filter_clause aliases its TagLabel. Answered 400 until then.
-    clash = [name for name, _ in filters if name in MULTI_LABEL]
-    if by in MULTI_LABEL and clash:
-        raise HTTPException(status_code=400, detail=f"rows by {by} cannot be filtered on {', '.join(clash)} yet; "
-                                                    f"filter on a single-valued dimension (touchpoint, channel, ...)")
 
 
 @router.get("/trends", response_model=TrendsOut)
@@ -46,7 +33,6 @@ def get_trends(
     rows below the minimum group size come back with `suppressed: true` and no numbers; employee
     data is reported by whole ISO weeks (months are whole weeks too) and takes one filter at most.
     """
-    _refuse_label_filter_on_label_rows(by, where.filters)
     query = TrendQuery(by=by, interval=interval, audience=where.audience, start=where.start, end=where.end,
                        filters=dict(where.filters), mixes=mixes)
     table = trend_table(session, query, min_group_size=sizes[0])

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, Float, Select, String, and_, case, cast, exists, func, literal, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from feedback.models import FeedbackItem, Source, Tag, TagLabel, Topic
@@ -283,8 +284,11 @@ def filter_clause(name: str, wanted: str) -> ColumnElement[bool]:
     """SQL for `dimension == wanted` (sources match by name or id; labels by an EXISTS)."""
     dim = dimension(name)
     if dim.label_kind is not None:
-        return exists().where(and_(TagLabel.item_id == FeedbackItem.id, TagLabel.kind == dim.label_kind,
-                                   TagLabel.label == wanted))
+        # Its own alias: rows by a label dimension join TagLabel too, and an EXISTS over that same
+        # table would be correlated to the join, leaving the subquery without a FROM.
+        label = aliased(TagLabel)
+        return exists().where(and_(label.item_id == FeedbackItem.id, label.kind == dim.label_kind,
+                                   label.label == wanted))
     if name == "source" and not wanted.isdigit():
         return FeedbackItem.source_id.in_(select(Source.id).where(Source.name == wanted))
     assert dim.value is not None
