@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -86,25 +87,35 @@ def sources_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     out.print(f"{len(rows)} source(s)")
 
 
-def _value(text: str) -> Any:
+def _json_or_text(key: str, text: str) -> Any:
     try:
         return json.loads(text)
     except ValueError:
         return text
 
 
-def _pairs(items: list[str] | None, what: str) -> dict[str, Any]:
+def _pairs(
+    items: list[str] | None, what: str, value: Callable[[str, str], Any] = _json_or_text
+) -> dict[str, Any]:
+    """`key=value` pairs; dotted keys nest (`pagination.type=cursor`); `value(key, text)` reads
+    each value."""
     result: dict[str, Any] = {}
     for item in items or []:
-        key, sep, value = item.partition("=")
+        key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise typer.BadParameter(f"{what} {item!r} must look like key=value")
         target = result
         parts = key.strip().split(".")
-        for part in parts[:-1]:  # pagination.type=cursor
-            target = target.setdefault(part, {})
-        target[parts[-1]] = _value(value.strip())
+        for part in parts[:-1]:
+            if not isinstance(target.setdefault(part, {}), dict):
+                raise typer.BadParameter(f"{what} {item!r}: {part} is already set to a value")
+            target = target[part]
+        target[parts[-1]] = value(key.strip(), text.strip())
     return result
+
+
+def _text(key: str, text: str) -> str:
+    return text
 
 
 @sources_app.command("add")
@@ -122,7 +133,12 @@ def sources_add(
     channel: Annotated[str | None, typer.Option()] = None,
     option: Annotated[
         list[str] | None,
-        typer.Option("--option", "-o", help="key=value (JSON values; dotted keys nest)"),
+        typer.Option(
+            "--option",
+            "-o",
+            help="key=value, read as the option's type (text stays text; numbers, true/false, "
+            "JSON lists and objects; a list also as a,b); dotted keys nest: auth.type=header",
+        ),
     ] = None,
     credential: Annotated[
         list[str] | None, typer.Option(help="name=ENV_VAR, e.g. token=ZENDESK_TOKEN")
@@ -140,7 +156,7 @@ def sources_add(
     from pydantic import ValidationError
 
     from feedback.sources import repository
-    from feedback.sources.config import SourceConfig
+    from feedback.sources.config import MappingConfig, SourceConfig, option_value
     from feedback.sources.service import save_source
 
     settings = _settings()
@@ -152,9 +168,13 @@ def sources_add(
             audience=audience,  # type: ignore[arg-type]  # validated by pydantic
             channel=channel,
             enabled=not disabled,
-            options=_pairs(option, "--option"),
-            credentials_env={k: str(v) for k, v in _pairs(credential, "--credential").items()},
-            mapping={"columns": _pairs(map_, "--map"), "defaults": _pairs(set_, "--set")},  # type: ignore[arg-type]
+            options=_pairs(
+                option, "--option", lambda key, text: option_value(connector, key, text)
+            ),
+            credentials_env=_pairs(credential, "--credential", _text),
+            mapping=MappingConfig(
+                columns=_pairs(map_, "--map", _text), defaults=_pairs(set_, "--set")
+            ),
         )
     except ValidationError as exc:
         for error in exc.errors():

@@ -47,9 +47,21 @@ def test_bad_schedules_say_how_to_write_one(text) -> None:
 def test_declarations_are_checked_with_the_fix_in_the_message() -> None:
     with pytest.raises(ValidationError, match="unknown connector 'sftp'; connectors: app_store"):
         SourceConfig(name="x", connector="sftp")
-    with pytest.raises(ValidationError, match="options: pagen: Extra inputs"):
+    with pytest.raises(
+        ValidationError, match="unknown option 'pagen'; http_json options: url, params, headers"
+    ):
         SourceConfig(
             name="x", connector="http_json", options={"url": "https://example.org", "pagen": 1}
+        )
+    with pytest.raises(
+        ValidationError,
+        match=r"unknown option 'auth.typ' \(did you mean 'auth.type'\?\); options of auth: type, ",
+    ):
+        SourceConfig(
+            name="x",
+            connector="http_json",
+            options={"url": "https://example.org", "auth": {"typ": "header"}},
+            credentials_env={"token": "T"},
         )
     with pytest.raises(ValidationError, match="options.password looks like a credential"):
         SourceConfig(
@@ -240,6 +252,120 @@ def test_cli_sources_add_list_pull_and_ingest_source(
     assert runner.invoke(cli.app, ["sources", "pull", "nope"]).exit_code == 1
     with session_factory(engine)() as session:
         assert {i.touchpoint for i in session.scalars(select(FeedbackItem))} == {"refunds"}
+
+
+def test_cli_options_are_read_as_the_option_type(settings, engine, monkeypatch) -> None:
+    from jobs import cli
+
+    monkeypatch.setattr("jobs.cli_sources._settings", lambda: settings)
+    runner = CliRunner()
+    added = runner.invoke(
+        cli.app,
+        ["sources", "add", "ios", "--connector", "app_store", "-o", "app_id=474495017",
+         "-o", "max_pages=3", "-o", "country=gb"],
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    api = runner.invoke(
+        cli.app,
+        ["sources", "add", "api", "--connector", "http_json", "-o", "url=https://example.org/v1",
+         "-o", "headers.X-Tenant=42", "-o", "params.limit=50", "-o", "auth.type=header",
+         "-o", "auth.header=X-Api-Key", "-o", "pagination.page_size=100", "--credential",
+         "token=API_TOKEN", "--map", "external_id=1"],
+    )  # fmt: skip
+    assert api.exit_code == 0, api.output
+    survey = runner.invoke(
+        cli.app,
+        ["sources", "add", "nps", "--connector", "qualtrics", "-o", "path=/data/2024",
+         "-o", "text_questions=Q2,Q5", "-o", "include_previews=true", "-o", "csat_question=4"],
+    )  # fmt: skip
+    assert survey.exit_code == 0, survey.output
+    with session_factory(engine)() as session:
+        stored = {s.name: s.config for s in session.scalars(select(Source))}
+    assert stored["ios"]["options"] == {"app_id": "474495017", "max_pages": 3, "country": "gb"}
+    assert stored["api"]["options"]["headers"] == {"X-Tenant": "42"}  # a header is text
+    assert stored["api"]["options"]["params"] == {"limit": 50}  # a parameter is any JSON
+    assert stored["api"]["options"]["auth"] == {"type": "header", "header": "X-Api-Key"}
+    assert stored["api"]["options"]["pagination"] == {"page_size": 100}
+    assert stored["api"]["mapping"]["columns"] == {"external_id": "1"}  # a column name is text
+    assert stored["nps"]["options"] == {
+        "path": "/data/2024",
+        "text_questions": ["Q2", "Q5"],
+        "include_previews": True,
+        "csat_question": "4",
+    }
+
+
+def test_cli_an_unknown_option_lists_the_valid_ones(settings, engine, monkeypatch) -> None:
+    from jobs import cli
+
+    monkeypatch.setattr("jobs.cli_sources._settings", lambda: settings)
+    refused = CliRunner().invoke(
+        cli.app, ["sources", "add", "ios", "--connector", "app_store", "-o", "appid=474495017"]
+    )
+    assert refused.exit_code == 2
+    output = " ".join(refused.output.split())
+    assert "unknown option 'appid' (did you mean 'app_id'?)" in output, output
+    assert "app_store options: app_id, country, base_url, max_pages" in output, output
+    with session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(Source)) == 0
+
+
+def _doc_sections(text: str) -> list[tuple[str, str]]:
+    """(heading, its text with its subsections) for each heading of a Markdown document."""
+    lines = text.splitlines()
+    heads = [
+        (i, len(line) - len(line.lstrip("#")), line)
+        for i, line in enumerate(lines)
+        if line.startswith("#")
+    ]
+    sections = []
+    for n, (start, level, heading) in enumerate(heads):
+        end = next((i for i, lv, _ in heads[n + 1 :] if lv <= level), len(lines))
+        sections.append((heading, "\n".join(lines[start:end])))
+    return sections
+
+
+def _option_names(model) -> set[str]:
+    from pydantic import BaseModel
+
+    from feedback.sources.config import _members
+
+    names = set(model.model_fields)
+    for info in model.model_fields.values():
+        for member in _members(info.annotation):
+            if isinstance(member, type) and issubclass(member, BaseModel):
+                names |= _option_names(member)
+    return names
+
+
+def test_every_connector_option_is_documented() -> None:
+    """Each option a connector accepts (nested ones too) is named in docs/sources.md, in a section
+    about that connector or about the connector whose options it extends."""
+    import re
+    from pathlib import Path
+
+    from feedback.sources.connectors import CONNECTORS
+
+    sections = _doc_sections((Path(__file__).parent.parent / "docs" / "sources.md").read_text())
+    missing = {}
+    for kind, connector in CONNECTORS.items():
+        kinds = {kind} | {
+            other
+            for other, c in CONNECTORS.items()
+            if c.Options is not connector.Options and c.Options in connector.Options.__mro__
+        }
+        text = "\n".join(
+            body for heading, body in sections if any(f"`{k}`" in heading for k in kinds)
+        )
+        assert text, f"docs/sources.md has no section about {kind}"
+        undocumented = sorted(
+            name
+            for name in _option_names(connector.Options)
+            if not re.search(rf"`{name}[` =]|^{name} =|[{{,] {name} =", text, re.MULTILINE)
+        )
+        if undocumented:
+            missing[kind] = undocumented
+    assert missing == {}
 
 
 def test_redact_all_applies_new_patterns_to_stored_items(settings, engine, monkeypatch) -> None:

@@ -17,13 +17,24 @@ pull reads them from `os.environ` at run time. A literal secret in `options` is 
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 import re
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from feedback.ingest.mapping import ITEM_FIELDS, FieldMapping
 
@@ -201,7 +212,8 @@ class SourceConfig(BaseModel):
             parsed = connector.Options.model_validate(self.options)
         except ValidationError as exc:
             raise ValueError(
-                f"source {self.name!r} ({self.connector}) options: {_errors(exc)}"
+                f"source {self.name!r} ({self.connector}) options: "
+                f"{_option_errors(exc, connector.Options, self.connector)}"
             ) from None
         missing = sorted(set(connector.required_credentials) - set(self.credentials_env))
         if missing:
@@ -304,3 +316,90 @@ def _errors(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
     )
+
+
+def _option_errors(exc: ValidationError, options: type[BaseModel], connector: str) -> str:
+    """The errors of a connector's options; an unknown option's names the valid ones."""
+    lines = []
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"]]
+        where = ".".join(loc) or "options"
+        if error["type"] != "extra_forbidden":
+            lines.append(f"{where}: {error['msg']}")
+            continue
+        parent = _option_model(options, loc[:-1])
+        names = list(parent.model_fields) if parent is not None else []
+        close = difflib.get_close_matches(loc[-1], names, n=1)
+        owner = f"{connector} options" if len(loc) == 1 else f"options of {'.'.join(loc[:-1])}"
+        lines.append(
+            f"unknown option {where!r}"
+            + (f" (did you mean {'.'.join([*loc[:-1], close[0]])!r}?)" if close else "")
+            + (f"; {owner}: {', '.join(names)} (see docs/sources.md)" if names else "")
+        )
+    return "; ".join(lines)
+
+
+# -- options written as text (`voc sources add -o key=value`) --------------------------------------
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The types a field admits: the members of a union (Optional included), else itself."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return get_args(annotation)
+    return (annotation,)
+
+
+def _option_model(options: type[BaseModel], parts: list[str]) -> type[BaseModel] | None:
+    """The options model at a dotted path (`pagination`, `auth`), None if there is none."""
+    model: type[BaseModel] = options
+    for part in parts:
+        field_info = model.model_fields.get(part)
+        if field_info is None:
+            return None
+        members = _members(field_info.annotation)
+        nested = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+        if not nested:
+            return None
+        model = nested[0]
+    return model
+
+
+def _option_type(options: type[BaseModel], parts: list[str]) -> Any:
+    """The type of the option at a dotted path; None when no such option is declared."""
+    model = _option_model(options, parts[:-1])
+    if model is not None:
+        field_info = model.model_fields.get(parts[-1])
+        return None if field_info is None else field_info.annotation
+    # A key inside a mapping option (`params.product`, `fields.text`): the mapping's value type.
+    parent = _option_type(options, parts[:-1]) if len(parts) > 1 else None
+    for member in _members(parent):
+        if get_origin(member) is dict:
+            return get_args(member)[1] if get_args(member) else Any
+    return None
+
+
+def _admits(annotation: Any, value: Any) -> bool:
+    try:
+        TypeAdapter(annotation).validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def option_value(connector: str, key: str, text: str) -> Any:
+    """An option given as text, as its declared type reads it: `-o app_id=474495017` stays the
+    string the option is, `-o max_pages=3` is a number, `-o include_previews=true` a boolean;
+    JSON lists and objects are read as such, and a list option also takes `a,b`."""
+    from feedback.sources.connectors import CONNECTORS
+
+    try:
+        decoded: Any = json.loads(text)
+    except ValueError:
+        decoded = text
+    kind = CONNECTORS.get(connector)
+    annotation = _option_type(kind.Options, key.split(".")) if kind is not None else None
+    if annotation is None or annotation is Any or _admits(annotation, decoded):
+        return decoded  # an unknown option is reported when the declaration is checked
+    if _admits(annotation, text):
+        return text
+    if any(get_origin(m) is list for m in _members(annotation)) and isinstance(decoded, str):
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return decoded
