@@ -246,7 +246,9 @@ def test_watched_folder_reads_each_file_once_and_archives_it(tmp_path, engine, s
         engine, name="inbox", connector="file", options={"path": str(inbox), "settle_seconds": 0}
     )
     result = pull_source(engine, "inbox", settings=settings)
-    assert result.status == "succeeded", result.error
+    # Every other file is read and archived; the run still fails, naming the file it refused.
+    assert result.status == "failed" and "1 file(s) refused" in result.error, result.error
+    assert "f.csv: column 'text' not found" in result.error and "move the file back" in result.error
     assert set(items(engine)) == {"a1", "a2", "b1", "c1", "d1", "e1"}
     assert items(engine)["e1"].stars == 4.0
     assert sorted(p.name for p in (inbox / "archive").iterdir()) == [
@@ -263,7 +265,111 @@ def test_watched_folder_reads_each_file_once_and_archives_it(tmp_path, engine, s
     # The same export dropped again is recognised by its digest and archived unread.
     shutil.copy(inbox / "archive" / "a.csv", inbox / "a-again.csv")
     again = pull_source(engine, "inbox", settings=settings)
-    assert again.stats.seen == 0 and not (inbox / "a-again.csv").exists()
+    assert again.status == "succeeded" and again.stats.seen == 0
+    assert not (inbox / "a-again.csv").exists()
+
+
+def _runs(engine, name: str) -> list[tuple[str, int]]:
+    with session_factory(engine)() as session:
+        runs = session.scalars(
+            select(IngestionRun).join(Source).where(Source.name == name).order_by(IngestionRun.id)
+        )
+        return [(r.status, r.items_seen) for r in runs]
+
+
+def test_a_refused_file_stays_failed_until_it_is_read(
+    tmp_path, engine, settings, monkeypatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from jobs import cli
+
+    path = tmp_path / "survey.csv"
+    path.write_text("id,comment_body\n1,Parcel came late\n2,Friendly driver\n")
+    config = declare(engine, name="survey", connector="file", options={"path": str(path)})
+    monkeypatch.setattr("jobs.cli_sources._settings", lambda: settings)
+    runner = CliRunner()
+    for _ in range(2):  # the same bytes pulled again: failed again, not "succeeded ... 0 read"
+        pulled = runner.invoke(cli.app, ["sources", "pull", "survey"])
+        assert pulled.exit_code == 1, pulled.output
+        assert "survey: failed" in pulled.output and "column 'text' not found" in pulled.output
+    assert _runs(engine, "survey") == [("failed", 0), ("failed", 0)]
+    letters = dead_letters(engine)
+    assert len(letters) == 1 and letters[0].location == "survey.csv"  # kept once, not per pull
+    assert letters[0].resolved_at is None and not cursor(engine, "survey")["file"]["done"]
+
+    # The mapping is fixed; the unchanged file is read, and its dead letter resolved.
+    fixed = config.model_copy(
+        update={"mapping": config.mapping.model_copy(update={"columns": {"text": "comment_body"}})}
+    )
+    with session_factory(engine)() as session:
+        save_source(session, fixed, origin="api")
+        session.commit()
+    read = runner.invoke(cli.app, ["sources", "pull", "survey"])
+    assert read.exit_code == 0 and "survey: succeeded" in read.output and "2 new" in read.output
+    assert set(items(engine, "survey")) == {"1", "2"}
+    assert dead_letters(engine)[0].resolved_at is not None
+    assert pull_source(engine, "survey", settings=settings).stats.seen == 0  # now it is done
+    assert [status for status, _ in _runs(engine, "survey")] == [
+        "failed", "failed", "succeeded", "succeeded",
+    ]  # fmt: skip
+
+
+def test_a_refused_file_is_read_once_corrected(tmp_path, engine, settings) -> None:
+    path = tmp_path / "survey.csv"
+    path.write_text("id,comment_body\n1,Parcel came late\n")
+    declare(engine, name="survey", connector="file", options={"path": str(path)})
+    assert pull_source(engine, "survey", settings=settings).status == "failed"
+    path.write_text("id,text\n1,Parcel came late\n")  # the export is corrected
+    result = pull_source(engine, "survey", settings=settings)
+    assert result.status == "succeeded" and result.stats.new == 1
+    assert [d.resolved_at is not None for d in dead_letters(engine)] == [True]
+
+
+def test_a_file_an_older_release_marked_done_after_refusing_it_is_read_again(
+    tmp_path, engine, settings
+) -> None:
+    from feedback.sources.connectors.filesource import file_digest
+
+    path = tmp_path / "survey.csv"
+    path.write_text("id,text\n1,Parcel came late\n")
+    declare(engine, name="survey", connector="file", options={"path": str(path)})
+    with session_factory(engine)() as session:
+        source = session.scalar(select(Source).where(Source.name == "survey"))
+        source.cursor = {"file": {"name": "survey.csv", "sha256": file_digest(path), "offset": 0,
+                                  "done": True, "error": "survey.csv: the file is empty"}}  # fmt: skip
+        session.commit()
+    result = pull_source(engine, "survey", settings=settings)
+    assert result.status == "succeeded" and result.stats.new == 1
+
+
+def test_a_refused_file_put_back_in_the_folder_is_read_again(tmp_path, engine, settings) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "f.csv").write_text("id,comment_body\n1,Parcel came late\n")
+    config = declare(
+        engine, name="inbox", connector="file", options={"path": str(inbox), "settle_seconds": 0}
+    )
+    assert pull_source(engine, "inbox", settings=settings).status == "failed"
+    # Put back unchanged (nothing fixed): refused again, moved aside again, one dead letter.
+    shutil.move(inbox / "failed" / "f.csv", inbox / "f.csv")
+    again = pull_source(engine, "inbox", settings=settings)
+    assert again.status == "failed" and "f.csv: column 'text' not found" in again.error
+    assert not (inbox / "f.csv").exists() and (inbox / "failed" / "f.csv").exists()
+    assert len(dead_letters(engine)) == 1
+    # With the mapping fixed, the same bytes put back are read, archived, their letter resolved.
+    fixed = config.model_copy(
+        update={"mapping": config.mapping.model_copy(update={"columns": {"text": "comment_body"}})}
+    )
+    with session_factory(engine)() as session:
+        save_source(session, fixed, origin="api")
+        session.commit()
+    shutil.move(inbox / "failed" / "f.csv", inbox / "f.csv")
+    read = pull_source(engine, "inbox", settings=settings)
+    assert read.status == "succeeded" and read.stats.new == 1, read.error
+    assert [p.name for p in (inbox / "archive").iterdir()] == ["f.csv"]
+    assert dead_letters(engine)[0].resolved_at is not None
+    assert cursor(engine, "inbox")["failed"] == {}
 
 
 def test_a_crash_mid_file_resumes_after_the_last_committed_batch(

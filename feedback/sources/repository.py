@@ -86,6 +86,20 @@ def unresolved_dead_letters(
     return session.scalars(stmt).all()
 
 
+def resolve_file_letters(session: Session, source_id: int, locations: Sequence[str]) -> int:
+    """Mark resolved the dead letters of whole files (`location` is the file's name) once read."""
+    result = session.execute(
+        update(DeadLetter)
+        .where(
+            DeadLetter.source_id == source_id,
+            DeadLetter.location.in_(locations),
+            DeadLetter.resolved_at.is_(None),
+        )
+        .values(resolved_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def get_idempotency_key(session: Session, key: str) -> IdempotencyKey | None:
     return session.get(IdempotencyKey, key)
 

@@ -374,6 +374,8 @@ def _store(
         ingestor.dead_letter(record, reason)
     if batch.records:
         ingestor.ingest(batch.records)
+    if batch.resolves:
+        repository.resolve_file_letters(session, source.id, batch.resolves)
     if batch.cursor is not None:
         source.cursor = json.loads(
             json.dumps(batch.cursor, default=str)

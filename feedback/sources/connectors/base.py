@@ -41,6 +41,8 @@ class Batch:
     stream: str | None = None  # records of one stream (one file) share a column layout
     dead: list[tuple[RawRecord, str]] = field(default_factory=list)  # whole-input problems
     after_commit: Callable[[], None] | None = None  # e.g. archive the file this batch finished
+    # Whole inputs (file names) this batch finishes reading: their dead letters are resolved.
+    resolves: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -81,9 +81,11 @@ class FileSourceConnector(Connector):
     def _pull_file(self, path: Path, cursor: dict[str, Any]) -> Iterator[Batch]:
         digest = file_digest(path)
         state = cursor.get("file") or {}
-        if state.get("sha256") == digest and state.get("done"):
+        same = state.get("sha256") == digest
+        failed = state.get("error")
+        if same and state.get("done") and not failed:
             return  # unchanged since it was stored
-        offset = int(state.get("offset", 0)) if state.get("sha256") == digest else 0
+        offset = int(state.get("offset", 0)) if same and not failed else 0
 
         def position(count: int, done: bool, error: str | None = None) -> dict[str, Any]:
             mark: dict[str, Any] = {
@@ -97,14 +99,21 @@ class FileSourceConnector(Connector):
             return {"file": mark}
 
         try:
-            yield from self._stream(path, offset, position, after_last=None)
+            yield from self._stream(
+                path, offset, position, after_last=None, resolves=[path.name] if failed else []
+            )
         except IngestError as exc:
-            # Keep the problem (committed), then fail the run; the file is retried once it changes.
+            # A refused file is not done: every pull reads it again (the mapping or the encoding
+            # may have been fixed) and fails again until it is read; its dead letter is kept
+            # once, not once per pull.
+            reason = str(exc)
             yield Batch(
                 [],
-                position(0, True, str(exc)),
+                position(0, False, reason),
                 stream=path.name,
-                dead=[(RawRecord(path.name, None, file_head(path)), str(exc))],
+                dead=[]
+                if same and failed == reason
+                else [(RawRecord(path.name, None, file_head(path)), reason)],
             )
             raise
 
@@ -114,13 +123,16 @@ class FileSourceConnector(Connector):
             if self.options.archive_dir
             else root / "archive"
         )
-        failed = (
+        failed_dir = (
             Path(self.options.failed_dir).expanduser()
             if self.options.failed_dir
             else root / "failed"
         )
         done: list[str] = list(cursor.get("done") or [])
+        # Digests of refused files -> why: such a file is not done; put back, it is read again.
+        failed: dict[str, str] = dict(cursor.get("failed") or {})
         current = cursor.get("current") or {}
+        refused: list[str] = []
         for path in self._candidates(root):
             digest = file_digest(path)
             if digest in done:
@@ -128,6 +140,7 @@ class FileSourceConnector(Connector):
                 continue
             offset = int(current.get("offset", 0)) if current.get("sha256") == digest else 0
             finished = [*done, digest][-DONE_KEPT:]
+            still_failed = {d: r for d, r in failed.items() if d != digest}
 
             def position(
                 count: int,
@@ -137,26 +150,49 @@ class FileSourceConnector(Connector):
                 _digest: str = digest,
                 _finished: list[str] = finished,
                 _before: tuple[str, ...] = tuple(done),
+                _failed: dict[str, str] = still_failed,
             ) -> dict[str, Any]:
                 if last:
-                    return {"current": None, "done": list(_finished)}
+                    return {"current": None, "done": list(_finished), "failed": dict(_failed)}
                 return {
                     "current": {"name": _path.name, "sha256": _digest, "offset": count},
                     "done": list(_before),
+                    "failed": dict(_failed),
                 }
 
             try:
-                yield from self._stream(path, offset, position, after_last=_mover(path, archive))
+                yield from self._stream(
+                    path,
+                    offset,
+                    position,
+                    after_last=_mover(path, archive),
+                    resolves=[path.name] if digest in failed else [],
+                )
             except IngestError as exc:
+                reason = str(exc)
+                known = failed.get(digest) == reason
+                failed = dict(list({**still_failed, digest: reason}.items())[-DONE_KEPT:])
                 yield Batch(
                     [],
-                    position(0, True),
+                    {"current": None, "done": list(done), "failed": dict(failed)},
                     stream=path.name,
-                    dead=[(RawRecord(path.name, None, file_head(path)), str(exc))],
-                    after_commit=_mover(path, failed),
+                    dead=[] if known else [(RawRecord(path.name, None, file_head(path)), reason)],
+                    after_commit=_mover(path, failed_dir),
                 )
+                refused.append(reason if reason.startswith(path.name) else f"{path.name}: {reason}")
+                current = {}
+                continue
             done = finished
+            failed = still_failed
             current = {}
+        if refused:
+            # The other files are read and archived; the run still fails, naming what it refused.
+            raise IngestError(
+                f"{len(refused)} file(s) refused and moved to {failed_dir}: "
+                + "; ".join(refused)
+                + f". Fix the source's mapping or options (or the file) and move the file back "
+                f"into {root}: it is read again"
+            )
 
     def _stream(
         self,
@@ -164,6 +200,7 @@ class FileSourceConnector(Connector):
         offset: int,
         position: Callable[..., dict[str, Any]],
         after_last: Callable[[], None] | None,
+        resolves: list[str],
     ) -> Iterator[Batch]:
         size = self.ctx.batch_size
         batch: list[RawRecord] = []
@@ -181,7 +218,13 @@ class FileSourceConnector(Connector):
             if len(batch) >= size:
                 yield Batch(batch, position(count, False), stream=path.name)
                 batch = []
-        yield Batch(batch, position(count, True), stream=path.name, after_commit=after_last)
+        yield Batch(
+            batch,
+            position(count, True),
+            stream=path.name,
+            after_commit=after_last,
+            resolves=resolves,
+        )
 
     def _candidates(self, root: Path) -> list[Path]:
         settle = self.options.settle_seconds
