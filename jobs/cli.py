@@ -31,12 +31,26 @@ def _progress() -> Progress:
                     disable=not console.is_terminal)
 
 
+def _check_sources(settings: Settings) -> None:
+    """Refuse to go on with invalid [[sources]] in the config file, each named with its fix."""
+    from rich.markup import escape
+
+    from feedback.sources.service import SourceSettingsError, check_declared_sources
+
+    try:
+        check_declared_sources(settings)
+    except SourceSettingsError as exc:
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def init() -> None:
-    """Create or migrate the database to the newest schema."""
+    """Check the declared sources, then create or migrate the database to the newest schema."""
     from feedback.migrate import upgrade
 
     settings = _settings()
+    _check_sources(settings)
     upgrade(settings.database_url)
     out.print(f"database ready: {settings.database_url}")
 
@@ -117,6 +131,7 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    _check_sources(settings)
     uvicorn.run("api.main:create_app", factory=True, host=host or settings.api.host,
                 port=port or settings.api.port, log_level="info")
 
@@ -126,7 +141,9 @@ def scheduler() -> None:
     """Run the job scheduler in the foreground (one active scheduler per database)."""
     from jobs.scheduler import run_scheduler
 
-    run_scheduler(_settings())
+    settings = _settings()
+    _check_sources(settings)
+    run_scheduler(settings)
 
 
 @app.command()

@@ -75,6 +75,38 @@ def test_declarations_are_checked_with_the_fix_in_the_message() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("connector", "options", "credentials", "message"),
+    [
+        ("qualtrics", {"path": "/x", "timezone": "Europe/Londn"}, {},
+         "options.timezone 'Europe/Londn' is not a time zone name; write an IANA name"),
+        ("file", {"path": "/x", "encoding": "win-1252"}, {},
+         "options.encoding 'win-1252' is not an encoding Python knows; write e.g. 'utf-8', 'cp1252'"),
+        ("http_json", {"url": "https://e.org", "items_path": "$.data[?(@.ok)]"}, {},
+         "options.items_path: JSONPath '$.data[?(@.ok)]': cannot read '[?(@.ok)]'; supported are"),
+        ("http_json", {"url": "https://e.org", "fields": {"text": "$..body"}}, {},
+         "options.fields: JSONPath '$..body'"),
+        ("http_json", {"url": "https://e.org", "pagination": {"cursor_path": "meta..next"}}, {},
+         "options.pagination.cursor_path: JSONPath 'meta..next'"),
+        ("http_json", {"url": "https://e.org", "auth": {"type": "bearer"}}, {},
+         "auth sends the credential(s) ['token'], which credentials_env does not name; add e.g. "
+         'credentials_env = {token = "BAD_TOKEN"}'),
+        ("review_api", {"url": "https://e.org", "auth": {"type": "basic"}}, {"username": "U"},
+         "auth sends the credential(s) ['password']"),
+        ("zendesk", {"subdomain": "nw", "start_time": "last week"}, {"oauth_token": "Z"},
+         "options.start_time 'last week' is neither an ISO date"),
+        ("webhook", {"items_path": "$.a b"}, {"secret": "S"}, "options.items_path: JSONPath '$.a b'"),
+    ],
+)  # fmt: skip
+def test_settings_that_would_fail_the_first_pull_are_refused_when_declared(
+    connector, options, credentials, message
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        SourceConfig(name="bad", connector=connector, options=options, credentials_env=credentials)
+    assert message in str(caught.value)
+    assert "Value error, Value error" not in str(caught.value)
+
+
 def test_credentials_are_read_from_the_environment_at_run_time() -> None:
     config = SourceConfig(
         name="zd",
@@ -113,13 +145,100 @@ def test_config_file_sources_sync_and_disappear_as_disabled(settings, engine, tm
     with session_factory(engine)() as session:
         errors = sync_declared_sources(session, declared)
         session.commit()
-        assert len(errors) == 1 and "source bad in the config file is invalid" in errors[0]
+        assert errors == [
+            "source 'bad' (file) in the config file is invalid: options.path: Field required"
+        ]
         assert session.scalar(select(Source).where(Source.name == "a")).enabled
         sync_declared_sources(session, settings.model_copy(update={"sources": []}))
         session.commit()
         assert not session.scalar(
             select(Source).where(Source.name == "a")
         ).enabled  # kept, disabled
+
+
+BAD_SOURCES = """
+[[sources]]
+name = "nps"
+connector = "qualtrics"
+options = { path = "/data/nps", timezone = "Europe/Londn" }
+
+[[sources]]
+name = "reviews"
+connector = "http_json"
+options = { url = "https://reviews.example.com/v1", auth = { type = "bearer" } }
+
+[[sources]]
+name = "fine"
+connector = "file"
+options = { path = "/data/fine.csv" }
+"""
+
+
+def _voc(tmp_path, config: str, *args: str):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    toml = tmp_path / "voc.toml"
+    toml.write_text(config)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "VOC_CONFIG": str(toml),
+        "VOC_DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args],
+        cwd=Path(__file__).parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_voc_init_refuses_invalid_sources_in_the_config_file(tmp_path) -> None:
+    refused = _voc(tmp_path, BAD_SOURCES, "init")
+    output = " ".join((refused.stdout + refused.stderr).split())
+    assert refused.returncode == 1, output
+    assert "2 source(s) in the config file are invalid" in output, output
+    assert (
+        "source 'nps' (qualtrics) in the config file is invalid: options.timezone 'Europe/Londn' "
+        "is not a time zone name; write an IANA name such as 'Europe/Berlin'"
+    ) in output, output
+    assert "source 'reviews' (http_json) in the config file is invalid: auth sends" in output
+    assert 'credentials_env = {token = "REVIEWS_TOKEN"}' in output
+    assert "source fine" not in output and "[[sources]]" in output
+    assert not (tmp_path / "fresh.db").exists()  # nothing done
+
+    fixed = BAD_SOURCES.replace("Europe/Londn", "Europe/London").replace(
+        "auth = { type = \"bearer\" } }", "auth = { type = \"bearer\" } }\n"
+        "credentials_env = { token = \"REVIEWS_TOKEN\" }"
+    )
+    ready = _voc(tmp_path, fixed, "init")
+    assert ready.returncode == 0 and "database ready" in ready.stdout, ready.stdout + ready.stderr
+
+
+def test_serve_and_scheduler_refuse_to_start_with_invalid_sources(settings, monkeypatch) -> None:
+    import tomllib
+
+    import uvicorn
+
+    from jobs import cli, scheduler
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append("serve"))
+    monkeypatch.setattr(scheduler, "run_scheduler", lambda s: started.append("scheduler"))
+    declared = settings.model_copy(update={"sources": tomllib.loads(BAD_SOURCES)["sources"]})
+    monkeypatch.setattr(cli, "_settings", lambda: declared)
+    runner = CliRunner()
+    for command in ("serve", "scheduler"):
+        result = runner.invoke(cli.app, [command])
+        assert result.exit_code == 1 and "source 'nps' (qualtrics) in the config" in result.output
+    assert started == []
+    monkeypatch.setattr(cli, "_settings", lambda: settings)
+    for command in ("serve", "scheduler"):
+        assert runner.invoke(cli.app, [command]).exit_code == 0
+    assert started == ["serve", "scheduler"]
 
 
 # -- dead letters ----------------------------------------------------------------------------------

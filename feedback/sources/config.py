@@ -212,7 +212,7 @@ class SourceConfig(BaseModel):
             parsed = connector.Options.model_validate(self.options)
         except ValidationError as exc:
             raise ValueError(
-                f"source {self.name!r} ({self.connector}) options: "
+                f"source {self.name!r} ({self.connector}): "
                 f"{_option_errors(exc, connector.Options, self.connector)}"
             ) from None
         missing = sorted(set(connector.required_credentials) - set(self.credentials_env))
@@ -318,6 +318,16 @@ def _errors(exc: ValidationError) -> str:
     )
 
 
+def declaration_errors(exc: ValidationError) -> str:
+    """A declaration's errors as one line each reader can act on (no pydantic boilerplate)."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{where}: {message}" if where else message)
+    return "; ".join(lines)
+
+
 def _option_errors(exc: ValidationError, options: type[BaseModel], connector: str) -> str:
     """The errors of a connector's options; an unknown option's names the valid ones."""
     lines = []
@@ -325,7 +335,12 @@ def _option_errors(exc: ValidationError, options: type[BaseModel], connector: st
         loc = [str(p) for p in error["loc"]]
         where = ".".join(loc) or "options"
         if error["type"] != "extra_forbidden":
-            lines.append(f"{where}: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            full = f"options.{where}" if loc else "options"
+            if loc and message.startswith(f"{loc[-1]} "):  # "timezone 'x' is not ...": named once
+                lines.append(f"{full}{message[len(loc[-1]):]}")
+            else:
+                lines.append(f"{full}: {message}")
             continue
         parent = _option_model(options, loc[:-1])
         names = list(parent.model_fields) if parent is not None else []

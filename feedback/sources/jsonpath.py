@@ -67,6 +67,12 @@ class JsonPath:
         return not self.steps
 
 
+def valid_path(expression: str) -> str:
+    """`expression` if it compiles (a pydantic validator: options are checked when declared)."""
+    compile_path(expression)
+    return expression
+
+
 @lru_cache(maxsize=512)
 def compile_path(expression: str) -> JsonPath:
     """Compile `expression`; a bare `a.b` means `$.a.b`."""

@@ -14,12 +14,14 @@ import csv
 import io
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -33,7 +35,7 @@ from feedback.models import DeadLetter, IngestionRun, Source
 from feedback.privacy.redaction import Redactor
 from feedback.sources import repository
 from feedback.sources.backoff import Backoff, TransientError, retry
-from feedback.sources.config import CredentialsError, SourceConfig
+from feedback.sources.config import CredentialsError, SourceConfig, declaration_errors
 from feedback.sources.connectors import CONNECTORS, Batch, Connector, PullContext
 from feedback.sources.connectors.base import identity_mapping
 
@@ -112,6 +114,19 @@ def save_source(session: Session, config: SourceConfig, *, origin: str) -> Sourc
     return source
 
 
+class SourceSettingsError(ValueError):
+    """Sources declared in the config file are invalid (raised at `voc init` and start-up)."""
+
+    def __init__(self, errors: Sequence[str]) -> None:
+        self.errors = list(errors)
+        super().__init__(
+            f"{len(self.errors)} source(s) in the config file are invalid:\n"
+            + "\n".join(f"- {error}" for error in self.errors)
+            + "\nFix them in the [[sources]] entries of the config file (VOC_CONFIG, default "
+            "./voc.toml; docs/sources.md) and start again."
+        )
+
+
 def declared_configs(settings: Settings) -> tuple[list[SourceConfig], list[str]]:
     """Sources declared in the settings, and an error line for each declaration that is invalid."""
     configs, errors = [], []
@@ -124,8 +139,26 @@ def declared_configs(settings: Settings) -> tuple[list[SourceConfig], list[str]]
                 if isinstance(entry, Mapping)
                 else f"#{index + 1}"
             )
-            errors.append(f"source {name} in the config file is invalid: {exc}")
+            reason = declaration_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+            # Most reasons start "source 'x' (connector): ..."; say once where it was declared.
+            head = re.match(rf"source {re.escape(repr(name))}(?: \([\w]+\))?:? ", reason)
+            subject = head.group(0).rstrip(": ") if head else f"source {name!r}"
+            errors.append(
+                f"{subject} in the config file is invalid: {reason[head.end():] if head else reason}"
+            )
     return configs, errors
+
+
+def check_declared_sources(settings: Settings) -> None:
+    """Raise `SourceSettingsError` naming every invalid source of the config file.
+
+    While it runs, the service skips an invalid declaration and logs it (one bad source never
+    stops the others); at `voc init` and start-up the operator hears of it at once instead of
+    at the first pull.
+    """
+    _, errors = declared_configs(settings)
+    if errors:
+        raise SourceSettingsError(errors)
 
 
 def sync_declared_sources(session: Session, settings: Settings) -> list[str]:

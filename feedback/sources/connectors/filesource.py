@@ -8,6 +8,7 @@ when the process died is archived without being read again.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from feedback.db import utcnow
 from feedback.ingest.readers import Decoded, IngestError, RawRecord, decode_bytes
@@ -44,6 +45,21 @@ class FileOptions(ConnectorOptions):
     encoding: str | None = Field(
         default=None, description="Default: UTF-8 (UTF-16 with a BOM is detected)"
     )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"encoding {value!r} is not an encoding Python knows; write e.g. 'utf-8', "
+                "'cp1252' (Excel on Western Windows), 'latin-1' or 'utf-16', or leave it out to "
+                "detect it"
+            ) from None
+        return value
 
 
 class FileSourceConnector(Connector):

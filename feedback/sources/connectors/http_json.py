@@ -35,7 +35,7 @@ from feedback.sources.connectors.base import (
     canonical_payload,
     json_record,
 )
-from feedback.sources.jsonpath import compile_path
+from feedback.sources.jsonpath import compile_path, valid_path
 
 
 class _Strict(BaseModel):
@@ -79,6 +79,11 @@ class PaginationOptions(_Strict):
         default=False, description="Cursor streams: start the next run from the last cursor"
     )
 
+    @field_validator("cursor_path", "end_path", "next_url_path")
+    @classmethod
+    def _paths(cls, value: str | None) -> str | None:
+        return None if value is None else valid_path(value)
+
 
 class IncrementalOptions(_Strict):
     """A watermark: only ask for items changed since the newest one seen."""
@@ -86,6 +91,11 @@ class IncrementalOptions(_Strict):
     param: str = Field(description="Query parameter that takes the watermark, e.g. updated_since")
     field: str = Field(description="JSONPath in an item of its change time, e.g. $.updated_at")
     initial: str | None = Field(default=None, description="Watermark of the first run")
+
+    @field_validator("field")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return valid_path(value)
 
 
 class HttpJsonOptions(ConnectorOptions):
@@ -108,6 +118,18 @@ class HttpJsonOptions(ConnectorOptions):
             raise ValueError(f"url {value!r} must start with http:// or https://")
         return value
 
+    @field_validator("items_path")
+    @classmethod
+    def _items_path(cls, value: str) -> str:
+        return valid_path(value)
+
+    @field_validator("fields")
+    @classmethod
+    def _field_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        for path in value.values():
+            valid_path(path)
+        return value
+
 
 class HttpJsonConnector(Connector):
     """Pages of JSON items from an HTTP API."""
@@ -116,6 +138,24 @@ class HttpJsonConnector(Connector):
     description = "Generic HTTP JSON API (page, offset, cursor or Link-header pagination)"
     Options = HttpJsonOptions
     maps_per_item = True
+
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        auth = config.parsed_options().auth
+        if auth is None:
+            return
+        wanted = (
+            [auth.username_credential, auth.password_credential]
+            if auth.type == "basic"
+            else [auth.credential]
+        )
+        missing = [name for name in wanted if name not in config.credentials_env]
+        if missing:
+            raise ValueError(
+                f"source {config.name!r} ({config.connector}): auth sends the credential(s) "
+                f"{missing}, which credentials_env does not name; add e.g. credentials_env = "
+                f'{{{missing[0]} = "{config.name.upper().replace("-", "_")}_{missing[0].upper()}"}}'
+            )
 
     # -- mapping ----------------------------------------------------------------------------
     def items(self, document: Any) -> list[Any]:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from feedback.ingest.readers import RawRecord
 from feedback.sources.connectors.base import (
@@ -29,7 +29,7 @@ from feedback.sources.connectors.base import (
     canonical_payload,
     json_record,
 )
-from feedback.sources.jsonpath import compile_path
+from feedback.sources.jsonpath import compile_path, valid_path
 
 
 class SignatureError(PermissionError):
@@ -58,6 +58,18 @@ class WebhookOptions(ConnectorOptions):
     fields: dict[str, str] = Field(
         default_factory=dict, description="item field -> JSONPath inside an item"
     )
+
+    @field_validator("items_path")
+    @classmethod
+    def _items_path(cls, value: str) -> str:
+        return valid_path(value)
+
+    @field_validator("fields")
+    @classmethod
+    def _field_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        for path in value.values():
+            valid_path(path)
+        return value
 
 
 class WebhookConnector(Connector):

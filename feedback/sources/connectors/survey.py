@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from feedback.ingest.mapping import parse_iso
 from feedback.ingest.readers import IngestError, RawRecord
@@ -76,6 +76,18 @@ class SurveyOptions(FileOptions):
     )
     extra_columns: list[str] = Field(default_factory=list, description="Columns kept in extra")
     timezone: str = Field(default="UTC", description="Time zone of the export's dates")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"timezone {value!r} is not a time zone name; write an IANA name such as "
+                "'Europe/Berlin', 'America/Denver' or 'UTC'"
+            ) from None
+        return value
 
     def zone(self) -> ZoneInfo:
         try:

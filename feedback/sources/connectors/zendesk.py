@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from feedback.ingest.mapping import parse_timestamp
 from feedback.ingest.readers import RawRecord
@@ -55,6 +55,19 @@ class ZendeskOptions(ConnectorOptions):
     max_pages: int | None = Field(
         default=None, ge=1, description="Pages per run; the next run goes on"
     )
+
+    @field_validator("start_time")
+    @classmethod
+    def _readable_start(cls, value: str | int | None) -> str | int | None:
+        if value is not None:
+            try:
+                parse_timestamp(value)
+            except (ValueError, OverflowError, OSError):
+                raise ValueError(
+                    f"start_time {value!r} is neither an ISO date (2026-01-31, "
+                    "2026-01-31T08:00:00Z) nor Unix seconds"
+                ) from None
+        return value
 
     @model_validator(mode="after")
     def _where(self) -> ZendeskOptions:
