@@ -52,7 +52,22 @@ def init() -> None:
     settings = _settings()
     _check_sources(settings)
     upgrade(settings.database_url)
+    _warn_stored_sources(settings)
     out.print(f"database ready: {settings.database_url}")
+
+
+def _warn_stored_sources(settings: Settings) -> None:
+    """Name the sources declared through the API that no longer pass the checks (their pulls
+    would fail); they are changed through the API or `voc sources add --replace`, so not fatal."""
+    from rich.markup import escape
+
+    from feedback.db import session_factory
+    from feedback.sources.service import invalid_stored_sources
+
+    engine = get_engine(settings.database_url)
+    with session_factory(engine)() as session:
+        for error in invalid_stored_sources(session):
+            console.print(f"[yellow]warning:[/yellow] {escape(error)}", soft_wrap=True)
 
 
 @app.command()

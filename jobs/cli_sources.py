@@ -154,9 +154,15 @@ def sources_add(
 ) -> None:
     """Declare a source in the database (the config file's [[sources]] are declared by the file)."""
     from pydantic import ValidationError
+    from rich.markup import escape
 
     from feedback.sources import repository
-    from feedback.sources.config import MappingConfig, SourceConfig, option_value
+    from feedback.sources.config import (
+        MappingConfig,
+        SourceConfig,
+        declaration_errors,
+        option_value,
+    )
     from feedback.sources.service import save_source
 
     settings = _settings()
@@ -177,8 +183,7 @@ def sources_add(
             ),
         )
     except ValidationError as exc:
-        for error in exc.errors():
-            console.print(f"[red]error:[/red] {error['msg']}")
+        console.print(f"[red]error:[/red] {escape(declaration_errors(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
     with session_factory(get_engine(settings.database_url))() as session:
         existing = repository.get_source(session, name)

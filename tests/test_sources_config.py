@@ -218,6 +218,30 @@ def test_voc_init_refuses_invalid_sources_in_the_config_file(tmp_path) -> None:
     assert ready.returncode == 0 and "database ready" in ready.stdout, ready.stdout + ready.stderr
 
 
+def test_voc_init_names_stored_sources_that_no_longer_pass_the_checks(
+    settings, engine, monkeypatch
+) -> None:
+    from jobs import cli
+
+    with session_factory(engine)() as session:  # stored before the time zone was checked
+        session.add(Source(name="nps", connector="qualtrics", audience="customer",
+                           config={"options": {"path": "/x", "timezone": "Europe/Londn"},
+                                   "origin": "api"}))  # fmt: skip
+        session.add(Source(name="file:old export.csv", connector="file", audience="customer",
+                           config={"path": "/x/old export.csv"}))  # fmt: skip  # voc ingest's
+        session.commit()
+    monkeypatch.setattr(cli, "_settings", lambda: settings)
+    result = CliRunner().invoke(cli.app, ["init"])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0 and "database ready" in output, output
+    assert (
+        "warning: source 'nps' (qualtrics): options.timezone 'Europe/Londn' is not a time zone "
+        "name; write an IANA name such as 'Europe/Berlin', 'America/Denver' or 'UTC'; declare it "
+        "again with `voc sources add nps --replace ...` or PATCH /v1/sources/nps"
+    ) in output
+    assert output.count("warning:") == 1
+
+
 def test_serve_and_scheduler_refuse_to_start_with_invalid_sources(settings, monkeypatch) -> None:
     import tomllib
 

@@ -161,6 +161,24 @@ def check_declared_sources(settings: Settings) -> None:
         raise SourceSettingsError(errors)
 
 
+def invalid_stored_sources(session: Session) -> list[str]:
+    """An error line for each source declared through the API or `voc sources add` whose stored
+    declaration no longer passes the checks (say, after an upgrade that checks more)."""
+    errors = []
+    for source in repository.list_sources(session):
+        if (source.config or {}).get("origin") != "api":
+            continue  # the config file's are checked by check_declared_sources
+        try:
+            source_config(source)
+        except ValueError as exc:
+            reason = declaration_errors(exc) if isinstance(exc, ValidationError) else str(exc)
+            errors.append(
+                f"{reason}; declare it again with `voc sources add {source.name} --replace ...` "
+                f"or PATCH /v1/sources/{source.name}"
+            )
+    return errors
+
+
 def sync_declared_sources(session: Session, settings: Settings) -> list[str]:
     """Store the config file's sources (the file wins for them); returns invalid ones' errors.
 
