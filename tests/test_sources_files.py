@@ -315,6 +315,38 @@ def test_a_refused_file_stays_failed_until_it_is_read(
     ]  # fmt: skip
 
 
+def test_a_refused_file_read_across_a_crash_still_resolves_its_letter(
+    tmp_path, engine, settings, monkeypatch
+) -> None:
+    from feedback.sources.connectors.files import FileConnector
+
+    path = tmp_path / "big.csv"
+    path.write_text("id,comment_body\n" + "".join(f"r{i},Comment {i}\n" for i in range(20)))
+    config = declare(engine, name="big", connector="file", batch_size=5, options={"path": str(path)})
+    assert pull_source(engine, "big", settings=settings).status == "failed"
+    fixed = config.model_copy(
+        update={"mapping": config.mapping.model_copy(update={"columns": {"text": "comment_body"}})}
+    )
+    with session_factory(engine)() as session:
+        save_source(session, fixed, origin="api")
+        session.commit()
+    real = FileConnector.records
+
+    def crashing(self, p):
+        for n, record in enumerate(real(self, p)):
+            if n == 12:
+                raise RuntimeError("power cut")
+            yield record
+
+    monkeypatch.setattr(FileConnector, "records", crashing)
+    assert pull_source(engine, "big", settings=settings).stats.new == 10  # two batches stored
+    assert dead_letters(engine)[0].resolved_at is None
+    monkeypatch.setattr(FileConnector, "records", real)
+    resumed = pull_source(engine, "big", settings=settings)
+    assert resumed.status == "succeeded" and (resumed.stats.seen, resumed.stats.new) == (10, 10)
+    assert dead_letters(engine)[0].resolved_at is not None
+
+
 def test_a_refused_file_is_read_once_corrected(tmp_path, engine, settings) -> None:
     path = tmp_path / "survey.csv"
     path.write_text("id,comment_body\n1,Parcel came late\n")

@@ -102,6 +102,9 @@ class FileSourceConnector(Connector):
         if same and state.get("done") and not failed:
             return  # unchanged since it was stored
         offset = int(state.get("offset", 0)) if same and not failed else 0
+        # Being read after a refusal (a crash mid-way keeps this): its dead letter is resolved
+        # when the last batch is stored.
+        was_refused = bool(failed or (same and state.get("was_refused")))
 
         def position(count: int, done: bool, error: str | None = None) -> dict[str, Any]:
             mark: dict[str, Any] = {
@@ -112,11 +115,13 @@ class FileSourceConnector(Connector):
             }
             if error:
                 mark["error"] = error
+            elif was_refused and not done:
+                mark["was_refused"] = True
             return {"file": mark}
 
         try:
             yield from self._stream(
-                path, offset, position, after_last=None, resolves=[path.name] if failed else []
+                path, offset, position, after_last=None, resolves=[path.name] if was_refused else []
             )
         except IngestError as exc:
             # A refused file is not done: every pull reads it again (the mapping or the encoding
@@ -156,7 +161,10 @@ class FileSourceConnector(Connector):
                 continue
             offset = int(current.get("offset", 0)) if current.get("sha256") == digest else 0
             finished = [*done, digest][-DONE_KEPT:]
+            # A refused file stays in `failed` until its last batch is stored (a crash mid-way
+            # keeps it there, so its dead letter is still resolved when it is read).
             still_failed = {d: r for d, r in failed.items() if d != digest}
+            pending = dict(failed)
 
             def position(
                 count: int,
@@ -167,13 +175,14 @@ class FileSourceConnector(Connector):
                 _finished: list[str] = finished,
                 _before: tuple[str, ...] = tuple(done),
                 _failed: dict[str, str] = still_failed,
+                _pending: dict[str, str] = pending,
             ) -> dict[str, Any]:
                 if last:
                     return {"current": None, "done": list(_finished), "failed": dict(_failed)}
                 return {
                     "current": {"name": _path.name, "sha256": _digest, "offset": count},
                     "done": list(_before),
-                    "failed": dict(_failed),
+                    "failed": dict(_pending),
                 }
 
             try:
