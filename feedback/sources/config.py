@@ -312,12 +312,6 @@ def _refuse_plain_secrets(options: Mapping[str, Any], where: str) -> None:
             _refuse_plain_secrets(value, f"{where}.{key}")
 
 
-def _errors(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors()
-    )
-
-
 def declaration_errors(exc: ValidationError) -> str:
     """A declaration's errors as one line each reader can act on (no pydantic boilerplate)."""
     lines = []
