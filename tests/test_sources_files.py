@@ -297,6 +297,11 @@ def test_a_refused_file_stays_failed_until_it_is_read(
     letters = dead_letters(engine)
     assert len(letters) == 1 and letters[0].location == "survey.csv"  # kept once, not per pull
     assert letters[0].resolved_at is None and not cursor(engine, "survey")["file"]["done"]
+    retried = runner.invoke(cli.app, ["deadletters", "retry", "--source", "survey"])
+    retried_text = " ".join(retried.output.split())
+    assert "survey.csv is a whole file, not a row (survey.csv: column 'text' not found" in retried_text
+    assert "pull the source again" in retried_text and "0 resolved" in retried_text
+    assert dead_letters(engine)[0].reason == letters[0].reason  # the file's own reason is kept
 
     # The mapping is fixed; the unchanged file is read, and its dead letter resolved.
     fixed = config.model_copy(

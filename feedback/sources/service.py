@@ -505,6 +505,11 @@ def retry_dead_letters(
             try:
                 records, use_mapping = _reparse(letter, source, settings, mapping)
                 _check(records, use_mapping, source, settings, now)
+            except WholeInputLetter as exc:
+                # Not a row to re-parse: the letter keeps the file's own reason, and the answer
+                # says how it is retried (it is resolved when a pull reads the file).
+                outcome.failed[letter.id] = str(exc)
+                continue
             except (RowError, IngestError, ValueError) as exc:
                 _still_dead(letter, f"retry {letter.retries + 1}: {exc}")
                 outcome.failed[letter.id] = letter.reason
@@ -532,6 +537,10 @@ def retry_dead_letters(
     return outcome
 
 
+class WholeInputLetter(IngestError):
+    """A dead letter about a whole file: retried by pulling the source, not by re-parsing."""
+
+
 def _still_dead(letter: DeadLetter, reason: str) -> None:
     letter.retries += 1
     letter.reason = reason[:4000]
@@ -546,9 +555,11 @@ def _reparse(
         and letter.raw_payload
         and not letter.raw_payload.lstrip().startswith(("{", "["))
     ):
-        raise IngestError(
-            f"dead letter {letter.id} is about the whole input ({location}); fix the input "
-            f"and pull or ingest it again"
+        raise WholeInputLetter(
+            f"{location} is a whole file, not a row ({letter.reason}); fix the cause (the "
+            f"source's mapping or options, or the file) and pull the source again: a single file "
+            f"is read again at every pull, a watched folder's once moved back from failed/ (a "
+            f"file from `voc ingest FILE`: ingest it again). The letter is resolved when it is read"
         )
     try:
         config = source_config(source)
