@@ -7,17 +7,23 @@ flush.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -59,26 +65,35 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets the API read while a job writes; NORMAL sync is safe with WAL.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+BUSY_TIMEOUT_S = 30.0  # how long a SQLite write waits for another writer before "database is locked"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout, and its folder created."""
+def _sqlite_pragmas(busy_timeout_s: float) -> Callable[[Any, Any], None]:
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets the API read while a job writes; NORMAL sync is safe with WAL.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cursor.close()
+
+    return on_connect
+
+
+def make_engine(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, **kwargs: Any) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys, a busy timeout, and its folder created.
+
+    `pool_size` and `max_overflow` size the pool (the API sizes it to its worker threads).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": 30})
+        kwargs.setdefault("connect_args", {"check_same_thread": False, "timeout": busy_timeout_s})
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -88,6 +103,34 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def get_engine(url: str) -> Engine:
     """One engine per URL per process."""
     return make_engine(url)
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether `exc` is SQLite's "database is locked" (or busy): another writer held the lock
+    longer than the busy timeout. PostgreSQL waits on row locks instead and never raises it."""
+    if not isinstance(exc, OperationalError):
+        return False
+    message = str(exc.orig if exc.orig is not None else exc).lower()
+    return "database is locked" in message or "database is busy" in message or "database table is locked" in message
+
+
+def retry_locked(work: Callable[[], T], *, what: str, attempts: int = 8, first_wait_s: float = 0.5,
+                 max_wait_s: float = 10.0) -> T:
+    """Run a unit of work (one transaction, from the start), again after a pause while the
+    database is locked: a job must wait out a busy writer, not exit. Other errors, and the last
+    attempt's, propagate."""
+    wait = first_wait_s
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except OperationalError as exc:
+            if not is_locked(exc) or attempt == attempts:
+                raise
+            log.warning("%s: database is locked (attempt %d of %d); retrying in %.1f s",
+                        what, attempt, attempts, wait)
+            time.sleep(wait)
+            wait = min(wait * 2, max_wait_s)
+    raise AssertionError("unreachable")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -38,27 +38,52 @@ def count_untagged(session: Session) -> int:
     ) or 0
 
 
-def tag_batch(session: Session, tagger: TaggerLike, *, batch_size: int = 256) -> int:
-    """Tag up to `batch_size` untagged items (oldest first); returns how many were tagged."""
-    rows = session.execute(
+def pending_items(session: Session, *, batch_size: int = 256) -> list[Any]:
+    """Up to `batch_size` untagged items, oldest first (id, text, audience, language, touchpoint,
+    content_hash): what one batch of the tagging job tags."""
+    return list(session.execute(
         select(FeedbackItem.id, FeedbackItem.text, FeedbackItem.audience, FeedbackItem.language,
-               FeedbackItem.touchpoint)
+               FeedbackItem.touchpoint, FeedbackItem.content_hash)
         .outerjoin(Tag, Tag.item_id == FeedbackItem.id)
         .where(Tag.item_id.is_(None))
         .order_by(FeedbackItem.id)
         .limit(batch_size)
-    ).all()
+    ).all())
+
+
+def tag_items(tagger: TaggerLike, rows: Sequence[Any]) -> list[Any]:
+    """What the tagger says about `rows` (from `pending_items`); needs no database."""
     if not rows:
-        return 0
+        return []
     results = tagger.tag([r.text for r in rows], audiences=[r.audience for r in rows],
                          languages=[r.language for r in rows], return_embeddings=True)
     if len(results) != len(rows):  # a tagger must never lose an item
         raise RuntimeError(f"tagger returned {len(results)} results for {len(rows)} texts")
+    return list(results)
+
+
+def store_tags(session: Session, tagger: TaggerLike, rows: Sequence[Any], results: Sequence[Any]) -> int:
+    """Store the tags of `rows`; returns how many were stored.
+
+    The models ran outside this transaction, so an item may have changed meanwhile: one tagged by
+    another tagging run is left as it is, and one whose text changed (its hash differs) is left
+    untagged, for the next batch to tag its new text.
+    """
+    ids = [r.id for r in rows]
+    current: dict[int, str] = {}
+    tagged: set[int] = set()
+    for start in range(0, len(ids), 900):
+        chunk = ids[start:start + 900]
+        current.update((item_id, digest) for item_id, digest in session.execute(
+            select(FeedbackItem.id, FeedbackItem.content_hash).where(FeedbackItem.id.in_(chunk))))
+        tagged.update(session.scalars(select(Tag.item_id).where(Tag.item_id.in_(chunk))))
     now = utcnow()
     tags: list[dict[str, Any]] = []
     labels: list[dict[str, Any]] = []
     embeddings: list[dict[str, Any]] = []
     for row, result in zip(rows, results, strict=True):
+        if row.id in tagged or current.get(row.id) != row.content_hash:
+            continue
         # A touchpoint given by the source is never overwritten: infer only where there is none.
         inferred = None if row.touchpoint else result.touchpoint
         tags.append({
@@ -90,13 +115,23 @@ def tag_batch(session: Session, tagger: TaggerLike, *, batch_size: int = 256) ->
             vector = np.asarray(result.embedding, dtype="<f2")
             embeddings.append({"item_id": row.id, "model": getattr(tagger, "encoder_name", tagger.name),
                                "dim": int(vector.shape[0]), "vector": vector.tobytes()})
+    if not tags:
+        return 0
     session.execute(insert(Tag), tags)
     if labels:
         session.execute(insert(TagLabel), labels)
     if embeddings:
         session.execute(insert(ItemEmbedding), embeddings)
     session.flush()
-    return len(rows)
+    return len(tags)
+
+
+def tag_batch(session: Session, tagger: TaggerLike, *, batch_size: int = 256) -> int:
+    """Tag up to `batch_size` untagged items (oldest first) in one session; returns how many were
+    tagged. The tagging job instead runs the models between two short transactions
+    (`jobs.tasks.tag_pending`)."""
+    rows = pending_items(session, batch_size=batch_size)
+    return store_tags(session, tagger, rows, tag_items(tagger, rows))
 
 
 def _p_negative(probs: Any) -> float | None:

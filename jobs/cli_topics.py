@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from feedback.config import get_settings
-from feedback.db import get_engine, session_factory, session_scope
+from feedback.db import get_engine, retry_locked, session_factory, session_scope
 
 topics_app = typer.Typer(
     help="Topics: fit (refit) a version, list, show, rename, merge, pin.", no_args_is_help=True
@@ -59,15 +59,18 @@ def fit(
     engine = get_engine(settings.database_url)
     for name in audience or ["customer", "employee"]:
         _check_audience(name)
-        try:
+        def fit(name: str = name) -> Any:
             with session_scope(engine) as session:
-                report = refit(
+                return refit(
                     session,
                     var_dir=settings.var_dir,
                     audience=name,
                     max_documents=max_documents,
                     phrase_embedder=phrase_embedder_for,
                 )
+
+        try:  # another writer (the tagging job, a push) may hold the lock: wait it out
+            report = retry_locked(fit, what=f"topic refit ({name})")
         except ValueError as exc:
             console.print(f"[yellow]{name}:[/yellow] {exc}")
             continue

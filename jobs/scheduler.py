@@ -86,14 +86,17 @@ def topic_job_specs(settings: Settings) -> list[JobSpec]:
 
     def refit_job(audience: str) -> Callable[[], dict[str, Any]]:
         def run() -> dict[str, Any]:
-            from feedback.db import session_scope
+            from feedback.db import retry_locked, session_scope
             from feedback.topics.service import refit
             from jobs.cli_topics import phrase_embedder_for
 
-            try:
+            def fit() -> dict[str, Any]:
                 with session_scope(get_engine(settings.database_url)) as session:
                     return refit(session, var_dir=settings.var_dir, audience=audience,
                                  phrase_embedder=phrase_embedder_for).to_json()
+
+            try:
+                return retry_locked(fit, what=f"topic refit ({audience})")
             except ValueError as exc:  # nothing to fit yet: not a failure
                 return {"skipped": str(exc)}
 

@@ -12,10 +12,10 @@ from sqlalchemy import Engine
 
 from feedback.analytics.rollups import refresh_rollups
 from feedback.config import Settings
-from feedback.db import session_factory, session_scope, utcnow
+from feedback.db import retry_locked, session_factory, session_scope, utcnow
 from feedback.models import JobRun
-from feedback.tagging import count_untagged, tag_batch
-from feedback.topics.service import assign_pending_topics
+from feedback.tagging import count_untagged, pending_items, store_tags, tag_items
+from feedback.topics.service import assign_pending_topics, load_current_topic_models
 
 log = logging.getLogger(__name__)
 ROLLUP_DAYS_PER_BATCH = 7
@@ -52,51 +52,77 @@ class TagRunResult:
 
 def tag_pending(engine: Engine, tagger: Any, *, batch_size: int = 256, limit: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> TagRunResult:
-    """Tag every untagged item in batches, committing each batch (a crash loses one batch at most)."""
+    """Tag every untagged item in batches, committing each batch (a crash loses one batch at most).
+
+    The models run between two short transactions (read a batch; store its tags), never inside
+    one, so pushes and other jobs wait for the tagger's writes only briefly; a write that finds
+    the database locked is retried (`retry_locked`), not fatal.
+    """
     factory = session_factory(engine)
     with factory() as session:
         total = count_untagged(session)
+        load_current_topic_models(session)
     if limit is not None:
         total = min(total, limit)
     done = 0
     while done < total:
-        with session_scope(engine) as session:
-            n = tag_batch(session, tagger, batch_size=min(batch_size, total - done))
-            assign_pending_topics(session)  # new items get a topic from the current version
-            # Rollups follow in the same transaction when the batch is recent feedback (a few days).
-            refresh_rollups(session, max_days=ROLLUP_DAYS_PER_BATCH)
-        if n == 0:
+        with factory() as session:
+            rows = pending_items(session, batch_size=min(batch_size, total - done))
+        if not rows:
             break
-        done += n
+        results = tag_items(tagger, rows)
+        retry_locked(lambda rows=rows, results=results: _store_batch(engine, tagger, rows, results),
+                     what="tagging: storing a batch")
+        done += len(rows)
         if progress:
             progress(done, total)
-    with session_scope(engine) as session:  # what the batches left (a backfill: its days, once)
-        refresh_rollups(session)
+    retry_locked(lambda: _refresh_all_rollups(engine), what="tagging: rollups")
     with factory() as session:
         remaining = count_untagged(session)
     return TagRunResult(tagged=done, remaining=remaining)
 
 
+def _store_batch(engine: Engine, tagger: Any, rows: list[Any], results: list[Any]) -> int:
+    with session_scope(engine) as session:
+        stored = store_tags(session, tagger, rows, results)
+        assign_pending_topics(session)  # new items get a topic from the current version
+        # Rollups follow in the same transaction when the batch is recent feedback (a few days).
+        refresh_rollups(session, max_days=ROLLUP_DAYS_PER_BATCH)
+    return stored
+
+
+def _refresh_all_rollups(engine: Engine) -> None:
+    with session_scope(engine) as session:  # what the batches left (a backfill: its days, once)
+        refresh_rollups(session)
+
+
 def record_job(engine: Engine, job: str, fn: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
     """Run `fn` as the named job and keep a `job_runs` row of how it went."""
-    with session_scope(engine) as session:
-        run = JobRun(job=job, status="running")
-        session.add(run)
-        session.flush()
-        run_id = run.id
+    def start() -> int:
+        with session_scope(engine) as session:
+            run = JobRun(job=job, status="running")
+            session.add(run)
+            session.flush()
+            return run.id
+
+    def finish(run_id: int, **values: Any) -> None:
+        with session_scope(engine) as session:
+            row = session.get(JobRun, run_id)
+            assert row is not None
+            for name, value in values.items():
+                setattr(row, name, value)
+
+    run_id = retry_locked(start, what=f"job {job}: recording its start")
     try:
         detail = fn() or {}
     except Exception as exc:
-        with session_scope(engine) as session:
-            failed = session.get(JobRun, run_id)
-            assert failed is not None
-            failed.status, failed.finished_at, failed.error = "failed", utcnow(), f"{type(exc).__name__}: {exc}"
+        error = f"{type(exc).__name__}: {exc}"
+        retry_locked(lambda: finish(run_id, status="failed", finished_at=utcnow(), error=error),
+                     what=f"job {job}: recording its failure")
         log.exception("job %s failed", job)
         raise
-    with session_scope(engine) as session:
-        done = session.get(JobRun, run_id)
-        assert done is not None
-        done.status, done.finished_at, done.detail = "succeeded", utcnow(), detail
+    retry_locked(lambda: finish(run_id, status="succeeded", finished_at=utcnow(), detail=detail),
+                 what=f"job {job}: recording its end")
     return detail
 
 

@@ -241,6 +241,20 @@ def refit(
 # --- assigning new items between refits ------------------------------------------------------
 
 
+def load_current_topic_models(session: Session) -> int:
+    """Load (and cache) the current topic models, so the first `assign_pending_topics` of a
+    tagging run does not load one inside its write transaction; returns how many loaded."""
+    loaded = 0
+    for path in session.scalars(select(TopicModelVersion.path).where(TopicModelVersion.is_current.is_(True))):
+        if path and Path(path, "topic_model.json").exists():
+            try:
+                load_version(path)
+            except Exception:  # assign_pending_topics logs it; tagging goes on without topics
+                continue
+            loaded += 1
+    return loaded
+
+
 def assign_pending_topics(session: Session, *, limit: int = 5000) -> int:
     """Give a topic (BERTopic `transform` of the current version) to tagged items that have none.
 
