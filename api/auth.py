@@ -21,21 +21,23 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import SessionDep
 from api.params import DB_INT_MAX
 from feedback.apikeys import AUDIENCE_SCOPE, SCOPES, parse_key, verify_secret
-from feedback.db import session_scope, utcnow
+from feedback.db import is_locked, session_scope, utcnow
 from feedback.models import ApiKey, FeedbackItem
 
 LAST_USED_EVERY_S = 60.0  # write last_used_at at most this often per key
@@ -80,6 +82,10 @@ class _VerifiedKeys:
     def remember(self, row: ApiKey, presented: str) -> None:
         with self._lock:
             self._verified[row.id] = (row.key_hash, hashlib.sha256(presented.encode()).digest())
+
+    def forget_touch(self, key_id: int) -> None:
+        with self._lock:
+            self._last_used.pop(key_id, None)
 
     def should_touch(self, key_id: int) -> bool:
         now = time.monotonic()
@@ -144,8 +150,36 @@ def _authenticate(request: Request, session: Session) -> Principal:
             raise _unauthorized("unknown API key")
         cache.remember(row, presented)
     if cache.should_touch(row.id):
-        row.last_used_at = utcnow()
+        _touch(request, row.id)
     return Principal(row.id, row.name, frozenset(row.scopes or ()))
+
+
+def _touch(request: Request, key_id: int) -> None:
+    """Note when a key was last used, in a transaction of its own that never waits: while a job
+    writes, it is skipped (and tried on a later request), so a read never waits behind a write."""
+    factory = request.app.state.session_factory
+    try:
+        with session_scope(factory) as session, _no_wait(session):
+            session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
+    except OperationalError as exc:
+        if not is_locked(exc):
+            raise
+        _verified_keys(request).forget_touch(key_id)
+
+
+@contextmanager
+def _no_wait(session: Session) -> Iterator[None]:
+    """SQLite: fail at once, not after the busy timeout, if another connection is writing."""
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    waited = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    connection.exec_driver_sql("PRAGMA busy_timeout=0")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={int(waited or 0)}")
 
 
 def needs_key(path: str) -> bool:

@@ -7,10 +7,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from api.auth import AuthenticateFirst, audience_guard, require_scopes
+from api.concurrency import IdempotencyGate, InFlight, InFlightLimit, ResponseCache
 from api.deps import valid_unicode
 from api.routers import (
     aggregates,
@@ -28,7 +32,7 @@ from api.routers import (
     webhooks,
 )
 from feedback.config import Settings, get_settings
-from feedback.db import make_engine, session_factory
+from feedback.db import is_locked, make_engine, session_factory
 from feedback.ingest.readers import IngestError
 from feedback.schemas import ErrorOut
 
@@ -40,6 +44,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "The key lacks the scope this needs"),
         (404, "No such item, topic, source or digest (or one of an audience the key cannot read)"),
         (409, "Conflicts with what is stored; the message says how to resolve it"),
+        (503, "Saturated (api.max_in_flight requests in progress) or the database busy with a "
+              "job's write: retry after the Retry-After header's seconds"),
     )
 }
 
@@ -60,12 +66,23 @@ def _tagger_provider(settings: Settings) -> Callable[[], Any]:
     return provide
 
 
+def _pool_size(settings: Settings) -> dict[str, Any]:
+    """Pool arguments for the API's engine: a connection for every worker thread and more."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return {}  # one in-memory database per connection: no pool to size
+    return {"pool_size": settings.api.connections(), "max_overflow": settings.api.threads()}
+
+
 def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastAPI:
     """Build the app; `tagger` can be injected (tests share one loaded tagger)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Endpoints are sync: each runs on one of these threads, and has a pooled connection of
+        # its own (api.pool_size >= threads), so no request ever waits for a connection.
+        to_thread.current_default_thread_limiter().total_tokens = settings.api.threads()
         yield
         app.state.engine.dispose()
 
@@ -76,7 +93,12 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.engine = make_engine(settings.database_url)
+    app.state.engine = make_engine(settings.database_url, busy_timeout_s=settings.api.write_wait_seconds,
+                                   **_pool_size(settings))
+    app.state.in_flight = InFlight(limit=settings.api.in_flight_limit(),
+                                   retry_after_s=settings.api.retry_after_seconds)
+    app.state.idempotency_gate = IdempotencyGate()
+    app.state.response_cache = ResponseCache(settings.api.cache_seconds)
     app.state.session_factory = session_factory(app.state.engine)
     app.state.tagger_provider = (lambda: tagger) if tagger is not None else _tagger_provider(settings)
 
@@ -85,6 +107,16 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
         # Shaped as the 422 every endpoint declares (FastAPI's validation errors): a list.
         return JSONResponse(status_code=422, content={"detail": [{"type": "ingest", "loc": ["body"],
                                                                   "msg": str(exc)}]})
+
+    @app.exception_handler(OperationalError)
+    async def _database_busy(request: Request, exc: OperationalError) -> Response:
+        if not is_locked(exc):
+            raise exc
+        # A job held the write lock longer than api.write_wait_seconds: busy, not broken.
+        retry = settings.api.retry_after_seconds
+        return JSONResponse(status_code=503, headers={"Retry-After": str(retry)},
+                            content={"detail": f"the database is busy with another write; retry after "
+                                               f"{retry} s"})
 
     @app.exception_handler(ValueError)
     async def _value_error(_: Request, exc: ValueError) -> JSONResponse:
@@ -96,6 +128,8 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
     # AuthenticateFirst checks the key before the body is read, so a caller without one gets 401
     # whatever it sent; the guards below then check its scopes.
     app.add_middleware(AuthenticateFirst)
+    # Added last, so it runs first: a saturated service answers 503 before anything else.
+    app.add_middleware(InFlightLimit, state=app.state.in_flight)
     unicode = Depends(valid_unicode)
     by_audience = [unicode, Depends(audience_guard("customer"))]
     app.include_router(health.router)

@@ -67,12 +67,56 @@ class SchedulerSettings(BaseModel):
 
 
 class ApiSettings(BaseModel):
-    """HTTP API."""
+    """HTTP API, and how much work it takes on at once (docs/api.md#limits-and-503)."""
 
     host: str = "127.0.0.1"
     port: int = 8000
     page_size_max: int = Field(default=1000, ge=10)
     auth_enabled: bool = True
+    worker_threads: int | None = Field(
+        default=None, ge=1, le=256,
+        description="Threads that run endpoints; None: 8 per CPU core, at most 32. More only adds "
+                    "contention on a few cores.",
+    )
+    max_in_flight: int | None = Field(
+        default=None, ge=1,
+        description="Requests in progress (running or queued for a thread) before a new one is "
+                    "answered 503 with Retry-After; None: 4 per worker thread.",
+    )
+    retry_after_seconds: int = Field(default=1, ge=1, le=3600,
+                                     description="Retry-After of a 503 (saturated) or a 409 (in progress)")
+    pool_size: int | None = Field(
+        default=None, ge=1,
+        description="Database connections of the API; None: one per worker thread and 4 more "
+                    "(authentication, scheduler), so no request ever waits for a connection.",
+    )
+    write_wait_seconds: float = Field(
+        default=10.0, gt=0.0,
+        description="SQLite: how long a push waits for a job's write lock before it is answered "
+                    "503 with Retry-After.",
+    )
+    idempotency_wait_seconds: float = Field(
+        default=10.0, ge=0.0,
+        description="How long a re-send with the Idempotency-Key of a request still in progress "
+                    "waits for its answer before it gets 409 with Retry-After.",
+    )
+    cache_seconds: float = Field(
+        default=30.0, ge=0.0,
+        description="How long a computed BI export page is reused while the data behind it is "
+                    "unchanged (0: never).",
+    )
+
+    def threads(self) -> int:
+        """Worker threads: as set, else sized to the machine's cores."""
+        return self.worker_threads or min(32, 8 * (os.cpu_count() or 1))
+
+    def in_flight_limit(self) -> int:
+        """Requests in progress before 503: as set, else 4 per worker thread."""
+        return self.max_in_flight or 4 * self.threads()
+
+    def connections(self) -> int:
+        """The API's database connection pool: as set, else one per worker thread and 4 more."""
+        return self.pool_size or self.threads() + 4
 
 
 class PrivacySettings(BaseModel):

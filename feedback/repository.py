@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from feedback.models import FeedbackItem, Source
+from feedback.models import AnalyticsRollup, Digest, FeedbackItem, RollupState, Source, Tag, Topic
 
 
 def get_item(session: Session, item_id: int) -> FeedbackItem | None:
@@ -41,3 +42,22 @@ def list_items(session: Session, *, audience: str | None = None, touchpoint: str
     if after_id:
         stmt = stmt.where(FeedbackItem.id > after_id)
     return session.scalars(stmt).all()
+
+
+def data_stamp(session: Session) -> tuple[Any, ...]:
+    """What a cached answer is checked against: the newest item, edit, tag, rollup, topic edit,
+    source and digest. Every one is an indexed maximum or a small table, so it costs a few index
+    lookups, not a scan."""
+    newest = (
+        select(func.max(FeedbackItem.id)).scalar_subquery(),
+        select(func.max(FeedbackItem.updated_at)).scalar_subquery(),
+        select(func.max(Tag.tagged_at)).scalar_subquery(),
+        select(func.max(AnalyticsRollup.updated_at)).scalar_subquery(),
+        select(func.max(RollupState.refreshed_at)).scalar_subquery(),
+        select(func.max(Topic.updated_at)).scalar_subquery(),
+        select(func.count(Source.id)).scalar_subquery(),
+        select(func.max(Source.updated_at)).scalar_subquery(),
+        select(func.max(Digest.id)).scalar_subquery(),
+        select(func.max(Digest.created_at)).scalar_subquery(),
+    )
+    return tuple(session.execute(select(*newest)).one())

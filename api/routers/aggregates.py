@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from api.deps import SessionDep, SettingsDep, ShareEstimatorDep
 from api.params import Audience, GroupSizesDep
+from feedback import repository
 from feedback.analytics.aggregates import (
     AGGREGATE_COLUMNS,
     COLUMN_NAMES,
@@ -87,23 +88,29 @@ def get_aggregates(
     Page with `cursor` (the next one is in `next_cursor`, or the `X-Next-Cursor` and `Link`
     headers for CSV and Parquet); pull changes with `updated_since`. share_negative is estimated
     (`share_method` in the body, `X-Share-Method` header); share_negative_cc is the count."""
-    size = min(limit or settings.api.page_size_max, settings.api.page_size_max)
-    query = AggregateQuery(audience=audience, interval=interval, dimensions=tuple(dimension or ()), start=start,
-                           end=end, updated_since=updated_since, cursor=cursor, limit=size)
-    page = aggregates_page(session, query, min_group_size=sizes[0], estimator=estimator)
-    next_url = _next_url(request, page.next_cursor)
-    headers = {"X-Rows": str(len(page.rows)), "X-Source": page.source, "X-Share-Method": page.share_method}
-    if page.next_cursor:
-        headers["X-Next-Cursor"] = page.next_cursor
-        headers["Link"] = f'<{next_url}>; rel="next"'
-    if format == "csv":
-        return Response(to_csv(page), media_type="text/csv; charset=utf-8", headers=headers)
-    if format == "parquet":
-        return Response(to_parquet(page), media_type="application/vnd.apache.parquet", headers=headers)
-    rows = [{k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()} for row in page.rows]
-    body = {"columns": list(COLUMN_NAMES), "rows": rows, "next_cursor": page.next_cursor,
-            "next_url": next_url, "source": page.source, "share_method": page.share_method}
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=headers)
+    def build() -> Response:
+        size = min(limit or settings.api.page_size_max, settings.api.page_size_max)
+        query = AggregateQuery(audience=audience, interval=interval, dimensions=tuple(dimension or ()), start=start,
+                               end=end, updated_since=updated_since, cursor=cursor, limit=size)
+        page = aggregates_page(session, query, min_group_size=sizes[0], estimator=estimator)
+        next_url = _next_url(request, page.next_cursor)
+        headers = {"X-Rows": str(len(page.rows)), "X-Source": page.source, "X-Share-Method": page.share_method}
+        if page.next_cursor:
+            headers["X-Next-Cursor"] = page.next_cursor
+            headers["Link"] = f'<{next_url}>; rel="next"'
+        if format == "csv":
+            return Response(to_csv(page), media_type="text/csv; charset=utf-8", headers=headers)
+        if format == "parquet":
+            return Response(to_parquet(page), media_type="application/vnd.apache.parquet", headers=headers)
+        rows = [{k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()}
+                for row in page.rows]
+        body = {"columns": list(COLUMN_NAMES), "rows": rows, "next_cursor": page.next_cursor,
+                "next_url": next_url, "source": page.source, "share_method": page.share_method}
+        return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=headers)
+
+    # A page is built once while the data behind it is unchanged (api.cache_seconds at most).
+    stamp = repository.data_stamp(session)
+    return request.app.state.response_cache.get_or_build(("aggregates", str(request.url)), stamp, build)
 
 
 @router.get("/aggregates/schema")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
+from feedback import repository
 from feedback.insights import repository as repo
 from feedback.insights.service import digest_summary
 from feedback.models import Digest
@@ -59,26 +62,40 @@ def list_digests(
     return {"digests": [digest_summary(d) for d in rows]}
 
 
+def _cached(request: Request, session: Session, build: Callable[[], Response]) -> Response:
+    """A digest is large (HTML with inline charts, the whole payload) and changes weekly: the
+    built answer is reused until a digest is stored (or api.cache_seconds pass)."""
+    cache = request.app.state.response_cache
+    return cache.get_or_build(("digests", str(request.url)), repository.data_stamp(session), build)
+
+
 @router.get("/latest")
 def latest_digest(
-    session: SessionDep, audience: Audience = "customer", format: Format = "json"
+    request: Request, session: SessionDep, audience: Audience = "customer", format: Format = "json"
 ) -> Response:  # noqa: A002 - the query parameter's name
     """The digest of the latest week for an audience."""
-    digest = repo.latest_digest(session, audience=audience)
-    if digest is None:
-        raise _missing(audience)
-    return _respond(digest, format)
+    def build() -> Response:
+        digest = repo.latest_digest(session, audience=audience)
+        if digest is None:
+            raise _missing(audience)
+        return _respond(digest, format)
+
+    return _cached(request, session, build)
 
 
 @router.get("/{week}")
 def get_digest(
+    request: Request,
     session: SessionDep,
     week: Annotated[str, Path(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W47")],
     audience: Audience = "customer",
     format: Format = "json",
 ) -> Response:  # noqa: A002
     """One week's digest as JSON (the payload), Markdown or self-contained HTML."""
-    digest = repo.get_digest(session, audience=audience, week=week)
-    if digest is None:
-        raise _missing(audience, week)
-    return _respond(digest, format)
+    def build() -> Response:
+        digest = repo.get_digest(session, audience=audience, week=week)
+        if digest is None:
+            raise _missing(audience, week)
+        return _respond(digest, format)
+
+    return _cached(request, session, build)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,41 +21,67 @@ from feedback.sources.service import push_mapping
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
 
+STORE_ATTEMPTS = 3
+
+
 @router.post("", response_model=IngestResult, status_code=200,
-             responses={409: {"description": "Idempotency-Key reused with a different body"}})
+             responses={409: {"description": "Idempotency-Key reused with a different body, or a "
+                                             "request with it still in progress (see Retry-After)"}})
 def push_feedback(
     batch: FeedbackBatchIn,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
     idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", min_length=1, max_length=200,
         description="Retries with the same key and body get the first answer back; nothing is "
-                    "stored twice",
+                    "stored twice. A retry sent while the first is still in progress waits for "
+                    "its answer (up to api.idempotency_wait_seconds, then 409 with Retry-After)",
     )] = None,
 ) -> IngestResult:
     """Store a batch; items already stored (same source and external id) are not duplicated."""
-    request_hash = idempotency.fingerprint(batch.model_dump(mode="json")) if idempotency_key else ""
-    if idempotency_key:
+    if not idempotency_key:
+        return _store(batch, session, settings, response, key=None, request_hash="")
+    request_hash = idempotency.fingerprint(batch.model_dump(mode="json"))
+    gate = request.app.state.idempotency_gate
+    with gate.hold(idempotency_key, wait_s=settings.api.idempotency_wait_seconds) as held:
+        if not held:
+            retry = settings.api.retry_after_seconds
+            raise HTTPException(status_code=409, headers={"Retry-After": str(retry)},
+                                detail=f"a request with Idempotency-Key {idempotency_key!r} is still "
+                                       f"in progress; retry after {retry} s to get its answer")
         stored = _replay(session, idempotency_key, request_hash, response)
         if stored is not None:
             return stored
-    try:
-        result = _store_batch(batch, session, settings)
-        if idempotency_key:
-            idempotency.remember(session, idempotency_key, request_hash,
-                                 result.model_dump(mode="json"))
-    except IntegrityError:
-        # A concurrent request with the same key (or the same new items) won the race: answer
-        # as it did, or let the client retry.
-        session.rollback()
-        stored = (_replay(session, idempotency_key, request_hash, response)
-                  if idempotency_key else None)
-        if stored is None:
-            raise HTTPException(status_code=409, detail="a concurrent request stored these items; "
-                                                        "retry the request") from None
-        return stored
-    return result
+        result = _store(batch, session, settings, response, key=idempotency_key, request_hash=request_hash)
+        # Committed while the key is held, not after: a re-send waiting for the key must find
+        # this answer stored when it gets the key.
+        session.commit()
+        return result
+
+
+def _store(batch: FeedbackBatchIn, session: Session, settings: Settings, response: Response, *,
+           key: str | None, request_hash: str) -> IngestResult:
+    """Store the batch (and its idempotency key). A unique key broken by a concurrent request is
+    not the caller's fault: the first push to a new source, or the same new items from another
+    request. Then the answer stored under the key is replayed, or the batch is stored again on
+    what the other request committed (its items now count as unchanged)."""
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            result = _store_batch(batch, session, settings)
+            if key:
+                idempotency.remember(session, key, request_hash, result.model_dump(mode="json"))
+            return result
+        except IntegrityError:
+            session.rollback()
+            stored = _replay(session, key, request_hash, response) if key else None
+            if stored is not None:
+                return stored
+            if attempt == STORE_ATTEMPTS:
+                raise HTTPException(status_code=409, detail="concurrent requests kept storing these "
+                                                            "items; retry the request") from None
+    raise AssertionError("unreachable")
 
 
 def _replay(session: Session, key: str, request_hash: str,

@@ -1,0 +1,156 @@
+"""How the API holds up under load: a bound on requests in progress, one request per
+Idempotency-Key at a time, and reuse of heavy answers (docs/api.md#limits-and-503).
+
+- `InFlightLimit`: beyond `api.max_in_flight` requests in progress (running, or queued for one
+  of the `api.worker_threads`), a new request is answered 503 with `Retry-After` at once: a
+  saturated service says so in a millisecond instead of letting callers queue for 30 s.
+- `IdempotencyGate`: a re-send with the Idempotency-Key of a push still in progress waits for
+  that push's answer (then replays it) instead of being processed as new; after
+  `api.idempotency_wait_seconds` it gets 409 "in progress" with `Retry-After`.
+- `ResponseCache`: a BI export page or a digest, once built, is reused while the data behind it
+  is unchanged (a stamp of the newest writes) and for at most `api.cache_seconds`; requests
+  for the same page that arrive while it is being built wait for that one build.
+
+All three are per process (the service serves from one process; several API processes behind a
+load balancer each enforce their own limit, and the database's unique keys still keep a push
+from being stored twice).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from fastapi.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+UNLIMITED_PATHS = frozenset({"/health"})  # health checks must answer even when saturated
+
+
+@dataclass
+class InFlight:
+    """Requests in progress in this process, against their limit (read by /health and tests)."""
+
+    limit: int
+    retry_after_s: int
+    count: int = 0
+    rejected: int = 0
+
+
+class InFlightLimit:
+    """ASGI middleware: 503 with Retry-After, at once, when `state.limit` requests are in progress.
+
+    It runs first, before authentication and before a worker thread is taken, so turning a
+    request away costs no thread, no database connection and no key check.
+    """
+
+    def __init__(self, app: ASGIApp, *, state: InFlight) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNLIMITED_PATHS:
+            await self.app(scope, receive, send)
+            return
+        state = self.state  # one event loop: no lock needed around the count
+        if state.count >= state.limit:
+            state.rejected += 1
+            response = JSONResponse(
+                {"detail": f"the service is at its limit of {state.limit} requests in progress; "
+                           f"retry after {state.retry_after_s} s (api.max_in_flight)"},
+                status_code=503, headers={"Retry-After": str(state.retry_after_s)},
+            )
+            await response(scope, receive, send)
+            return
+        state.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            state.count -= 1
+
+
+class IdempotencyGate:
+    """Which Idempotency-Keys have a request in progress in this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, threading.Event] = {}
+
+    def in_progress(self, key: str) -> bool:
+        with self._lock:
+            return key in self._running
+
+    @contextmanager
+    def hold(self, key: str, *, wait_s: float) -> Iterator[bool]:
+        """Hold `key` for the block; first wait up to `wait_s` for a request that holds it to
+        finish. Yields False (holding nothing) if it still holds the key after that."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            with self._lock:
+                running = self._running.get(key)
+                if running is None:
+                    mine = self._running[key] = threading.Event()
+                    break
+            if not running.wait(timeout=max(0.0, deadline - time.monotonic())):
+                yield False
+                return
+        try:
+            yield True
+        finally:
+            with self._lock:
+                del self._running[key]
+            mine.set()
+
+
+@dataclass
+class _Entry:
+    stamp: Hashable = None
+    built_at: float = 0.0
+    response: tuple[bytes, int, str | None, dict[str, str]] | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class ResponseCache:
+    """Built responses by key, valid while their data stamp holds and for `ttl_s` at most."""
+
+    def __init__(self, ttl_s: float, *, max_entries: int = 256) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.builds = 0
+
+    def get_or_build(self, key: Hashable, stamp: Hashable, build: Callable[[], Response]) -> Response:
+        """The response stored under `key` for `stamp`, or `build()`'s (stored when it succeeds;
+        a concurrent request for the same key waits for this build instead of repeating it)."""
+        if self.ttl_s <= 0:
+            return build()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = _Entry()
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+            self._entries.move_to_end(key)
+        with entry.lock:
+            if (entry.response is not None and entry.stamp == stamp
+                    and time.monotonic() - entry.built_at < self.ttl_s):
+                self.hits += 1
+                return _rebuilt(entry.response)
+            response = build()
+            self.builds += 1
+            if 200 <= response.status_code < 300:
+                entry.response = (bytes(response.body), response.status_code, response.media_type,
+                                  {k: v for k, v in response.headers.items() if k != "content-length"})
+                entry.stamp, entry.built_at = stamp, time.monotonic()
+            return response
+
+
+def _rebuilt(stored: tuple[bytes, int, str | None, dict[str, str]]) -> Response:
+    body, status, media_type, headers = stored
+    return Response(body, status_code=status, media_type=media_type, headers=headers)
