@@ -9,7 +9,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from feedback.models import AnalyticsRollup, Digest, FeedbackItem, RollupState, Source, Tag, Topic
+from feedback.analytics.rollups import rollups_current
+from feedback.models import (
+    AnalyticsRollup,
+    Digest,
+    FeedbackItem,
+    RollupState,
+    Source,
+    Tag,
+    Topic,
+    TopicModelVersion,
+)
 
 
 def get_item(session: Session, item_id: int) -> FeedbackItem | None:
@@ -61,3 +71,25 @@ def data_stamp(session: Session) -> tuple[Any, ...]:
         select(func.max(Digest.created_at)).scalar_subquery(),
     )
     return tuple(session.execute(select(*newest)).one())
+
+
+def rollup_stamp(session: Session, audience: str) -> tuple[Any, ...] | None:
+    """What an answer read from the rollups depends on: their state, topic labels and source
+    names (None while the rollups of `audience` are not current, so answers come from items)."""
+    if not rollups_current(session, audience):
+        return None
+    state = session.get(RollupState, audience)
+    assert state is not None  # current rollups have a state
+    labels = session.execute(select(select(func.max(Topic.updated_at)).scalar_subquery(),
+                                    select(func.count(Source.id)).scalar_subquery(),
+                                    select(func.max(Source.updated_at)).scalar_subquery())).one()
+    return (state.tags_watermark, state.refreshed_at, state.rebuilt_at, state.topics_stamp, *labels)
+
+
+def tags_stamp(session: Session) -> tuple[Any, ...]:
+    """What topic answers depend on: the newest tag, topic edit and topic model version."""
+    return tuple(session.execute(select(
+        select(func.max(Tag.tagged_at)).scalar_subquery(),
+        select(func.max(Topic.updated_at)).scalar_subquery(),
+        select(func.max(TopicModelVersion.id)).scalar_subquery(),
+    )).one())

@@ -233,3 +233,23 @@ def test_the_tagging_job_waits_out_a_locked_database(settings, tagger, caplog) -
     with session_factory(engine)() as session:
         assert session.scalar(select(func.count()).select_from(Tag)) == 6
     engine.dispose()
+
+
+# -- reused answers ---------------------------------------------------------------------------------
+def test_a_reused_answer_is_rebuilt_once_the_data_behind_it_changes(app_client) -> None:
+    client = app_client(cache_seconds=3600)
+    cache = client.app.state.response_cache
+    client.post("/v1/feedback", json=_batch("cached", "a"))
+
+    def volume() -> int:
+        answer = client.get("/v1/trends?by=channel&interval=month")
+        assert answer.status_code == 200
+        return sum(row["n"] for row in answer.json()["rows"])
+
+    first = volume()
+    assert volume() == first and cache.hits == 1  # nothing changed: the stored answer
+    client.post("/v1/feedback", json=_batch("cached", "b"))
+    assert volume() == first + 5  # new items: built again, not the stale answer
+    csv = client.get("/v1/aggregates?format=csv&interval=month")
+    assert client.get("/v1/aggregates?format=csv&interval=month").content == csv.content
+    assert cache.hits == 2

@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from api.concurrency import cached_answer
 from api.deps import SessionDep, SettingsDep, ShareEstimatorDep
 from api.params import Audience, GroupSizesDep
-from feedback import repository
 from feedback.analytics.aggregates import (
     AGGREGATE_COLUMNS,
     COLUMN_NAMES,
@@ -109,8 +109,7 @@ def get_aggregates(
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=headers)
 
     # A page is built once while the data behind it is unchanged (api.cache_seconds at most).
-    stamp = repository.data_stamp(session)
-    return request.app.state.response_cache.get_or_build(("aggregates", str(request.url)), stamp, build)
+    return cached_answer(request, session, build, audience=audience)
 
 
 @router.get("/aggregates/schema")

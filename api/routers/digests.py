@@ -9,8 +9,8 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
+from api.concurrency import cached_answer
 from api.deps import SessionDep
-from feedback import repository
 from feedback.insights import repository as repo
 from feedback.insights.service import digest_summary
 from feedback.models import Digest
@@ -64,9 +64,8 @@ def list_digests(
 
 def _cached(request: Request, session: Session, build: Callable[[], Response]) -> Response:
     """A digest is large (HTML with inline charts, the whole payload) and changes weekly: the
-    built answer is reused until a digest is stored (or api.cache_seconds pass)."""
-    cache = request.app.state.response_cache
-    return cache.get_or_build(("digests", str(request.url)), repository.data_stamp(session), build)
+    built answer is reused until something is stored (or api.cache_seconds pass)."""
+    return cached_answer(request, session, build, depends_on="items")
 
 
 @router.get("/latest")

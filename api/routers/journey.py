@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 
+from api.concurrency import cached_answer
 from api.deps import SessionDep, SettingsDep, ShareEstimatorDep
 from api.params import GroupSizesDep, SliceDep
 from feedback.analytics.journey import journey
@@ -23,8 +24,9 @@ def journey_steps(settings: Settings, audience: str) -> list[tuple[str, str | No
     return [(t.name, None) for t in DEFAULT_TOUCHPOINTS if t.audience == audience]
 
 
-@router.get("/journey")
+@router.get("/journey", response_model=dict[str, Any])
 def get_journey(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     where: SliceDep,
@@ -32,9 +34,12 @@ def get_journey(
     estimator: ShareEstimatorDep,
     metric: Literal["net_sentiment", "mean_sentiment", "share_negative", "nps", "csat",
                     "mean_rating"] = "net_sentiment",
-) -> dict[str, Any]:
+) -> Response:
     """Touchpoints in journey order (configured in `models.touchpoints`), each with its metrics
     (n and 95% intervals), top emotions, CX emotions and needs; `worst` names the touchpoint with
     the lowest `metric` among those with enough answers, tested against all other items."""
-    return journey(session, where, steps=journey_steps(settings, where.audience),
-                   min_group_size=sizes[0], metric=metric, estimator=estimator)
+    def build() -> dict[str, Any]:
+        return journey(session, where, steps=journey_steps(settings, where.audience),
+                       min_group_size=sizes[0], metric=metric, estimator=estimator)
+
+    return cached_answer(request, session, build, audience=where.audience)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field, model_validator
 
 from api.auth import Principal, PrincipalDep, get_principal
+from api.concurrency import cached_answer
 from api.deps import SessionDep, SettingsDep
 from api.params import DB_INT_MAX, RowId
 from feedback.topics import service, taxonomy
@@ -61,8 +62,9 @@ def _topic_audience(session: Any, principal: Principal, topic_id: int) -> str:
     return topic.audience
 
 
-@router.get("")
+@router.get("", response_model=dict[str, Any])
 def list_topics(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -70,21 +72,19 @@ def list_topics(
     interval: Interval = "week",
     periods: Annotated[int, Query(ge=1, le=104, description="periods of trend per topic")] = 8,
     include_inactive: Annotated[bool, Query(description="also retired and merged topics")] = False,
-) -> dict[str, Any]:
+) -> Response:
     """Topics of an audience: id, label, keywords, size, sentiment, trend (emerging flag), 3 quotes.
 
     Employee topics with fewer people than the minimum group size come back `suppressed`, and
     quote nothing below the minimum for comments.
     """
     _readable(principal, audience)
-    return service.list_topics(
-        session,
-        settings=settings,
-        audience=audience,
-        interval=interval,
-        periods=periods,
-        include_inactive=include_inactive,
-    )
+
+    def build() -> dict[str, Any]:
+        return service.list_topics(session, settings=settings, audience=audience, interval=interval,
+                                   periods=periods, include_inactive=include_inactive)
+
+    return cached_answer(request, session, build, depends_on="tags")
 
 
 @router.get("/versions")

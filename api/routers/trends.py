@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
+from api.concurrency import cached_answer
 from api.deps import SessionDep, ShareEstimatorDep
 from api.params import GroupBy, GroupSizesDep, SliceDep
 from feedback.analytics.shares import describe
@@ -17,6 +18,7 @@ router = APIRouter(prefix="/v1", tags=["analytics"])
 
 @router.get("/trends", response_model=TrendsOut)
 def get_trends(
+    request: Request,
     session: SessionDep,
     where: SliceDep,
     sizes: GroupSizesDep,
@@ -24,7 +26,7 @@ def get_trends(
     by: GroupBy = "touchpoint",
     interval: Literal["day", "week", "month"] = "week",
     mixes: Annotated[bool, Query(description="add need, emotion and CX emotion mixes per row")] = False,
-) -> TrendsOut:
+) -> Response:
     """Volume, share, mean and net sentiment, share negative, NPS, CSAT and mean rating per value of
     `by` per period, each with its n and 95% interval (docs/api.md#metrics). share_negative is
     estimated (`share_method` says how; share_negative_cc is the count), docs/api.md#shares.
@@ -33,9 +35,12 @@ def get_trends(
     rows below the minimum group size come back with `suppressed: true` and no numbers; employee
     data is reported by whole ISO weeks (months are whole weeks too) and takes one filter at most.
     """
-    query = TrendQuery(by=by, interval=interval, audience=where.audience, start=where.start, end=where.end,
-                       filters=dict(where.filters), mixes=mixes)
-    table = trend_table(session, query, min_group_size=sizes[0])
-    rows = table_rows(session, table, mixes=mixes, min_group_size=sizes[0], estimator=estimator)
-    return TrendsOut(by=by, interval=interval, audience=where.audience, rows=rows, source=table.source,
-                     start=table.start, end=table.end, filters=dict(where.filters), **describe(estimator))
+    def build() -> TrendsOut:
+        query = TrendQuery(by=by, interval=interval, audience=where.audience, start=where.start, end=where.end,
+                           filters=dict(where.filters), mixes=mixes)
+        table = trend_table(session, query, min_group_size=sizes[0])
+        rows = table_rows(session, table, mixes=mixes, min_group_size=sizes[0], estimator=estimator)
+        return TrendsOut(by=by, interval=interval, audience=where.audience, rows=rows, source=table.source,
+                         start=table.start, end=table.end, filters=dict(where.filters), **describe(estimator))
+
+    return cached_answer(request, session, build, audience=where.audience)
