@@ -98,7 +98,13 @@ def test_trend_metrics_filters_and_codes(light_client, engine) -> None:
     delivery = next(r for r in body["rows"] if r["touchpoint"] == "delivery")
     assert delivery["n"] == 10 and delivery["nps"] == 10.0 and delivery["nps_n"] == 10
     assert delivery["csat"] == 0.4 and delivery["csat_n"] == 10
-    assert delivery["net_sentiment"] == pytest.approx(0.2) and delivery["share_negative"] == 0.4
+    assert delivery["net_sentiment"] == pytest.approx(0.2) and delivery["share_negative_cc"] == 0.4
+    # the reported share is the shipped heads' estimate from that count (docs/api.md#shares)
+    from feedback.analytics.shares import configured_estimator
+
+    expected = configured_estimator().estimate(n=10, count=4, prob_sum=4)
+    assert delivery["share_negative"] == pytest.approx(expected, abs=1e-4)
+    assert body["share_method"] == configured_estimator().method
     assert delivery["mean_rating"] == 3.0 and delivery["share"] == pytest.approx(10 / 11, abs=1e-4)
     for metric in ("mean_sentiment", "net_sentiment", "share_negative", "nps", "csat", "mean_rating", "share"):
         assert delivery[f"{metric}_ci_low"] <= delivery[metric] <= delivery[f"{metric}_ci_high"]
