@@ -85,7 +85,7 @@ def test_declarations_are_checked_with_the_fix_in_the_message() -> None:
         ("http_json", {"url": "https://e.org", "items_path": "$.data[?(@.ok)]"}, {},
          "options.items_path: JSONPath '$.data[?(@.ok)]': cannot read '[?(@.ok)]'; supported are"),
         ("http_json", {"url": "https://e.org", "fields": {"text": "$..body"}}, {},
-         "options.fields: JSONPath '$..body'"),
+         "options.fields.text: JSONPath '$..body'"),
         ("http_json", {"url": "https://e.org", "pagination": {"cursor_path": "meta..next"}}, {},
          "options.pagination.cursor_path: JSONPath 'meta..next'"),
         ("http_json", {"url": "https://e.org", "auth": {"type": "bearer"}}, {},

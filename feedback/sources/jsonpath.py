@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 _TOKEN = re.compile(
     r"""\.(?P<name>[A-Za-z_@$][\w@$:-]*)      # .name
@@ -71,6 +73,10 @@ def valid_path(expression: str) -> str:
     """`expression` if it compiles (a pydantic validator: options are checked when declared)."""
     compile_path(expression)
     return expression
+
+
+# An option holding a JSONPath: checked when the source is declared, not at the first pull.
+JsonPathText = Annotated[str, AfterValidator(valid_path)]
 
 
 @lru_cache(maxsize=512)
