@@ -4,8 +4,9 @@ Idempotency-Key at a time, and reuse of heavy answers (docs/api.md#limits-and-50
 - `InFlightLimit`: beyond `api.max_in_flight` requests in progress (running, or queued for one
   of the `api.worker_threads`), a new request is answered 503 with `Retry-After` at once: a
   saturated service says so in a millisecond instead of letting callers queue for 30 s.
-- `IdempotencyGate`: a re-send with the Idempotency-Key of a push still in progress waits for
-  that push's answer (then replays it) instead of being processed as new; after
+- `PushQueue`: pushes write one at a time, queued on the event loop (no thread is held while
+  waiting); a re-send with the Idempotency-Key of a push still in progress waits for that
+  push's answer (then replays it) instead of being processed as new; after
   `api.idempotency_wait_seconds` it gets 409 "in progress" with `Retry-After`.
 - `ResponseCache` (`cached_answer`): an analytics answer (trends, journey, topics, a BI export
   page, a digest), once built, is reused while the data behind it is unchanged (a stamp of the
@@ -23,12 +24,13 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Hashable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Request
+import anyio
+from fastapi import HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
@@ -81,43 +83,69 @@ class InFlightLimit:
             state.count -= 1
 
 
-class IdempotencyGate:
-    """Which Idempotency-Keys have a request in progress in this process."""
+class PushQueue:
+    """Pushes of this process: one writes at a time, and one per Idempotency-Key at a time.
+
+    Both waits happen on the event loop, before a worker thread is taken: a queued push holds no
+    thread (reads go on) and no database connection, and the next one starts the moment the one
+    before commits, instead of polling SQLite's lock with sleeps.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._running: dict[str, threading.Event] = {}
+        self._write: anyio.Lock | None = None
+        self._keys: dict[str, anyio.Event] = {}
 
     def in_progress(self, key: str) -> bool:
-        with self._lock:
-            return key in self._running
+        return key in self._keys
 
-    @contextmanager
-    def hold(self, key: str, *, wait_s: float) -> Iterator[bool]:
-        """Hold `key` for the block; first wait up to `wait_s` for a request that holds it to
-        finish. Yields False (holding nothing) if it still holds the key after that."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            with self._lock:
-                running = self._running.get(key)
-                if running is None:
-                    mine = self._running[key] = threading.Event()
-                    break
-            if not running.wait(timeout=max(0.0, deadline - time.monotonic())):
-                yield False
-                return
+    @asynccontextmanager
+    async def turn(self, key: str | None, *, key_wait_s: float, write_wait_s: float,
+                   retry_after_s: int) -> AsyncIterator[None]:
+        """Wait for `key` to be free (up to `key_wait_s`, else 409 in progress), then for the
+        write turn (up to `write_wait_s`, else 503), both with Retry-After; hold them for the block."""
+        if key is not None:
+            with anyio.move_on_after(key_wait_s):
+                while key in self._keys:
+                    await self._keys[key].wait()
+            if key in self._keys:
+                raise HTTPException(status_code=409, headers={"Retry-After": str(retry_after_s)},
+                                    detail=f"a request with Idempotency-Key {key!r} is still in progress; "
+                                           f"retry after {retry_after_s} s to get its answer")
+            self._keys[key] = anyio.Event()
         try:
-            yield True
+            if self._write is None:
+                self._write = anyio.Lock()
+            acquired = False
+            with anyio.move_on_after(write_wait_s):
+                await self._write.acquire()
+                acquired = True
+            if not acquired:
+                raise HTTPException(status_code=503, headers={"Retry-After": str(retry_after_s)},
+                                    detail=f"busy storing other pushes; retry after {retry_after_s} s")
+            try:
+                yield
+            finally:
+                self._write.release()
         finally:
-            with self._lock:
-                del self._running[key]
-            mine.set()
+            if key is not None:
+                self._keys.pop(key).set()
+
+
+async def push_turn(request: Request) -> AsyncIterator[None]:
+    """Dependency of a push: its turn in the app's `PushQueue`, held until it has committed."""
+    api = request.app.state.settings.api
+    key = request.headers.get("idempotency-key") or None
+    async with request.app.state.push_queue.turn(key, key_wait_s=api.idempotency_wait_seconds,
+                                                 write_wait_s=api.write_wait_seconds,
+                                                 retry_after_s=api.retry_after_seconds):
+        yield
 
 
 @dataclass
 class _Entry:
     kind: str = ""
     stamp: Hashable = None
+    started_at: float = 0.0  # when the build began (monotonic): it read the data of that moment or later
     built_at: float = 0.0
     response: tuple[bytes, int, str | None, dict[str, str]] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -130,6 +158,9 @@ class ResponseCache:
     `stamps` names the stamps of the moment (taken before a build, so a build never carries a
     stamp newer than its data); a build says which one its answer depends on (`kind`): an answer
     read from the rollups stays valid while they do, however many items are pushed meanwhile.
+    Requests for a key that arrive while it is being built wait, and take the next answer built
+    after they arrived: under load one build answers all of them, and none gets an answer older
+    than itself.
     """
 
     def __init__(self, ttl_s: float, *, max_entries: int = 256) -> None:
@@ -146,6 +177,7 @@ class ResponseCache:
         succeeds; a concurrent request for the same key waits for this build, not repeats it)."""
         if self.ttl_s <= 0:
             return build()[0]
+        arrived = time.monotonic()
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
@@ -153,17 +185,20 @@ class ResponseCache:
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
             self._entries.move_to_end(key)
-        with entry.lock:
-            if (entry.response is not None and entry.kind in stamps and stamps[entry.kind] == entry.stamp
-                    and time.monotonic() - entry.built_at < self.ttl_s):
+        with entry.lock:  # one build per key at a time; the others wait for it
+            if entry.response is not None and time.monotonic() - entry.built_at < self.ttl_s and (
+                    (entry.kind in stamps and stamps[entry.kind] == entry.stamp)  # nothing it read changed
+                    or entry.started_at >= arrived):  # built after this request arrived: as fresh as its own
                 self.hits += 1
                 return _rebuilt(entry.response)
+            started = time.monotonic()
             response, kind = build()
             self.builds += 1
             if 200 <= response.status_code < 300 and kind in stamps:
                 entry.response = (bytes(response.body), response.status_code, response.media_type,
                                   {k: v for k, v in response.headers.items() if k != "content-length"})
-                entry.kind, entry.stamp, entry.built_at = kind, stamps[kind], time.monotonic()
+                entry.kind, entry.stamp = kind, stamps[kind]
+                entry.started_at, entry.built_at = started, time.monotonic()
             return response
 
 

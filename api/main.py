@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from api.auth import AuthenticateFirst, audience_guard, require_scopes
-from api.concurrency import IdempotencyGate, InFlight, InFlightLimit, ResponseCache
+from api.concurrency import InFlight, InFlightLimit, PushQueue, ResponseCache
 from api.deps import valid_unicode
 from api.routers import (
     aggregates,
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
                                    **_pool_size(settings))
     app.state.in_flight = InFlight(limit=settings.api.in_flight_limit(),
                                    retry_after_s=settings.api.retry_after_seconds)
-    app.state.idempotency_gate = IdempotencyGate()
+    app.state.push_queue = PushQueue()
     app.state.response_cache = ResponseCache(settings.api.cache_seconds)
     app.state.session_factory = session_factory(app.state.engine)
     app.state.tagger_provider = (lambda: tagger) if tagger is not None else _tagger_provider(settings)

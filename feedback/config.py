@@ -75,13 +75,13 @@ class ApiSettings(BaseModel):
     auth_enabled: bool = True
     worker_threads: int | None = Field(
         default=None, ge=1, le=256,
-        description="Threads that run endpoints; None: 8 per CPU core, at most 32. More only adds "
-                    "contention on a few cores.",
+        description="Threads that run endpoints; None: 3 per CPU core (at least 4, at most 32). "
+                    "Endpoints are mostly Python holding the GIL: more threads only add contention.",
     )
     max_in_flight: int | None = Field(
         default=None, ge=1,
-        description="Requests in progress (running or queued for a thread) before a new one is "
-                    "answered 503 with Retry-After; None: 4 per worker thread.",
+        description="Requests in progress (running, or queued for a thread or a push's turn) "
+                    "before a new one is answered 503 with Retry-After; None: 32 per CPU core.",
     )
     retry_after_seconds: int = Field(default=1, ge=1, le=3600,
                                      description="Retry-After of a 503 (saturated) or a 409 (in progress)")
@@ -108,11 +108,11 @@ class ApiSettings(BaseModel):
 
     def threads(self) -> int:
         """Worker threads: as set, else sized to the machine's cores."""
-        return self.worker_threads or min(32, 8 * (os.cpu_count() or 1))
+        return self.worker_threads or max(4, min(32, 3 * (os.cpu_count() or 1)))
 
     def in_flight_limit(self) -> int:
-        """Requests in progress before 503: as set, else 4 per worker thread."""
-        return self.max_in_flight or 4 * self.threads()
+        """Requests in progress before 503: as set, else 32 per CPU core."""
+        return self.max_in_flight or 32 * (os.cpu_count() or 1)
 
     def connections(self) -> int:
         """The API's database connection pool: as set, else one per worker thread and 4 more."""

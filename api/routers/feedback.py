@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.concurrency import push_turn
 from api.deps import SessionDep, SettingsDep
 from api.params import IdCursor, RowId
 from feedback import repository
@@ -28,8 +29,8 @@ STORE_ATTEMPTS = 3
              responses={409: {"description": "Idempotency-Key reused with a different body, or a "
                                              "request with it still in progress (see Retry-After)"}})
 def push_feedback(
+    _turn: Annotated[None, Depends(push_turn)],
     batch: FeedbackBatchIn,
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     response: Response,
@@ -40,25 +41,23 @@ def push_feedback(
                     "its answer (up to api.idempotency_wait_seconds, then 409 with Retry-After)",
     )] = None,
 ) -> IngestResult:
-    """Store a batch; items already stored (same source and external id) are not duplicated."""
+    """Store a batch; items already stored (same source and external id) are not duplicated.
+
+    Its turn (`push_turn`) is taken before this runs: one push writes at a time, and a re-send
+    of a push still in progress waits for it, then finds its answer stored and replays it."""
     if not idempotency_key:
-        return _store(batch, session, settings, response, key=None, request_hash="")
-    request_hash = idempotency.fingerprint(batch.model_dump(mode="json"))
-    gate = request.app.state.idempotency_gate
-    with gate.hold(idempotency_key, wait_s=settings.api.idempotency_wait_seconds) as held:
-        if not held:
-            retry = settings.api.retry_after_seconds
-            raise HTTPException(status_code=409, headers={"Retry-After": str(retry)},
-                                detail=f"a request with Idempotency-Key {idempotency_key!r} is still "
-                                       f"in progress; retry after {retry} s to get its answer")
-        stored = _replay(session, idempotency_key, request_hash, response)
-        if stored is not None:
-            return stored
-        result = _store(batch, session, settings, response, key=idempotency_key, request_hash=request_hash)
-        # Committed while the key is held, not after: a re-send waiting for the key must find
-        # this answer stored when it gets the key.
+        result = _store(batch, session, settings, response, key=None, request_hash="")
         session.commit()
         return result
+    request_hash = idempotency.fingerprint(batch.model_dump(mode="json"))
+    stored = _replay(session, idempotency_key, request_hash, response)
+    if stored is not None:
+        return stored
+    result = _store(batch, session, settings, response, key=idempotency_key, request_hash=request_hash)
+    # Committed before the turn ends (the session would commit only after): a re-send waiting
+    # for the key must find this answer stored.
+    session.commit()
+    return result
 
 
 def _store(batch: FeedbackBatchIn, session: Session, settings: Settings, response: Response, *,
