@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +72,7 @@ def tag_pending(engine: Engine, tagger: Any, *, batch_size: int = 256, limit: in
         if not rows:
             break
         results = tag_items(tagger, rows)
-        retry_locked(lambda rows=rows, results=results: _store_batch(engine, tagger, rows, results),
-                     what="tagging: storing a batch")
+        retry_locked(partial(_store_batch, engine, tagger, rows, results), what="tagging: storing a batch")
         done += len(rows)
         if progress:
             progress(done, total)
