@@ -253,3 +253,24 @@ def test_a_reused_answer_is_rebuilt_once_the_data_behind_it_changes(app_client) 
     csv = client.get("/v1/aggregates?format=csv&interval=month")
     assert client.get("/v1/aggregates?format=csv&interval=month").content == csv.content
     assert cache.hits == 2
+
+
+def test_an_item_edited_while_the_models_ran_is_left_for_the_next_batch(settings, engine, tagger) -> None:
+    from feedback.tagging import count_untagged, pending_items, store_tags, tag_items
+
+    def push(texts: list[str]) -> None:
+        with session_scope(engine) as session:
+            source = get_or_create_source(session, name="edited", connector="push")
+            ingest_payloads(session, source=source, settings=settings, payloads=[
+                {"external_id": str(i), "text": text} for i, text in enumerate(texts)])
+
+    push(["The courier was late", "Lovely staff in the store"])
+    with session_factory(engine)() as session:
+        rows = pending_items(session)
+    results = tag_items(tagger, rows)  # meanwhile item 0 is sent again with other text
+    push(["The courier never came at all", "Lovely staff in the store"])
+    with session_scope(engine) as session:
+        assert store_tags(session, tagger, rows, results) == 1
+    with session_factory(engine)() as session:
+        assert count_untagged(session) == 1  # its new text waits for the next batch
+        assert [r.text for r in pending_items(session)] == ["The courier never came at all"]
