@@ -14,6 +14,7 @@ from classifiers.quantify import ShareEstimator
 from feedback.analytics.shares import configured_estimator
 from feedback.config import Settings
 from feedback.db import session_scope
+from feedback.ingest.readers import has_surrogates
 
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
@@ -21,7 +22,7 @@ SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 def lone_surrogate(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
     """Where in a parsed JSON document a key or string holds a lone surrogate; None if nowhere."""
     if isinstance(value, str):
-        return None if _encodable(value) else loc
+        return loc if has_surrogates(value) else None
     if isinstance(value, list):
         for index, child in enumerate(value):
             found = lone_surrogate(child, (*loc, index))
@@ -29,20 +30,12 @@ def lone_surrogate(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, .
                 return found
     if isinstance(value, dict):
         for key, child in value.items():
-            if not _encodable(key):  # the location names it escaped: the answer must encode too
+            if has_surrogates(key):  # the location names it escaped: the answer must encode too
                 return (*loc, key.encode("utf-8", "backslashreplace").decode())
             found = lone_surrogate(child, (*loc, key))
             if found is not None:
                 return found
     return None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 async def valid_unicode(request: Request) -> None:

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 METHODS = ("cc", "acc", "pcc", "pacc")
+# Below this tpr - fpr the adjustment would only amplify noise: the raw share is kept.
+MIN_SEPARATION = 0.05
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class ShareEstimator:
             var = p * (1 - p) * n / (n - 1)
         half = z * math.sqrt(var / n)
         if self.method in ("acc", "pacc"):
-            half /= max(self.tpr - self.fpr, 0.05)
+            half /= max(self.tpr - self.fpr, MIN_SEPARATION)
         return max(0.0, est - half), min(1.0, est + half)
 
     def to_json(self) -> dict[str, Any]:
@@ -86,8 +88,8 @@ class ShareEstimator:
 
 def adjust(raw: float, tpr: float, fpr: float) -> float:
     """(raw - fpr) / (tpr - fpr), clipped to [0, 1]; the raw share when the rates do not
-    separate (tpr - fpr under 0.05: the adjustment would only amplify noise)."""
-    if tpr - fpr < 0.05:
+    separate (tpr - fpr under MIN_SEPARATION)."""
+    if tpr - fpr < MIN_SEPARATION:
         return min(1.0, max(0.0, raw))
     return min(1.0, max(0.0, (raw - fpr) / (tpr - fpr)))
 

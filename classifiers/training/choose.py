@@ -43,16 +43,21 @@ def score_candidate(folder: Path, max_length: int = 256) -> dict[str, float]:
         heads[task] = module.eval()
     out: dict[str, float] = {}
     with torch.no_grad():
+        # Reddit's sentiment dev split is a subset of GoEmotions dev: one encoder pass for both
+        ge = data.goemotions("dev")
+        ge_emb = torch.from_numpy(encoder.encode(ge.texts, batch_size=128)[0])
+        ge_row = {text: i for i, text in enumerate(ge.texts)}
         for name, load in domains.DEV.items():
             split = load()
-            emb = torch.from_numpy(encoder.encode(split.texts, batch_size=128)[0])
+            if name == "reddit":
+                emb = ge_emb[[ge_row[t] for t in split.texts]]
+            else:
+                emb = torch.from_numpy(encoder.encode(split.texts, batch_size=128)[0])
             probs = torch.softmax(heads["sentiment"](emb), -1).numpy()
             gold = domains.label_ids(split.labels)
             pred = domains.predict_labels(probs, domains.is_binary(split.labels))
             out[name] = round(domains.macro_f1(pred, gold), 4)
-        ge = data.goemotions("dev")
-        emb = torch.from_numpy(encoder.encode(ge.texts, batch_size=128)[0])
-        probs = torch.sigmoid(heads["emotions"](emb)).numpy()
+        probs = torch.sigmoid(heads["emotions"](ge_emb)).numpy()
     gold_e = multi_hot(ge.labels, GOEMOTIONS_LABELS)
     thr = shrunk_thresholds(probs, gold_e, list(GOEMOTIONS_LABELS))
     out["reddit_emotions"] = round(float(np.mean([

@@ -87,30 +87,30 @@ def macro_recall(pred: np.ndarray, gold: np.ndarray) -> float:
     return float(np.mean([recall(pred, gold, c) for c in np.unique(gold)]))
 
 
-def ece(probs: np.ndarray, gold: np.ndarray, bins: int = 15) -> float:
-    """Expected calibration error of the top label's probability (15 equal-width bins)."""
-    conf = probs.max(1)
-    hit = (probs.argmax(1) == gold).astype(float)
+def _calibration_gap(score: np.ndarray, outcome: np.ndarray, bins: int, *, right_closed: bool) -> float:
+    """Mean over equal-width bins (weighted by their share of items) of |mean score - rate of
+    the outcome|; bins are (lo, hi] when `right_closed`, else [lo, hi) with the last [lo, 1]."""
     edges = np.linspace(0, 1, bins + 1)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf > lo) & (conf <= hi)
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        if right_closed:
+            m = (score > lo) & (score <= hi)
+        else:
+            m = (score >= lo) & ((score < hi) if i < bins - 1 else (score <= hi))
         if m.any():
-            total += m.mean() * abs(conf[m].mean() - hit[m].mean())
+            total += m.mean() * abs(score[m].mean() - outcome[m].mean())
     return float(total)
+
+
+def ece(probs: np.ndarray, gold: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error of the top label's probability (15 equal-width bins)."""
+    hit = (probs.argmax(1) == gold).astype(float)
+    return _calibration_gap(probs.max(1), hit, bins, right_closed=True)
 
 
 def negative_ece(probs: np.ndarray, gold: np.ndarray, bins: int = 15) -> float:
     """Calibration error of p(negative) against being negative (what shares are built on)."""
-    p = probs[:, 0]
-    y = (gold == 0).astype(float)
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
-        m = (p >= lo) & ((p < hi) if i < bins - 1 else (p <= hi))
-        if m.any():
-            total += m.mean() * abs(p[m].mean() - y[m].mean())
-    return float(total)
+    return _calibration_gap(probs[:, 0], (gold == 0).astype(float), bins, right_closed=False)
 
 
 def is_binary_ids(gold: np.ndarray) -> bool:

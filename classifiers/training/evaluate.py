@@ -77,13 +77,14 @@ def evaluate_sentiment(tagger) -> dict:
             else "negative" for r in res]  # fmt: skip
     out["sst2_accuracy"] = r4(np.mean(np.array(pred) == np.array(sst2.labels)))
     out["sst2_n"] = len(sst2.texts)
-    for name, split in (
-        ("sst5_3class", data.sst5("test")),
-        ("amazon_reviews_heldout", data.amazon_reviews("test")),
-        ("glassdoor_headlines_heldout", data.glassdoor("test")),
-        ("glassdoor_pros_cons_heldout", data.glassdoor_pros_cons("test")),
-    ):
-        pred = [r.sentiment for r in tagger.tag(split.texts)]
+    # the held-out splits are also domains' test splits: one encoder pass serves both tables
+    passes: dict[str, tuple[data.Split, np.ndarray]] = {}
+    out["domains"] = evaluate_sentiment_domains(tagger, passes)
+    for name, domain in (("sst5_3class", "movie"), ("amazon_reviews_heldout", "product_reviews"),
+                         ("glassdoor_headlines_heldout", "employee_reviews"),
+                         ("glassdoor_pros_cons_heldout", "employee_pros_cons")):  # fmt: skip
+        split, probs = passes[domain]
+        pred = [SENTIMENT_LABELS[i] for i in probs.argmax(1)]
         labels = sorted(set(split.labels))
         out[f"{name}_macro_f1"] = r4(macro_f1(pred, split.labels, labels))
         out[f"{name}_accuracy"] = r4(np.mean(np.array(pred) == np.array(split.labels)))
@@ -94,7 +95,6 @@ def evaluate_sentiment(tagger) -> dict:
     out["tweeteval_sentiment_val_macro_recall"] = r4(macro_recall(pred, gold, SENTIMENT_LABELS))
     out["tweeteval_sentiment_val_accuracy"] = r4(np.mean(np.array(pred) == np.array(gold)))
     out["tweeteval_sentiment_val_n"] = len(tw.texts)
-    out["domains"] = evaluate_sentiment_domains(tagger)
     out["tweets_test_macro_recall"] = out["domains"]["tweets"]["macro_recall"]
     out["tweets_test_negative_recall"] = out["domains"]["tweets"]["negative_recall"]
     for d in ("product_reviews", "employee_reviews"):
@@ -107,10 +107,11 @@ def evaluate_sentiment(tagger) -> dict:
     return out
 
 
-def evaluate_sentiment_domains(tagger) -> dict:
+def evaluate_sentiment_domains(tagger, passes: dict | None = None) -> dict:
     """Per domain's test split (`classifiers.training.domains.TEST`): macro-F1, macro-recall,
     negative recall, calibration error, and the share negative as labelled, as counted
-    (classify-and-count) and as estimated by the shipped estimator (`classifiers.quantify`)."""
+    (classify-and-count) and as estimated by the shipped estimator (`classifiers.quantify`).
+    `passes`, if given, receives each domain's (split, sentiment probabilities)."""
     from classifiers.quantify import share_estimator
     from classifiers.training import domains
 
@@ -119,6 +120,8 @@ def evaluate_sentiment_domains(tagger) -> dict:
     for name, load in domains.TEST.items():
         split = load()
         probs = tagger.head_probabilities(split.texts)[1]["sentiment"]
+        if passes is not None:
+            passes[name] = (split, probs)
         gold = domains.label_ids(split.labels)
         binary = domains.is_binary(split.labels)
         pred = domains.predict_labels(probs, binary)

@@ -131,24 +131,27 @@ def batch_inputs(rows: list[list[int]]) -> dict[str, torch.Tensor]:
 
 def length_bucketed(rng: np.random.Generator, s_weights: np.ndarray, n_emotions: int,
                     s_ids: list[list[int]], e_ids: list[list[int]], batch: int,
-                    bucket: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
-    """Endless (sentiment, emotion) index batches. Sentiment rows are drawn by `s_weights`,
-    emotion rows in shuffled epochs; every `bucket` steps' worth of each is sorted by length
-    and cut into batches, which are then served in random order. Each step still sees the
-    same mix as unbucketed sampling, but pads to the longest of similar texts."""
+                    bucket: int, e_batch: int | None = None
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """Endless (sentiment, emotion) index batches of `batch` and `e_batch` (default: `batch`)
+    rows. Sentiment rows are drawn by `s_weights`, emotion rows in shuffled epochs; every
+    `bucket` steps' worth of each is sorted by length and cut into batches, which are then
+    served in random order. Each step still sees the same mix as unbucketed sampling, but pads
+    to the longest of similar texts."""
+    e_batch = batch if e_batch is None else e_batch
     s_len = np.array([len(r) for r in s_ids])
     e_len = np.array([len(r) for r in e_ids])
     e_order, e_pos = rng.permutation(n_emotions), 0
     while True:
         s_draw = rng.choice(len(s_ids), size=batch * bucket, p=s_weights)
-        if e_pos + batch * bucket > len(e_order):
+        if e_pos + e_batch * bucket > len(e_order):
             e_order, e_pos = rng.permutation(n_emotions), 0
-        e_draw = e_order[e_pos : e_pos + batch * bucket]
-        e_pos += batch * bucket
+        e_draw = e_order[e_pos : e_pos + e_batch * bucket]
+        e_pos += e_batch * bucket
         s_draw = s_draw[np.argsort(s_len[s_draw], kind="stable")]
         e_draw = e_draw[np.argsort(e_len[e_draw], kind="stable")]
         for k in rng.permutation(bucket):
-            yield s_draw[k * batch : (k + 1) * batch], e_draw[k * batch : (k + 1) * batch]
+            yield s_draw[k * batch : (k + 1) * batch], e_draw[k * e_batch : (k + 1) * e_batch]
 
 
 def save_adapter(out: Path, model: nn.Module, names: list[str], sent_head: nn.Module,

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from classifiers.encoder import apply_delta, default_encoder_path, merge_lora, p
 from classifiers.heads import build_module
 from classifiers.labels import GOEMOTIONS_LABELS, SENTIMENT_LABELS
 from classifiers.training import data
+from classifiers.training.finetune import length_bucketed, tokenize_all
 
 SEED = 13
 
@@ -90,14 +90,6 @@ def sentiment_pool() -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
     return texts, np.concatenate(ys), p / p.sum(), srcs
 
 
-def tokenize_all(tok: Any, texts: list[str], max_length: int) -> list[list[int]]:
-    """Word-piece ids of every text, cut to `max_length` ([CLS] and [SEP] included)."""
-    ids: list[list[int]] = []
-    for start in range(0, len(texts), 4096):
-        ids += tok(texts[start : start + 4096], truncation=True, max_length=max_length)["input_ids"]
-    return ids
-
-
 def base_embeddings(model: nn.Module, ids: list[list[int]], cache: Path) -> np.ndarray:
     """Pooled, normalised embeddings of the frozen base model (the distillation targets),
     cached on disk by the ids' content."""
@@ -126,23 +118,6 @@ def pooled(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     hidden = model(input_ids=ids, attention_mask=mask).last_hidden_state
     m = mask.unsqueeze(-1).float()
     return nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
-
-
-def bucketed(rng: np.random.Generator, s_p: np.ndarray, s_len: np.ndarray, e_len: np.ndarray,
-             s_batch: int, e_batch: int, bucket: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
-    """Endless (sentiment, emotion) index batches; every `bucket` steps' draws are sorted by
-    length and cut into batches served in random order (similar lengths pad little)."""
-    e_order, e_pos = rng.permutation(len(e_len)), 0
-    while True:
-        s_draw = rng.choice(len(s_p), size=s_batch * bucket, p=s_p)
-        if e_pos + e_batch * bucket > len(e_order):
-            e_order, e_pos = rng.permutation(len(e_len)), 0
-        e_draw = e_order[e_pos : e_pos + e_batch * bucket]
-        e_pos += e_batch * bucket
-        s_draw = s_draw[np.argsort(s_len[s_draw], kind="stable")]
-        e_draw = e_draw[np.argsort(e_len[e_draw], kind="stable")]
-        for k in rng.permutation(bucket):
-            yield (s_draw[k * s_batch : (k + 1) * s_batch], e_draw[k * e_batch : (k + 1) * e_batch])
 
 
 def trainable_names(model: nn.Module) -> list[str]:
@@ -275,9 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"resumed from {ckpt} at step {start}", flush=True)
     # a resumed run draws fresh batches from a seed that depends on where it resumed
     rng = np.random.default_rng(SEED + start)
-    s_len = np.array([len(r) for r in s_ids])
-    e_len = np.array([len(r) for r in e_ids])
-    batches = bucketed(rng, s_p, s_len, e_len, args.s_batch, args.e_batch, args.bucket)
+    batches = length_bucketed(rng, s_p, len(e_ids), s_ids, e_ids, args.s_batch, args.bucket,
+                              e_batch=args.e_batch)
     s_yt, e_yt = torch.from_numpy(s_y), torch.from_numpy(e_y)
     s_bt, e_bt = torch.from_numpy(s_base), torch.from_numpy(e_base)
 

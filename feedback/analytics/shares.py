@@ -14,11 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from classifiers.quantify import ShareEstimator, load_share_estimator
+from classifiers.quantify import MIN_SEPARATION, ShareEstimator, load_share_estimator
 from feedback.analytics.stats import Moments, wilson_ci
-
-# Below this separation the adjustment is not applied (classifiers.quantify.adjust does the same).
-MIN_SEPARATION = 0.05
 
 
 def configured_estimator(settings: Any | None = None) -> ShareEstimator:

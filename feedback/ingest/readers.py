@@ -103,7 +103,8 @@ def _detect_encoding(data: bytes) -> str | None:
     return encoding
 
 
-def _has_surrogates(value: str) -> bool:
+def has_surrogates(value: str) -> bool:
+    """Whether `value` holds a lone surrogate (text no UTF-8 file or database can hold)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -171,7 +172,7 @@ def _read_delimited(path: Path, text: str, invalid: bool, delimiter: str | None,
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # a blank line is not a record
         raw = _join_row(row, delimiter)
-        if invalid and _has_surrogates(raw):
+        if invalid and has_surrogates(raw):
             yield RawRecord(location, None, _printable(raw),
                             f"{location}: invalid UTF-8 bytes; re-export the file as UTF-8 or pass "
                             f"--encoding (e.g. cp1252)")
@@ -206,7 +207,7 @@ def _read_jsonl(path: Path, text: str) -> Iterator[RawRecord]:
         if not line.strip():
             continue
         location = f"{path.name}:line {number}"
-        if _has_surrogates(line):
+        if has_surrogates(line):
             yield RawRecord(location, None, _printable(line),
                             f"{location}: invalid UTF-8 bytes; re-export the file as UTF-8")
             continue
@@ -224,7 +225,7 @@ def _read_jsonl(path: Path, text: str) -> Iterator[RawRecord]:
 
 
 def _read_json(path: Path, text: str) -> Iterator[RawRecord]:
-    if _has_surrogates(text):
+    if has_surrogates(text):
         raise IngestError(f"{path.name}: invalid UTF-8 bytes in a JSON document; re-export it as UTF-8")
     try:
         doc = json.loads(text)

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from feedback.db import utcnow
-from feedback.ingest.readers import Decoded, IngestError, RawRecord, decode_bytes
+from feedback.ingest.readers import Decoded, IngestError, RawRecord, decode_bytes, has_surrogates
 from feedback.sources.connectors.base import Batch, Connector, ConnectorOptions
 
 csv.field_size_limit(10_000_000)
@@ -313,14 +313,6 @@ def decode_text(path: Path, encoding: str | None = None) -> Decoded:
     if not data.strip():
         raise IngestError(f"{path.name}: the file is empty; export it again")
     return decode_bytes(path.name, data, encoding)
-
-
-def has_surrogates(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def printable(value: str) -> str:
