@@ -123,7 +123,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
 )  # fmt: skip
 
 # A taxonomy for a retail bank, used to measure touchpoint inference on Banking77 queries
-# (the grouping of the 77 intents into these touchpoints is in classifiers/evaluate.py).
+# (the grouping of the 77 intents into these touchpoints is classifiers/training/train.py BANKING77_TOUCHPOINT).
 BANK_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
     TouchpointSpec(
         "card_delivery",
