@@ -7,23 +7,31 @@ PORT   ?= 8000
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install demo serve lint typecheck bench models clean
+.PHONY: run test install sysdeps demo serve lint typecheck bench models clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev]"
+	$(BIN)/python -m pip install -q -c requirements.lock -e ".[dev,postgres,ray]"
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+## System packages the tests start for real (PostgreSQL server), from Debian, installed when missing.
+## As root it runs apt-get itself; otherwise it says what to install.
+sysdeps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
+	  else echo "PostgreSQL server missing: sudo apt-get install -y postgresql (PostgreSQL tests will be skipped)"; fi; \
+	fi
 
 ## make run: install, migrate, generate + ingest + tag the demo data, then serve on :$(PORT)
 run: $(STAMP)
 	$(BIN)/voc demo --serve --port $(PORT)
 
 ## make test: install if needed, then the whole suite (slow tests included) with coverage
-test: $(STAMP)
+test: $(STAMP) sysdeps
 	$(BIN)/ruff check feedback classifiers api jobs tests bench
 	$(BIN)/python -m pytest -q --cov=feedback --cov=classifiers --cov=api --cov=jobs --cov-report=term:skip-covered
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a migrated SQLite database per test, the real app (with an admin API key), the real tagger."""
+"""Shared fixtures: a migrated database per test (SQLite, and PostgreSQL for the modules in
+BOTH_BACKENDS), the real app (with an admin API key), the real tagger."""
 
 from __future__ import annotations
 
@@ -21,6 +22,75 @@ REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("VOC_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
+# Test modules whose every database test runs on SQLite and on a real PostgreSQL server
+# (parametrised through `db_backend`; their ids end in [sqlite] / [postgres]).
+BOTH_BACKENDS = frozenset({
+    "test_api", "test_api_edges", "test_ingest", "test_sources_api", "test_sources_files",
+    "test_sources_config", "test_analytics", "test_shares", "test_bi_export", "test_topics_service",
+    "test_topics_taxonomy", "test_digest", "test_alerts", "test_privacy_groups", "test_migrations",
+    "test_crash_resume", "test_concurrency", "test_auth", "test_webhooks", "test_end_to_end",
+    "test_workers", "test_backfill", "test_postgres",
+})
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rpartition(".")[2]
+    if "db_backend" in metafunc.fixturenames and module in BOTH_BACKENDS:
+        marks = {"sqlite": (), "postgres": (pytest.mark.postgres,)}
+        backends = getattr(metafunc.module, "BACKENDS", ("sqlite", "postgres"))
+        metafunc.parametrize("db_backend", [pytest.param(b, marks=marks[b], id=b) for b in backends],
+                             indirect=True)
+
+
+@pytest.fixture
+def db_backend(request: pytest.FixtureRequest) -> str:
+    """The database engine this test runs on: "sqlite" unless its module is in BOTH_BACKENDS."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the session (tests/pg.py); skips when none can be started."""
+    from tests.pg import PgServer
+
+    try:
+        server = PgServer.start()
+    except Exception as exc:  # noqa: BLE001 (no server: the PostgreSQL half is skipped, with the reason)
+        if os.environ.get("VOC_REQUIRE_POSTGRES"):
+            raise
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_migrated_template(pg_server) -> str:
+    """A PostgreSQL database migrated once per session; tests clone it (CREATE DATABASE ... TEMPLATE)."""
+    url = pg_server.create_database(prefix="template")
+    upgrade(url)
+    return url
+
+
+def _pg_clone(pg_server, template_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return pg_server.create_database(template=make_url(template_url).database)
+
+
+@pytest.fixture
+def database_url(db_backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database of this test's backend."""
+    if db_backend == "postgres":
+        server = request.getfixturevalue("pg_server")
+        url = _pg_clone(server, request.getfixturevalue("pg_migrated_template"))
+        yield url
+        server.drop_database(url)
+        return
+    db = tmp_path / "voc.db"
+    shutil.copy(request.getfixturevalue("migrated_template"), db)
+    yield f"sqlite:///{db}"
+
+
 @pytest.fixture(scope="session")
 def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database migrated once per session; each test gets a copy (fast, fully migrated)."""
@@ -30,11 +100,8 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, migrated_template: Path) -> Settings:
-    db = tmp_path / "voc.db"
-    shutil.copy(migrated_template, db)
-    return Settings(database_url=f"sqlite:///{db}", var_dir=tmp_path / "var", data_dir=DATA_DIR,
-                    _env_file=None)
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(database_url=database_url, var_dir=tmp_path / "var", data_dir=DATA_DIR, _env_file=None)
 
 
 @pytest.fixture
@@ -136,13 +203,36 @@ def tagged_demo_template(tmp_path_factory: pytest.TempPathFactory, migrated_temp
     return {"db": db, "rows": rows, "ingest": stats, "tagged": tagged, "csv": csv_path}
 
 
+@pytest.fixture(scope="session")
+def pg_tagged_demo_template(pg_server, pg_migrated_template: str, tagged_demo_template: dict) -> str:
+    """The tagged demo database copied into PostgreSQL once per session (`voc db copy`'s code)."""
+    from feedback.dbcopy import copy_database
+
+    url = _pg_clone(pg_server, pg_migrated_template)
+    source, target = make_engine(f"sqlite:///{tagged_demo_template['db']}"), make_engine(url)
+    try:
+        copy_database(source, target)
+    finally:
+        source.dispose()
+        target.dispose()
+    return url
+
+
 @pytest.fixture
-def tagged_demo(tmp_path: Path, tagged_demo_template: dict) -> dict:
-    """A private copy of the tagged demo database, with settings and an engine for it."""
-    db = tmp_path / "demo.db"
-    shutil.copy(tagged_demo_template["db"], db)
-    settings = Settings(database_url=f"sqlite:///{db}", var_dir=tmp_path / "var", data_dir=DATA_DIR,
-                        _env_file=None)
+def tagged_demo(tmp_path: Path, tagged_demo_template: dict, db_backend: str,
+                request: pytest.FixtureRequest) -> dict:
+    """A private copy of the tagged demo database (of this test's backend), with settings and an engine."""
+    server = None
+    if db_backend == "postgres":
+        server = request.getfixturevalue("pg_server")
+        url = _pg_clone(server, request.getfixturevalue("pg_tagged_demo_template"))
+    else:
+        db = tmp_path / "demo.db"
+        shutil.copy(tagged_demo_template["db"], db)
+        url = f"sqlite:///{db}"
+    settings = Settings(database_url=url, var_dir=tmp_path / "var", data_dir=DATA_DIR, _env_file=None)
     engine = make_engine(settings.database_url)
     yield {**tagged_demo_template, "settings": settings, "engine": engine}
     engine.dispose()
+    if server is not None:
+        server.drop_database(url)
