@@ -51,7 +51,7 @@ def db_backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def pg_server():
     """A real PostgreSQL server for the session (tests/pg.py); skips when none can be started."""
-    from tests.pg import PgServer
+    from pg import PgServer
 
     try:
         server = PgServer.start()
