@@ -29,7 +29,7 @@ BOTH_BACKENDS = frozenset({
     "test_sources_config", "test_analytics", "test_shares", "test_bi_export", "test_topics_service",
     "test_topics_taxonomy", "test_digest", "test_alerts", "test_privacy_groups", "test_migrations",
     "test_crash_resume", "test_concurrency", "test_auth", "test_webhooks", "test_end_to_end",
-    "test_workers", "test_backfill", "test_postgres",
+    "test_workers", "test_backfill", "test_postgres", "test_ingest_bulk",
 })
 
 
@@ -37,7 +37,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     module = metafunc.module.__name__.rpartition(".")[2]
     if "db_backend" in metafunc.fixturenames and module in BOTH_BACKENDS:
         marks = {"sqlite": (), "postgres": (pytest.mark.postgres,)}
-        backends = getattr(metafunc.module, "BACKENDS", ("sqlite", "postgres"))
+        marker = metafunc.definition.get_closest_marker("backends")  # @pytest.mark.backends("sqlite")
+        backends = marker.args if marker else ("sqlite", "postgres")
         metafunc.parametrize("db_backend", [pytest.param(b, marks=marks[b], id=b) for b in backends],
                              indirect=True)
 

@@ -619,7 +619,8 @@ def test_bulk_insert_stores_exactly_what_sqlalchemy_would(engine) -> None:
         datetime(2026, 3, 29, 1, 30, 5, 7, tzinfo=timezone(timedelta(hours=-6))),
         None,
     ):
-        assert _sqlite_utc(value) == process(value)
+        if engine.dialect.name == "sqlite":  # SQLite's own shortcut; PostgreSQL gets datetimes (COPY)
+            assert _sqlite_utc(value) == process(value)
     created = datetime(2026, 9, 1, 8, 30, 15, 250, tzinfo=timezone(timedelta(hours=2)))
     with session_factory(engine)() as session:
         source = Source(name="s", connector="push", audience="customer", config={})

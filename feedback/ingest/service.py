@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, Table, delete, insert, select, update
+from sqlalchemy import JSON, Connection, Table, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from feedback.config import Settings
@@ -206,11 +207,15 @@ class Ingestor:
         if dead:
             # Dead letters are stored too, so they are redacted like items (PII never lands).
             redact = self.redactor.redact
-            session.execute(insert(DeadLetter), [
+            letters = [
                 {"source_id": self.source.id, "run_id": run_id, "location": rec.location,
                  "raw_payload": redact(rec.raw), "reason": redact(reason), "created_at": now}
                 for rec, reason in dead
-            ])
+            ]
+            if uses_copy(session):  # a file of many bad rows: one COPY, not an INSERT per row
+                bulk_insert(session, cast(Table, DeadLetter.__table__), letters)
+            else:
+                session.execute(insert(DeadLetter), letters)
             self.stats.dead += len(dead)
             self.stats.dead_reasons.extend(reason for _, reason in dead[: max(0, 5 - len(self.stats.dead_reasons))])
         if not batch:
@@ -315,17 +320,26 @@ def _take_languages(languages: Any, batch: list[tuple[RawRecord, dict[str, Any]]
 
 
 def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows that all have the same keys, with one DBAPI `executemany`.
+    """Insert rows that all have the same keys: one DBAPI `executemany`, or one COPY on PostgreSQL.
 
     The hot path of ingestion. The ORM's bulk insert groups rows by which values are None and
     sends one INSERT per group (with optional fields, nearly one per row); Core's executemany
     spends more time building parameters than SQLite spends storing them. Here each column's
     own bind processor (the same conversion SQLAlchemy applies: aware datetimes to naive UTC,
     dicts to JSON) runs once per column over all rows, once in all for a value every row shares
-    (the run's timestamps), and the driver gets plain tuples.
+    (the run's timestamps), and the driver gets plain tuples. On PostgreSQL the rows go through
+    COPY instead (`_copy_rows`), several times faster than any INSERT there.
     """
+    if not rows:
+        return
+    defaults = _python_defaults(table, rows[0])
+    if defaults:  # what SQLAlchemy's INSERT would fill in: the columns' Python-side defaults
+        rows = [{**row, **defaults} for row in rows]
     connection = session.connection()
     dialect = connection.dialect
+    if uses_copy(session):
+        _copy_rows(connection, table, rows)
+        return
     marker = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
     if marker is None:
         session.execute(insert(table), rows)
@@ -355,6 +369,63 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(table.c[k].name) for k in keys)}) "
            f"VALUES ({', '.join([marker] * len(keys))})")
     connection.exec_driver_sql(sql, list(zip(*columns, strict=True)))
+
+
+def uses_copy(session: Session) -> bool:
+    """Whether `bulk_insert` sends rows through COPY: PostgreSQL through psycopg 3."""
+    dialect = session.get_bind().dialect
+    return dialect.name == "postgresql" and dialect.driver == "psycopg"
+
+
+def _python_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
+    """The Python-side defaults (`default=0`, `default=utcnow`) of the columns `row` lacks."""
+    defaults = {}
+    for column in table.columns:
+        default = column.default
+        if column.key in row or default is None:
+            continue
+        if default.is_scalar:
+            defaults[column.key] = default.arg  # type: ignore[attr-defined]
+        elif default.is_callable:
+            defaults[column.key] = default.arg(None)  # type: ignore[attr-defined]  # wrapped: takes a context
+    return defaults
+
+
+def _copy_rows(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: insert rows that all have the same keys with one `COPY ... FROM STDIN`.
+
+    The same rows as an INSERT through SQLAlchemy would store: each column's bind processor runs
+    first (aware datetimes to naive UTC, dicts to JSON), psycopg writes COPY's text format
+    (tabs, newlines and backslashes escaped, None as NULL). It runs on the session's own
+    connection, inside its transaction. A failure (a unique key taken meanwhile) is raised as
+    SQLAlchemy's exception (IntegrityError), as the INSERT's would be, and aborts the transaction
+    like it.
+    """
+    dialect = connection.dialect
+    keys = list(rows[0])
+    columns: list[list[Any]] = []
+    for key in keys:
+        values = [row[key] for row in rows]
+        process = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            first = values[0]
+            if all(value is first for value in values):
+                values = [process(first)] * len(values)
+            else:
+                values = [process(value) for value in values]
+        columns.append(values)
+    quote = dialect.identifier_preparer.quote
+    sql = (f"COPY {quote(table.name)} ({', '.join(quote(table.c[k].name) for k in keys)}) "
+           "FROM STDIN")
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None
+    try:
+        with driver_connection.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in zip(*columns, strict=True):
+                copy.write_row(row)
+    except dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error,
+                                  dialect=dialect) from exc
 
 
 def _sqlite_utc(value: datetime | None) -> str | None:
