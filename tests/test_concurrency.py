@@ -22,6 +22,7 @@ from conftest import make_api_key
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from api.main import create_app
 from feedback.config import Settings
@@ -62,7 +63,27 @@ def app_client(settings: Settings) -> Iterator[Callable[..., TestClient]]:
 @contextmanager
 def write_locked(settings: Settings) -> Iterator[Callable[[], None]]:
     """Hold SQLite's write lock from another connection (as a job storing a batch does); yields
-    `release()`, which commits (also done at the end of the block)."""
+    `release()`, which commits (also done at the end of the block). On PostgreSQL: a transaction
+    that holds an EXCLUSIVE lock on the items table (reads go on, writes to it wait)."""
+    if make_url(settings.database_url).get_backend_name() == "postgresql":
+        engine = make_engine(settings.database_url, poolclass=NullPool)
+        pg = engine.connect()
+        transaction = pg.begin()
+        pg.exec_driver_sql("LOCK TABLE feedback_items IN EXCLUSIVE MODE")
+        pg_released = threading.Event()
+
+        def pg_release() -> None:
+            if not pg_released.is_set():
+                pg_released.set()
+                transaction.commit()
+
+        try:
+            yield pg_release
+        finally:
+            pg_release()
+            pg.close()
+            engine.dispose()
+        return
     connection = sqlite3.connect(make_url(settings.database_url).database, isolation_level=None,
                                  check_same_thread=False)
     connection.execute("BEGIN IMMEDIATE")
@@ -134,6 +155,7 @@ def test_a_push_waits_for_a_job_holding_the_write_lock(app_client, settings, eng
     assert len(_items(engine, "waits")) == 5
 
 
+@pytest.mark.backends("sqlite")  # SQLite's single writer lock; PostgreSQL locks rows
 def test_a_push_that_cannot_get_the_write_lock_gets_503_with_retry_after(app_client, settings) -> None:
     client = app_client(write_wait_seconds=0.05)
     with write_locked(settings):
@@ -164,6 +186,7 @@ def test_a_resend_during_the_first_request_waits_for_its_answer(app_client, sett
         assert session.scalar(select(func.count()).select_from(IdempotencyKey)) == 1
 
 
+@pytest.mark.backends("sqlite")  # SQLite's single writer lock; PostgreSQL locks rows
 def test_a_resend_that_cannot_wait_gets_409_in_progress_with_retry_after(app_client, settings, engine) -> None:
     client = app_client(idempotency_wait_seconds=0)
     batch, key = _batch("inprogress", "i"), {"Idempotency-Key": "inprogress-1"}
@@ -207,6 +230,7 @@ def test_limits_are_sized_to_the_machine_unless_set() -> None:
 
 
 # -- the tagging job on a locked database -----------------------------------------------------------
+@pytest.mark.backends("sqlite")  # SQLite's single writer lock; PostgreSQL locks rows
 def test_the_tagging_job_waits_out_a_locked_database(settings, tagger, caplog) -> None:
     from jobs.tasks import tag_pending
 
