@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -76,102 +76,53 @@ def get_or_create_source(session: Session, *, name: str, connector: str, audienc
     return source
 
 
-class Ingestor:
-    """Stores records of one source in batches; the caller decides when to commit."""
+class RecordPreparer:
+    """Turns raw records into item rows ready to store: mapped, validated, PII-redacted, with
+    their language and author pseudonyms. Needs no database (a backfill's Ray workers use it)."""
 
-    def __init__(self, session: Session, *, source: Source, settings: Settings,
-                 mapping: FieldMapping | None = None, run: IngestionRun | None = None,
-                 redactor: Redactor | None = None) -> None:
-        self.session = session
-        self.source = source
+    def __init__(self, *, settings: Settings, audience: str, mapping: FieldMapping | None = None,
+                 redactor: Redactor | None = None, columns: dict[str, str] | None = None) -> None:
         self.settings = settings
+        self.audience = audience  # for rows that name none
         self.mapping = mapping or FieldMapping()
-        self.run = run
         self.redactor = redactor or build_redactor(settings)
-        self.stats = IngestStats()
-        self._columns: dict[str, str] | None = None
+        self._columns = columns  # resolved from the first row when not given
         self._secret = settings.privacy.pseudonym_secret
         self._pseudonyms: dict[str, str | None] = {}
 
-    # -- public -------------------------------------------------------------------------------
-    def ingest(self, records: Iterable[RawRecord], *,
-               on_batch: Callable[[IngestStats], None] | None = None) -> IngestStats:
-        """Ingest every record; `on_batch` runs after each stored batch (e.g. to commit).
+    @property
+    def columns(self) -> dict[str, str] | None:
+        """Item field -> input column, once resolved."""
+        return self._columns
 
-        From the second batch of a large input on, the languages of a batch are detected in a
-        worker process while this one reads the next batch (`ingest.language_workers`); batches
-        are still stored, and `on_batch` called, strictly in order.
+    def normalize_record(self, record: RawRecord, now: datetime) -> tuple[dict[str, Any] | None, str | None]:
+        """The record as an item (mapped, validated, not yet redacted), or why it cannot be one.
+
+        A missing text column raises `IngestError`: a problem of the whole input, not the row's.
         """
-        batch: list[tuple[RawRecord, dict[str, Any]]] = []
-        dead: list[tuple[RawRecord, str]] = []
-        size = self.settings.ingest.batch_size
-        now = utcnow()
-        pending: tuple[list[Any], list[tuple[RawRecord, str]], Any] | None = None
-        for record in records:
-            self.stats.seen += 1
-            if record.error is not None or record.payload is None:
-                dead.append((record, record.error or "unreadable record"))
-            else:
-                try:
-                    item = self._normalize(record, now)
-                except RowError as exc:
-                    dead.append((record, f"{record.location}: {exc}"))
-                else:
-                    batch.append((record, item))
-            if len(batch) + len(dead) >= size:
-                # Only a second full batch shows a large input: then a worker is worth starting.
-                languages = self._detect_ahead(batch) if pending is not None else None
-                if pending is not None:
-                    self._flush(*pending)
-                    if on_batch:
-                        on_batch(self.stats)
-                pending = (batch, dead, languages)
-                batch, dead = [], []
-        if pending is not None:
-            self._flush(*pending)
-            if on_batch:
-                on_batch(self.stats)
-        if batch or dead:
-            self._flush(batch, dead)
-            if on_batch:
-                on_batch(self.stats)
-        return self.stats
+        if record.error is not None or record.payload is None:
+            return None, record.error or "unreadable record"
+        try:
+            return self._normalize(record, now), None
+        except RowError as exc:
+            return None, f"{record.location}: {exc}"
 
-    def dead_letter(self, record: RawRecord, reason: str) -> None:
-        """Keep a record that could not be ingested, with its reason."""
-        self._flush([], [(record, reason)])
-
-    # -- internals ----------------------------------------------------------------------------
     def _normalize(self, record: RawRecord, now: datetime) -> dict[str, Any]:
         assert record.payload is not None
         if self._columns is None:
             # Raises IngestError for a missing text column: a whole-file problem, not a row's.
             self._columns = self.mapping.resolve(record.payload.keys(), where=record.location.split(":")[0])
         return normalize(record.payload, self._columns, self.mapping,
-                         default_audience=self.source.audience, now=now,
+                         default_audience=self.audience, now=now,
                          max_text_chars=self.settings.ingest.max_text_chars)
 
     def _redacted(self, item: dict[str, Any]) -> tuple[str, dict[str, int]]:
         found = item.pop("_redacted", None)
         return found if found is not None else self.redactor.redact_with_counts(item["text"])
 
-    def _detect_ahead(self, batch: list[tuple[RawRecord, dict[str, Any]]]) -> Any:
-        """Start detecting the languages of `batch` in a worker; None when that is not worth it."""
-        ingest = self.settings.ingest
-        if not ingest.detect_language or ingest.language_workers < 1 or (os.cpu_count() or 1) < 2:
-            return None
-        pool = language_pool(self.settings.ingest.language_workers)
-        if pool is None:
-            return None
-        texts = []
-        for _, item in batch:
-            if item["language"] is None:
-                redacted = self.redactor.redact_with_counts(item["text"])
-                item["_redacted"] = redacted
-                texts.append(redacted[0])
-        return pool.submit(_language_codes, texts) if texts else None
-
-    def _prepare(self, item: dict[str, Any], language: str | None = None) -> dict[str, Any]:
+    def prepare(self, item: dict[str, Any], language: str | None = None) -> dict[str, Any]:
+        """The row to store for a normalised item: text and string extras redacted, language
+        detected (unless given or known), author pseudonymised."""
         text, counts = self._redacted(item)
         extra = item["extra"]
         if counts:
@@ -199,8 +150,89 @@ class Ingestor:
             "extra": extra,
         }
 
-    def _flush(self, batch: list[tuple[RawRecord, dict[str, Any]]],
-               dead: list[tuple[RawRecord, str]], languages: Any = None) -> None:
+
+class Ingestor(RecordPreparer):
+    """Stores records of one source in batches; the caller decides when to commit."""
+
+    def __init__(self, session: Session, *, source: Source, settings: Settings,
+                 mapping: FieldMapping | None = None, run: IngestionRun | None = None,
+                 redactor: Redactor | None = None, columns: dict[str, str] | None = None) -> None:
+        super().__init__(settings=settings, audience=source.audience, mapping=mapping,
+                         redactor=redactor, columns=columns)
+        self.session = session
+        self.source = source
+        self.run = run
+        self.stats = IngestStats()
+
+    # -- public -------------------------------------------------------------------------------
+    def ingest(self, records: Iterable[RawRecord], *,
+               on_batch: Callable[[IngestStats], None] | None = None) -> IngestStats:
+        """Ingest every record; `on_batch` runs after each stored batch (e.g. to commit).
+
+        From the second batch of a large input on, the languages of a batch are detected in a
+        worker process while this one reads the next batch (`ingest.language_workers`); batches
+        are still stored, and `on_batch` called, strictly in order.
+        """
+        batch: list[tuple[RawRecord, dict[str, Any]]] = []
+        dead: list[tuple[RawRecord, str]] = []
+        size = self.settings.ingest.batch_size
+        now = utcnow()
+        pending: tuple[list[Any], list[tuple[RawRecord, str]], Any] | None = None
+        for record in records:
+            self.stats.seen += 1
+            item, reason = self.normalize_record(record, now)
+            if item is None:
+                dead.append((record, reason or "unreadable record"))
+            else:
+                batch.append((record, item))
+            if len(batch) + len(dead) >= size:
+                # Only a second full batch shows a large input: then a worker is worth starting.
+                languages = self._detect_ahead(batch) if pending is not None else None
+                if pending is not None:
+                    self._flush(*pending)
+                    if on_batch:
+                        on_batch(self.stats)
+                pending = (batch, dead, languages)
+                batch, dead = [], []
+        if pending is not None:
+            self._flush(*pending)
+            if on_batch:
+                on_batch(self.stats)
+        if batch or dead:
+            self._flush(batch, dead)
+            if on_batch:
+                on_batch(self.stats)
+        return self.stats
+
+    def dead_letter(self, record: RawRecord, reason: str) -> None:
+        """Keep a record that could not be ingested, with its reason."""
+        self._flush([], [(record, reason)])
+
+    def store_prepared(self, rows: list[dict[str, Any]], dead: list[tuple[RawRecord, str]]) -> None:
+        """Store rows that `prepare` made elsewhere (a backfill's workers), and dead letters, as
+        `ingest` stores its own: keyed, deduplicated, changed items' old tags dropped. The
+        caller counts what was read (`stats.seen`)."""
+        self._flush([(None, row) for row in rows], dead, prepared=True)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _detect_ahead(self, batch: list[tuple[RawRecord, dict[str, Any]]]) -> Any:
+        """Start detecting the languages of `batch` in a worker; None when that is not worth it."""
+        ingest = self.settings.ingest
+        if not ingest.detect_language or ingest.language_workers < 1 or (os.cpu_count() or 1) < 2:
+            return None
+        pool = language_pool(self.settings.ingest.language_workers)
+        if pool is None:
+            return None
+        texts = []
+        for _, item in batch:
+            if item["language"] is None:
+                redacted = self.redactor.redact_with_counts(item["text"])
+                item["_redacted"] = redacted
+                texts.append(redacted[0])
+        return pool.submit(_language_codes, texts) if texts else None
+
+    def _flush(self, batch: Sequence[tuple[RawRecord | None, dict[str, Any]]],
+               dead: list[tuple[RawRecord, str]], languages: Any = None, *, prepared: bool = False) -> None:
         session = self.session
         now = utcnow()
         run_id = self.run.id if self.run else None
@@ -241,11 +273,11 @@ class Ingestor:
         for external_id, item in by_id.items():
             found = existing.get(external_id)
             if found is None:
-                row = self._prepare(item, detected.get(id(item)))
+                row = dict(item) if prepared else self.prepare(item, detected.get(id(item)))
                 row.update(source_id=self.source.id, run_id=run_id, ingested_at=now, updated_at=now)
                 new_rows.append(row)
             elif found[1] != item["content_hash"]:
-                row = self._prepare(item, detected.get(id(item)))
+                row = dict(item) if prepared else self.prepare(item, detected.get(id(item)))
                 row.update(id=found[0], run_id=run_id, updated_at=now)
                 changed.append(row)
             else:
@@ -306,7 +338,7 @@ def _language_codes(texts: list[str]) -> list[str]:
     return [detect_language(text).code for text in texts]
 
 
-def _take_languages(languages: Any, batch: list[tuple[RawRecord, dict[str, Any]]]
+def _take_languages(languages: Any, batch: Sequence[tuple[RawRecord | None, dict[str, Any]]]
                     ) -> dict[int, str]:
     """The worker's answers for a batch, by item identity; empty if it had none or failed."""
     if languages is None:
