@@ -12,8 +12,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# CPU build of torch first (the default PyPI wheel is a multi-GB CUDA build).
-RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
+# CPU build of torch first (the default PyPI wheel is a multi-GB CUDA build). For GPU workers:
+# --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126 (deploy/compose.yaml passes it).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN pip install --index-url "${TORCH_INDEX_URL}" "torch==2.13.0"
 
 COPY pyproject.toml requirements.lock README.md ./
 COPY feedback ./feedback
@@ -33,5 +35,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health')"
 
 # Migrate, then serve. `docker run ... voc demo --serve` loads the demo data instead;
-# `docker run ... voc scheduler` runs the scheduled jobs in a second container.
+# `docker run ... voc scheduler` runs the scheduled jobs in a second container. In production,
+# deploy/compose.yaml runs PostgreSQL, the API, the scheduler and tagging workers from this image.
 CMD ["sh", "-c", "voc init && voc serve"]
