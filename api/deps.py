@@ -19,41 +19,61 @@ from feedback.ingest.readers import has_surrogates
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
-def lone_surrogate(value: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...] | None:
-    """Where in a parsed JSON document a key or string holds a lone surrogate; None if nowhere."""
+def _bad_text(value: str) -> str | None:
+    """Why `value` cannot be stored as text, or None: a lone surrogate (no UTF-8 text can hold one)
+    or a NUL character (PostgreSQL text cannot; SQLite would cut C strings at it)."""
+    if has_surrogates(value):
+        return "not valid Unicode: a lone surrogate (\\ud800-\\udfff) that UTF-8 cannot encode"
+    if "\x00" in value:
+        return "a NUL character (\\u0000), which no text column can hold"
+    return None
+
+
+def bad_text_at(value: Any, loc: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str] | None:
+    """Where in a parsed JSON document a key or string cannot be stored as text, and why."""
     if isinstance(value, str):
-        return loc if has_surrogates(value) else None
+        why = _bad_text(value)
+        return (loc, why) if why else None
     if isinstance(value, list):
         for index, child in enumerate(value):
-            found = lone_surrogate(child, (*loc, index))
+            found = bad_text_at(child, (*loc, index))
             if found is not None:
                 return found
     if isinstance(value, dict):
         for key, child in value.items():
-            if has_surrogates(key):  # the location names it escaped: the answer must encode too
-                return (*loc, key.encode("utf-8", "backslashreplace").decode())
-            found = lone_surrogate(child, (*loc, key))
+            why = _bad_text(key)
+            if why:  # the location names it escaped: the answer must encode too
+                return (*loc, key.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")), why
+            found = bad_text_at(child, (*loc, key))
             if found is not None:
                 return found
     return None
 
 
+def _invalid(loc: tuple[str | int, ...], why: str) -> RequestValidationError:
+    return RequestValidationError([{"type": "string_unicode", "loc": loc, "input": None, "msg": why}])
+
+
 async def valid_unicode(request: Request) -> None:
-    """422 for a JSON body with a lone surrogate ("\\ud800"): JSON can escape one, but no UTF-8
-    text, and so no database, can hold it."""
+    """422 for text no database can store: a query parameter with a NUL character, or a JSON body
+    with a lone surrogate ("\\ud800": JSON can escape one, but no UTF-8 text can hold it) or a NUL
+    ("\\u0000": PostgreSQL text cannot hold it)."""
+    for key, value in request.query_params.multi_items():
+        why = _bad_text(key) or _bad_text(value)
+        if why:
+            raise _invalid(("query", key.replace("\x00", "\\u0000")), why)
     if "json" not in request.headers.get("content-type", ""):
         return
-    if not SURROGATE_ESCAPE.search(await request.body()):
-        return  # raw UTF-8 cannot hold a surrogate: only an escape can (or a pair, for an emoji)
+    body = await request.body()
+    if not SURROGATE_ESCAPE.search(body) and b"\\u0000" not in body:
+        return  # raw UTF-8 cannot hold a surrogate or a NUL unescaped in valid JSON: only an escape can
     try:
         document = await request.json()  # parsed once: the endpoint's body reads the same
     except ValueError:
         return  # the endpoint's own validation answers a body that is not JSON
-    loc = lone_surrogate(document, ("body",))
-    if loc is not None:
-        raise RequestValidationError([{"type": "string_unicode", "loc": loc, "input": None,
-                                       "msg": "not valid Unicode: a lone surrogate (\\ud800-\\udfff) "
-                                              "that UTF-8 cannot encode"}])
+    found = bad_text_at(document, ("body",))
+    if found is not None:
+        raise _invalid(*found)
 
 
 def get_settings_dep(request: Request) -> Settings:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query
+from pydantic import AfterValidator
 
 from api.deps import SettingsDep
 from feedback.analytics.cells import Slice
@@ -16,6 +17,21 @@ from feedback.privacy.groups import min_sizes
 DB_INT_MAX = 2**63 - 1
 RowId = Annotated[int, Path(ge=1, le=DB_INT_MAX, description="the row's id")]
 IdCursor = Annotated[int | None, Query(ge=0, le=DB_INT_MAX, description="next_cursor of the previous page")]
+
+
+
+def _storable_moment(value: datetime) -> datetime:
+    """A moment the database can compare with: one that exists in UTC (not 0001-01-01T00:00-05:00,
+    which is in year 0 there), as PostgreSQL's timestamps and Python's datetimes both need."""
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("this moment is outside the years 1 to 9999 in UTC") from None
+    return value
+
+
+Moment = Annotated[datetime, AfterValidator(_storable_moment)]
 
 Audience = Literal["customer", "employee"]
 GroupBy = Literal["touchpoint", "journey_stage", "channel", "source", "segment", "org_unit", "language",
@@ -49,8 +65,8 @@ FiltersDep = Annotated[dict[str, str], Depends(dimension_filters)]
 def slice_params(
     filters: FiltersDep,
     audience: Audience = "customer",
-    start: Annotated[datetime | None, Query(description="from this moment (inclusive, ISO 8601)")] = None,
-    end: Annotated[datetime | None, Query(description="until this moment (exclusive, ISO 8601)")] = None,
+    start: Annotated[Moment | None, Query(description="from this moment (inclusive, ISO 8601)")] = None,
+    end: Annotated[Moment | None, Query(description="until this moment (exclusive, ISO 8601)")] = None,
 ) -> Slice:
     """The slice a request covers."""
     return Slice.make(audience, start, end, filters)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, not_, select
 from sqlalchemy.orm import Session, selectinload
 
 from feedback.analytics.rollups import rollups_current
@@ -29,12 +30,47 @@ def get_item(session: Session, item_id: int) -> FeedbackItem | None:
     )
 
 
+SEARCH_CONFIG = "simple"  # PostgreSQL text search configuration: every word kept, no stemming
+
+
+def search_terms(query: str) -> list[tuple[str, bool]]:
+    """The words and "quoted phrases" of a search, each with whether it is wanted (a leading `-`
+    excludes it), as web search engines read a query."""
+    terms = []
+    for match in re.finditer(r'(-?)"([^"]*)"|(-?)(\S+)', query):
+        negated = bool(match.group(1) or match.group(3))
+        term = (match.group(2) if match.group(2) is not None else match.group(4)).strip()
+        if term and term != "-":
+            terms.append((term, not negated))
+    return terms
+
+
+def text_search(dialect: str, query: str) -> ColumnElement[bool]:
+    """A WHERE clause for items whose text matches `query` (words, "phrases", -exclusions).
+
+    PostgreSQL: full-text search (`websearch_to_tsquery`, whole words, case-insensitive) served by
+    the GIN index `ix_feedback_items_text_search`. SQLite: each term as a case-insensitive
+    substring (LIKE), a scan; fine at SQLite's sizes.
+    """
+    if dialect == "postgresql":
+        return func.to_tsvector(SEARCH_CONFIG, FeedbackItem.text).op("@@")(
+            func.websearch_to_tsquery(SEARCH_CONFIG, query))
+    clauses = []
+    for term, wanted in search_terms(query):
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = FeedbackItem.text.ilike(f"%{escaped}%", escape="\\")
+        clauses.append(like if wanted else not_(like))
+    return and_(*clauses) if clauses else and_(True)
+
+
 def list_items(session: Session, *, audience: str | None = None, touchpoint: str | None = None,
                channel: str | None = None, org_unit: str | None = None, source: str | None = None,
-               since: datetime | None = None, until: datetime | None = None,
+               since: datetime | None = None, until: datetime | None = None, q: str | None = None,
                after_id: int | None = None, limit: int = 100) -> Sequence[FeedbackItem]:
-    """Items by id (keyset pagination: pass the last id seen as `after_id`)."""
+    """Items by id (keyset pagination: pass the last id seen as `after_id`); `q` searches their text."""
     stmt = select(FeedbackItem).options(selectinload(FeedbackItem.tag)).order_by(FeedbackItem.id).limit(limit)
+    if q and q.strip():
+        stmt = stmt.where(text_search(session.get_bind().dialect.name, q))
     if audience:
         stmt = stmt.where(FeedbackItem.audience == audience)
     if touchpoint:

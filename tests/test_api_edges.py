@@ -70,6 +70,33 @@ def test_a_lone_surrogate_in_a_push_is_422_and_nothing_is_stored(light_client, b
     assert emoji.status_code == 200 and _stored(light_client) == 1  # a surrogate pair is a character
 
 
+@pytest.mark.parametrize("body", [
+    b'{"items": [{"text": "late \\u0000 parcel"}]}',
+    b'{"source": "s\\u0000", "items": [{"text": "late parcel"}]}',
+    b'{"items": [{"text": "late parcel", "store\\u0000": "x"}]}',
+])
+def test_a_nul_character_in_a_push_is_422_and_nothing_is_stored(light_client, body) -> None:
+    """PostgreSQL text cannot hold NUL: refused at the edge, on every engine, with where it was."""
+    response = light_client.post("/v1/feedback", content=body, headers={"Content-Type": "application/json"})
+    assert _is_validation_error(response, "body"), response.text
+    assert "NUL" in response.json()["detail"][0]["msg"]
+    assert _stored(light_client) == 0
+
+
+@pytest.mark.parametrize("query", ["source=a%00b", "q=late%00", "touchpoint=%00"])
+def test_a_nul_character_in_a_query_is_422(light_client, query) -> None:
+    response = light_client.get(f"/v1/feedback?{query}")
+    assert _is_validation_error(response, "query"), response.text
+    assert light_client.get(f"/v1/trends?{query.replace('q=', 'channel=')}").status_code == 422
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+def test_a_moment_outside_the_years_1_to_9999_in_utc_is_422(light_client, moment) -> None:
+    for path, name in [("/v1/feedback", "since"), ("/v1/trends", "start"), ("/v1/compare", "current_start")]:
+        response = light_client.get(path, params={name: moment})
+        assert _is_validation_error(response, "query", name), (path, response.text)
+
+
 def test_topic_edits_answer_in_the_declared_shape(light_client, topic_id) -> None:
     empty = light_client.patch(f"/v1/topics/{topic_id}", json={})
     assert _is_validation_error(empty, "body") and "`label`" in empty.text

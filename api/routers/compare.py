@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, ShareEstimatorDep
-from api.params import Audience, FiltersDep, GroupBy, GroupSizesDep
+from api.params import Audience, FiltersDep, GroupBy, GroupSizesDep, Moment
 from feedback.analytics.compare import CompareQuery, compare, previous_periods
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
@@ -27,10 +27,10 @@ def get_compare(
     period: Annotated[Literal["week", "month"] | None,
                       Query(description="compare the period containing `at` with the one before")] = None,
     at: Annotated[date | None, Query(description="a day in the current period (default: today)")] = None,
-    current_start: datetime | None = None,
-    current_end: datetime | None = None,
-    baseline_start: datetime | None = None,
-    baseline_end: datetime | None = None,
+    current_start: Moment | None = None,
+    current_end: Moment | None = None,
+    baseline_start: Moment | None = None,
+    baseline_end: Moment | None = None,
     drivers_by: Annotated[Literal["topic", "touchpoint", "journey_stage", "channel", "segment", "source",
                                   "language", "org_unit"] | None,
                           Query(description="what the change is split by (default: topic, or touchpoint "

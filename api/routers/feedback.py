@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
@@ -11,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.concurrency import push_turn
 from api.deps import SessionDep, SettingsDep
-from api.params import IdCursor, RowId
+from api.params import IdCursor, Moment, RowId
 from feedback import repository
 from feedback.config import Settings
 from feedback.ingest.service import get_or_create_source, ingest_payloads
@@ -114,14 +113,17 @@ def list_feedback(
     channel: str | None = None,
     org_unit: str | None = None,
     source: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
+    q: Annotated[str | None, Query(max_length=500, description=(
+        'Search the text: words, "quoted phrases", -excluded words. PostgreSQL matches whole words '
+        "(full-text search); SQLite matches substrings."))] = None,
     cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FeedbackPage:
-    """Items oldest first, with their tags; page with `cursor`."""
+    """Items oldest first, with their tags; page with `cursor`, search with `q`."""
     items = repository.list_items(session, audience=audience, touchpoint=touchpoint, channel=channel,
-                                  org_unit=org_unit, source=source, since=since, until=until,
+                                  org_unit=org_unit, source=source, since=since, until=until, q=q,
                                   after_id=cursor, limit=limit)
     next_cursor = items[-1].id if len(items) == limit else None
     return FeedbackPage(items=[FeedbackOut.model_validate(i) for i in items], next_cursor=next_cursor)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from api.deps import SessionDep, SettingsDep, lone_surrogate
+from api.deps import SessionDep, SettingsDep, bad_text_at
 from feedback.schemas import IngestResult
 from feedback.sources import repository
 from feedback.sources.config import CredentialsError
@@ -58,10 +58,9 @@ def receive(
         document = json.loads(body)
     except ValueError as exc:
         raise HTTPException(status_code=400, detail=f"the body is not JSON: {exc}") from None
-    where = lone_surrogate(document, ())
-    if where is not None:
-        raise HTTPException(status_code=400, detail=f"the body is not valid Unicode at {list(where)}: a lone "
-                                                    f"surrogate (\\ud800-\\udfff) that UTF-8 cannot encode")
+    found = bad_text_at(document, ())
+    if found is not None:
+        raise HTTPException(status_code=400, detail=f"the body cannot be stored at {list(found[0])}: {found[1]}")
     stats = ingest_webhook(
         session, source=source, connector=connector, document=document, settings=settings
     )
