@@ -4,10 +4,11 @@ Idempotency-Key at a time, and reuse of heavy answers (docs/api.md#limits-and-50
 - `InFlightLimit`: beyond `api.max_in_flight` requests in progress (running, or queued for one
   of the `api.worker_threads`), a new request is answered 503 with `Retry-After` at once: a
   saturated service says so in a millisecond instead of letting callers queue for 30 s.
-- `PushQueue`: pushes write one at a time, queued on the event loop (no thread is held while
-  waiting); a re-send with the Idempotency-Key of a push still in progress waits for that
-  push's answer (then replays it) instead of being processed as new; after
-  `api.idempotency_wait_seconds` it gets 409 "in progress" with `Retry-After`.
+- `PushQueue`: pushes write one at a time on SQLite (`api.concurrent_pushes` at a time on
+  PostgreSQL), queued on the event loop (no thread is held while waiting); a re-send with the
+  Idempotency-Key of a push still in progress waits for that push's answer (then replays it)
+  instead of being processed as new; after `api.idempotency_wait_seconds` it gets 409
+  "in progress" with `Retry-After`.
 - `ResponseCache` (`cached_answer`): an analytics answer (trends, journey, topics, a BI export
   page, a digest), once built, is reused while the data behind it is unchanged (a stamp of the
   newest writes it depends on) and for at most `api.cache_seconds`; requests for the same URL
@@ -85,15 +86,17 @@ class InFlightLimit:
 
 
 class PushQueue:
-    """Pushes of this process: one writes at a time, and one per Idempotency-Key at a time.
+    """Pushes of this process: `writers` write at a time (1 on SQLite, whose writers take turns
+    anyway), and one per Idempotency-Key at a time.
 
     Both waits happen on the event loop, before a worker thread is taken: a queued push holds no
-    thread (reads go on) and no database connection, and the next one starts the moment the one
+    thread (reads go on) and no database connection, and the next one starts the moment one
     before commits, instead of polling SQLite's lock with sleeps.
     """
 
-    def __init__(self) -> None:
-        self._write: anyio.Lock | None = None
+    def __init__(self, writers: int = 1) -> None:
+        self.writers = writers
+        self._write: anyio.Semaphore | None = None
         self._keys: dict[str, anyio.Event] = {}
 
     def in_progress(self, key: str) -> bool:
@@ -114,8 +117,8 @@ class PushQueue:
                                            f"retry after {retry_after_s} s to get its answer")
             self._keys[key] = anyio.Event()
         try:
-            if self._write is None:
-                self._write = anyio.Lock()
+            if self._write is None:  # made on the event loop that uses it
+                self._write = anyio.Semaphore(self.writers)
             acquired = False
             with anyio.move_on_after(write_wait_s):
                 await self._write.acquire()

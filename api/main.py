@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
                                    **_pool_size(settings))
     app.state.in_flight = InFlight(limit=settings.api.in_flight_limit(),
                                    retry_after_s=settings.api.retry_after_seconds)
-    app.state.push_queue = PushQueue()
+    app.state.push_queue = PushQueue(settings.api.push_writers(make_url(settings.database_url).get_backend_name()))
     app.state.response_cache = ResponseCache(settings.api.cache_seconds)
     app.state.session_factory = session_factory(app.state.engine)
     app.state.tagger_provider = (lambda: tagger) if tagger is not None else _tagger_provider(settings)

@@ -3,6 +3,7 @@
     .venv/bin/python bench/load.py                          # 50 clients, 60 s, `voc tag` alongside
     .venv/bin/python bench/load.py --clients 5 --duration 5 # a short smoke run
     .venv/bin/python bench/load.py --no-tagger              # the API alone
+    .venv/bin/python bench/load.py --database postgres      # the same on a PostgreSQL server
 
 Set-up (not measured): a temporary SQLite database gets the demo generator's data (about 6,000
 items over 16 weeks), all but the newest `--backlog-days` are tagged here, a customer topic model
@@ -15,7 +16,9 @@ clients send requests back to back for `--duration` seconds: 70% reads (trends, 
 feedback page, topics, the latest digest, the CSV aggregates export), 30% pushes of 5 new items
 with unique ids and an Idempotency-Key. A push answered 503 (saturated), 409 "in progress" or
 not at all is sent again with the same key, as a client should. `--workdir DIR` keeps the
-seeded database for later runs (each run works on a fresh copy).
+seeded database for later runs (each run works on a fresh copy). With `--database postgres` each
+run copies the seeded SQLite database into a fresh database on a throwaway PostgreSQL server
+(tests/pg.py: Debian's binaries, on loopback) and everything runs against that.
 
 Prints errors (any answer but 2xx and the 503s, and transport errors), the 503s, p50/p95/p99 of
 reads and of writes (each HTTP request), requests per second, what the tagger did, the server's
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
 import os
 import random
@@ -147,6 +151,28 @@ def _settings(folder: Path) -> Settings:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "var").mkdir(exist_ok=True)
     return Settings(database_url=f"sqlite:///{folder / 'voc.db'}", var_dir=folder / "var", _env_file=None)
+
+
+def _on_postgres(settings: Settings) -> tuple[Settings, Any]:
+    """A fresh database on a throwaway PostgreSQL server holding a copy of the seeded SQLite one."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from pg import PgServer
+
+    from feedback.dbcopy import copy_database
+    from feedback.migrate import upgrade
+
+    server = PgServer.start()
+    atexit.register(server.stop)  # also when the run fails
+    url = server.create_database(prefix="load")
+    upgrade(url)
+    source, target = make_engine(settings.database_url), make_engine(url)
+    try:
+        copy_database(source, target)
+    finally:
+        source.dispose()
+        target.dispose()
+    print(f"postgres: seed copied into {url}", flush=True)
+    return settings.model_copy(update={"database_url": url}), server
 
 
 def count_tags(settings: Settings) -> int:
@@ -275,6 +301,10 @@ def main() -> int:
                         help="fit a customer topic model before the load")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds a client waits for an answer")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite",
+                        help="postgres: run on a throwaway PostgreSQL server, seeded from the SQLite seed")
+    parser.add_argument("--server-processes", type=int, default=1,
+                        help="uvicorn worker processes of the API (each with its own limits and pool)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the seeded database here and reuse it in later runs (default: a "
                              "temporary folder, removed)")
@@ -294,6 +324,9 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
         shutil.copytree(seeded_dir, work)
         settings = _settings(work)
+        pg_server = None
+        if args.database == "postgres":
+            settings, pg_server = _on_postgres(settings)
         env = {**os.environ, "VOC_DATABASE_URL": settings.database_url, "VOC_VAR_DIR": str(settings.var_dir),
                "VOC_CONFIG": "/nonexistent/voc.toml"}
         port = _free_port()
@@ -301,7 +334,8 @@ def main() -> int:
         with open(server_log, "wb") as log_file, open(work / "tagger.log", "wb") as tagger_log:
             server = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", "127.0.0.1",
-                 "--port", str(port), "--log-level", "warning", "--no-access-log"],
+                 "--port", str(port), "--log-level", "warning", "--no-access-log",
+                 "--workers", str(args.server_processes)],
                 cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
             tagging: TaggingLoop | None = None
             try:
@@ -349,6 +383,7 @@ def main() -> int:
         lost, duplicated = lost_and_duplicated(settings, tally.acknowledged)
 
     requests = len(tally.read_s) + len(tally.write_s) + sum(tally.errors.values())
+    print(f"database: {args.database}; API processes: {args.server_processes}")
     print(f"requests: {requests} in {elapsed:.0f} s ({requests / elapsed:.0f}/s)")
     print(f"errors: {sum(tally.errors.values())} {dict(tally.errors) if tally.errors else ''}")
     print(f"503 / in-progress answers (retried after Retry-After): {tally.turned_away}; "

@@ -95,6 +95,11 @@ class ApiSettings(BaseModel):
         description="SQLite: how long a push waits for a job's write lock before it is answered "
                     "503 with Retry-After.",
     )
+    concurrent_pushes: int | None = Field(
+        default=None, ge=1, le=256,
+        description="Pushes stored at the same time. SQLite has one writer, so there it is always 1 "
+                    "(pushes queue for their turn); on PostgreSQL None means one per CPU core.",
+    )
     idempotency_wait_seconds: float = Field(
         default=10.0, ge=0.0,
         description="How long a re-send with the Idempotency-Key of a request still in progress "
@@ -113,6 +118,12 @@ class ApiSettings(BaseModel):
     def in_flight_limit(self) -> int:
         """Requests in progress before 503: as set, else 32 per CPU core."""
         return self.max_in_flight or 32 * (os.cpu_count() or 1)
+
+    def push_writers(self, backend: str) -> int:
+        """Pushes that store at once: 1 on SQLite (one writer), else as set or one per core."""
+        if backend == "sqlite":
+            return 1
+        return self.concurrent_pushes or max(2, os.cpu_count() or 1)
 
     def connections(self) -> int:
         """The API's database connection pool: as set, else one per worker thread and 4 more."""

@@ -298,3 +298,14 @@ def test_an_item_edited_while_the_models_ran_is_left_for_the_next_batch(settings
     with session_factory(engine)() as session:
         assert count_untagged(session) == 1  # its new text waits for the next batch
         assert [r.text for r in pending_items(session)] == ["The courier never came at all"]
+
+
+def test_pushes_take_turns_on_sqlite_and_store_side_by_side_on_postgresql(app_client, db_backend) -> None:
+    """SQLite has one writer, so pushes queue for one turn; PostgreSQL locks rows, so
+    `api.concurrent_pushes` pushes store at once, and unrelated pushes all succeed."""
+    client = app_client(concurrent_pushes=3)
+    assert client.app.state.push_queue.writers == (1 if db_backend == "sqlite" else 3)
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda n: client.post("/v1/feedback", json=_batch("side", f"s{n}")), range(6)))
+    assert [a.status_code for a in answers] == [200] * 6
+    assert all(a.json()["new"] == 5 for a in answers)
