@@ -321,6 +321,9 @@ def _dead_letter_json(d: Any) -> dict[str, Any]:
 from jobs.cli_digest import digest as digest_command  # noqa: E402  (its imports are lazy)
 
 app.command("digest")(digest_command)
+from jobs.cli_backfill import backfill as backfill_command  # noqa: E402  (its imports are lazy)
+
+app.command("backfill")(backfill_command)
 
 
 from jobs.cli_sources import register as _register_sources  # noqa: E402  (its imports are lazy)
