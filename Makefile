@@ -18,12 +18,17 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-## System packages the tests start for real (PostgreSQL server), from Debian, installed when missing.
+## System packages the tests start for real (PostgreSQL server; Chromium for the web app's browser
+## tests, Debian's build, never a downloaded one), from Debian, installed when missing.
 ## As root it runs apt-get itself; otherwise it says what to install.
 sysdeps:
 	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; \
 	  else echo "PostgreSQL server missing: sudo apt-get install -y postgresql (PostgreSQL tests will be skipped)"; fi; \
+	fi
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else echo "Chromium missing: sudo apt-get install -y chromium (browser tests will be skipped)"; fi; \
 	fi
 
 ## make run: install, migrate, generate + ingest + tag the demo data, then serve on :$(PORT)

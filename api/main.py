@@ -128,6 +128,10 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
     # AuthenticateFirst checks the key before the body is read, so a caller without one gets 401
     # whatever it sent; the guards below then check its scopes.
     app.add_middleware(AuthenticateFirst)
+    if settings.web.enabled:
+        from api import web  # the insight pages at / (docs/web.md); their own session cookie, not a key
+
+        web.install(app)
     # Added last, so it runs first: a saturated service answers 503 before anything else.
     app.add_middleware(InFlightLimit, state=app.state.in_flight)
     unicode = Depends(valid_unicode)

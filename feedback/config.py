@@ -161,6 +161,19 @@ class PrivacySettings(BaseModel):
         return self
 
 
+class WebSettings(BaseModel):
+    """The insight web app at `/` (api/web): sessions and sign-in limits."""
+
+    enabled: bool = Field(default=True, description="serve the pages at / (the API at /v1 is always served)")
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30,
+                                 description="a session ends this long after sign-in, whatever it does")
+    sign_in_attempts: int = Field(default=10, ge=1,
+                                  description="failed sign-ins per client address per window before 429")
+    sign_in_window_seconds: int = Field(default=300, ge=1)
+    secure_cookies: bool | None = Field(
+        default=None, description="mark the session cookie Secure; None: when the request came over https")
+
+
 class IngestSettings(BaseModel):
     """Ingestion."""
 
@@ -232,6 +245,7 @@ class Settings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     digests: DigestSettings = Field(default_factory=DigestSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @classmethod
     def settings_customise_sources(
