@@ -261,6 +261,9 @@ app.add_typer(jobs_app, name="jobs")
 from jobs.cli_keys import app as keys_app  # noqa: E402  (voc keys create|list|revoke)
 
 app.add_typer(keys_app, name="keys")
+from jobs.cli_users import app as users_app  # noqa: E402  (voc users create|list|password|disable)
+
+app.add_typer(users_app, name="users")
 from jobs.cli_topics import topics_app  # noqa: E402  (voc topics fit|list|show|rename|merge|pin)
 
 app.add_typer(topics_app, name="topics")
