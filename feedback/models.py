@@ -365,3 +365,35 @@ class RollupState(Base):
     topics_stamp: Mapped[str | None] = mapped_column(String(100))
     refreshed_at: Mapped[datetime] = mapped_column(default=utcnow)
     rebuilt_at: Mapped[datetime | None]
+
+
+class TagWorker(Base):
+    """A running tagging worker (`voc worker`, `voc tag`), kept alive by its heartbeat; what
+    `/health` lists. A row whose `expires_at` passed belongs to a worker that stopped or died."""
+
+    __tablename__ = "tag_workers"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(20), default="idle")  # idle|tagging|stopping
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    items_tagged: Mapped[int] = mapped_column(Integer, default=0)
+    batches: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TagClaim(Base):
+    """An item a tagging worker has taken, until it stores the item's tags or `expires_at` passes
+    (`feedback.claims`). No row, or an expired one: the item is free to claim."""
+
+    __tablename__ = "tag_claims"
+
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True
+    )
+    worker_id: Mapped[str] = mapped_column(String(64), index=True)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]

@@ -138,6 +138,40 @@ def tag(
 
 
 @app.command()
+def worker(
+    batch_size: Annotated[int | None, typer.Option(help="items per claimed batch")] = None,
+    lease_seconds: Annotated[float, typer.Option(help="a dead worker's batch is retaken after this")] = 60.0,
+    until_empty: Annotated[bool, typer.Option("--until-empty", help="exit when nothing is left to tag")] = False,
+    poll_seconds: Annotated[float, typer.Option(help="pause when nothing is left to tag")] = 5.0,
+    name: Annotated[str | None, typer.Option(help="name shown on /health (default host:pid)")] = None,
+) -> None:
+    """Tag items as one of any number of workers sharing the database (claims, heartbeat on /health).
+
+    SIGTERM finishes the batch in flight and exits; topics and rollups stay with `voc scheduler`.
+    """
+    import logging
+
+    from jobs.tasks import load_service_tagger
+    from jobs.worker import Worker, WorkerOptions, stop_on_signals
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    engine = get_engine(settings.database_url)
+    tagger = load_service_tagger(settings)
+    options = WorkerOptions(batch_size=batch_size or max(settings.models.batch_size, 256),
+                            lease_seconds=lease_seconds, poll_seconds=poll_seconds,
+                            until_empty=until_empty, name=name)
+    tagging = Worker(engine, tagger, options)
+    started = time.perf_counter()
+    with stop_on_signals(tagging):
+        result = tagging.run()
+    elapsed = time.perf_counter() - started
+    rate = result.tagged / elapsed if elapsed else 0.0
+    out.print(f"worker {tagging.name}: tagged {result.tagged} items in {result.batches} batches in "
+              f"{elapsed:.1f}s ({rate:.0f}/s)")
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,

@@ -5,21 +5,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from feedback.analytics.rollups import refresh_rollups
 from feedback.config import Settings
 from feedback.db import retry_locked, session_factory, session_scope, utcnow
 from feedback.models import JobRun
-from feedback.tagging import count_untagged, pending_items, store_tags, tag_items
+from feedback.tagging import count_untagged
 from feedback.topics.service import assign_pending_topics, load_current_topic_models
 
 log = logging.getLogger(__name__)
 ROLLUP_DAYS_PER_BATCH = 7
+TAG_OUTAGE_SECONDS = 120.0  # a `voc tag` run waits this long for a lost database, then fails
 
 
 def load_service_tagger(settings: Settings) -> Any:
@@ -55,40 +56,44 @@ def tag_pending(engine: Engine, tagger: Any, *, batch_size: int = 256, limit: in
                 progress: Callable[[int, int], None] | None = None) -> TagRunResult:
     """Tag every untagged item in batches, committing each batch (a crash loses one batch at most).
 
-    The models run between two short transactions (read a batch; store its tags), never inside
-    one, so pushes and other jobs wait for the tagger's writes only briefly; a write that finds
-    the database locked is retried (`retry_locked`), not fatal.
+    One tagging worker run to completion (`jobs.worker`): batches are claimed, so this runs
+    safely beside `voc worker` processes and other runs. The models run between two short
+    transactions (claim a batch; store its tags), never inside one, so pushes and other jobs
+    wait for the tagger's writes only briefly; a write that finds the database locked is retried
+    (`retry_locked`), not fatal. Each batch also gives its items a topic and refreshes recent
+    rollups; at the end, items tagged by workers get their topics and the rollups catch up.
     """
+    from jobs.worker import Worker, WorkerOptions
+
     factory = session_factory(engine)
     with factory() as session:
         total = count_untagged(session)
         load_current_topic_models(session)
     if limit is not None:
         total = min(total, limit)
-    done = 0
-    while done < total:
-        with factory() as session:
-            rows = pending_items(session, batch_size=min(batch_size, total - done))
-        if not rows:
-            break
-        results = tag_items(tagger, rows)
-        retry_locked(partial(_store_batch, engine, tagger, rows, results), what="tagging: storing a batch")
-        done += len(rows)
-        if progress:
-            progress(done, total)
+    options = WorkerOptions(batch_size=batch_size, until_empty=True, limit=limit, name="voc tag",
+                            outage_seconds=TAG_OUTAGE_SECONDS)
+    report = (lambda done: progress(done, max(total, done))) if progress else None
+    result = Worker(engine, tagger, options, after_store=_topics_and_recent_rollups, progress=report).run()
+    retry_locked(lambda: _assign_all_topics(engine), what="tagging: topics")
     retry_locked(lambda: _refresh_all_rollups(engine), what="tagging: rollups")
     with factory() as session:
         remaining = count_untagged(session)
-    return TagRunResult(tagged=done, remaining=remaining)
+    return TagRunResult(tagged=result.tagged, remaining=remaining)
 
 
-def _store_batch(engine: Engine, tagger: Any, rows: list[Any], results: list[Any]) -> int:
-    with session_scope(engine) as session:
-        stored = store_tags(session, tagger, rows, results)
-        assign_pending_topics(session)  # new items get a topic from the current version
-        # Rollups follow in the same transaction when the batch is recent feedback (a few days).
-        refresh_rollups(session, max_days=ROLLUP_DAYS_PER_BATCH)
-    return stored
+def _topics_and_recent_rollups(session: Session) -> None:
+    """In each batch's store transaction: topics for new items, and rollups when the batch is
+    recent feedback (a few days)."""
+    assign_pending_topics(session)  # new items get a topic from the current version
+    refresh_rollups(session, max_days=ROLLUP_DAYS_PER_BATCH)
+
+
+def _assign_all_topics(engine: Engine) -> None:
+    while True:  # items tagged by `voc worker` processes (which leave topics to this job)
+        with session_scope(engine) as session:
+            if not assign_pending_topics(session):
+                return
 
 
 def _refresh_all_rollups(engine: Engine) -> None:

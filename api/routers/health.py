@@ -1,4 +1,4 @@
-"""Liveness and readiness: database reachable, migrations applied, scheduler heartbeat."""
+"""Liveness and readiness: database reachable, migrations applied, scheduler and worker heartbeats."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select, text
 
 from api.deps import SessionDep
+from feedback.claims import count_claimed, live_workers
 from feedback.db import utcnow
 from feedback.models import FeedbackItem, SchedulerLease, Tag
 
@@ -16,7 +17,8 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health")
 def health(session: SessionDep) -> dict[str, Any]:
-    """Status of the service; `scheduler` shows the newest heartbeat of the job scheduler."""
+    """Status of the service; `scheduler` shows the newest heartbeat of the job scheduler,
+    `workers` the tagging workers alive now and `queue` what waits for them."""
     session.execute(text("SELECT 1"))
     lease = session.scalar(  # the scheduler's lease, not a source pull's (`pull:<name>`)
         select(SchedulerLease)
@@ -35,5 +37,12 @@ def health(session: SessionDep) -> dict[str, Any]:
         }
     items = session.scalar(select(func.count()).select_from(FeedbackItem)) or 0
     tagged = session.scalar(select(func.count()).select_from(Tag)) or 0
+    workers = [{
+        "name": w.name, "host": w.host, "pid": w.pid, "state": w.state, "items_tagged": w.items_tagged,
+        "batches": w.batches, "started_at": w.started_at.isoformat(),
+        "heartbeat_at": w.heartbeat_at.isoformat(),
+        "seconds_since_heartbeat": round((now - w.heartbeat_at).total_seconds(), 1),
+    } for w in live_workers(session, now=now)]
     return {"status": "ok", "items": items, "tagged": tagged, "untagged": items - tagged,
-            "scheduler": scheduler}
+            "scheduler": scheduler, "workers": workers,
+            "queue": {"untagged": items - tagged, "claimed": count_claimed(session, now=now)}}
