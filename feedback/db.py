@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -40,14 +40,21 @@ def utcnow() -> datetime:
 
 
 class UTCDateTime(TypeDecorator[datetime]):
-    """Stores naive UTC, returns aware UTC: the same on SQLite (no time zones) and PostgreSQL."""
+    """A moment, returned as aware UTC. PostgreSQL stores `timestamp with time zone` (an instant,
+    whatever a client's time zone); SQLite, which has no time zones, stores naive UTC. A naive
+    value given to it is taken as UTC."""
 
     impl = DateTime
     cache_ok = True
 
+    def load_dialect_impl(self, dialect: Any) -> Any:
+        return dialect.type_descriptor(DateTime(timezone=dialect.name == "postgresql"))
+
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
+        if dialect.name == "postgresql":
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
         if value.tzinfo is None:
             return value
         return value.astimezone(UTC).replace(tzinfo=None)
@@ -58,11 +65,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# Row ids and the keys that point at them: 64-bit on PostgreSQL (BIGINT, BIGSERIAL for a primary
+# key), SQLite's INTEGER (already 64-bit, and only `INTEGER PRIMARY KEY` is its rowid).
+RowIdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
 class Base(DeclarativeBase):
     """Declarative base with a naming convention, so migrations name constraints predictably."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime}
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON, datetime: UTCDateTime, int: RowIdType}
 
 
 BUSY_TIMEOUT_S = 30.0  # how long a SQLite write waits for another writer before "database is locked"

@@ -88,7 +88,8 @@ def period_start(dialect: str, interval: str, column: Any) -> ColumnElement[Any]
         if interval == "week":
             return func.date(column, "weekday 0", "-6 days")
         return func.strftime("%Y-%m-01", column)
-    return cast(func.date_trunc(interval, column), Date)
+    # PostgreSQL stores instants (timestamptz): periods are UTC days, whatever the session's time zone.
+    return cast(func.date_trunc(interval, func.timezone("UTC", column)), Date)
 
 
 def floor_period(day: date, interval: str) -> date:
