@@ -1,0 +1,272 @@
+"""The web app through the real ASGI app (TestClient) on the tagged demo data: sign-in, sessions,
+scopes, CSRF, headers, escaping, and that its numbers (and hidden employee groups) are the API's."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from conftest import make_api_key
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from api.main import create_app
+from feedback.accounts import create_user
+from feedback.db import session_scope, utcnow
+from feedback.models import FeedbackItem, WebSession
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+HIDDEN = "fewer than 5 responses"
+
+
+@pytest.fixture
+def app(tagged_demo: dict[str, Any]) -> Iterator[Any]:
+    app = create_app(tagged_demo["settings"])
+
+    def _no_model() -> None:
+        raise AssertionError("the web app must not load a model")
+
+    app.state.tagger_provider = _no_model
+    yield app
+
+
+def _browser(app: Any) -> TestClient:
+    return TestClient(app, follow_redirects=False)
+
+
+def sign_in(app: Any, settings: Any, *scopes: str) -> TestClient:
+    """A browser signed in with a fresh key of `scopes`."""
+    browser = _browser(app)
+    key = make_api_key(settings, *scopes, name="+".join(scopes))
+    token = CSRF.search(browser.get("/signin").text).group(1)
+    answer = browser.post("/signin", data={"csrf_token": token, "api_key": key, "next": "/"})
+    assert answer.status_code == 303, answer.text
+    return browser
+
+
+def csrf_of(page: str) -> str:
+    return CSRF.search(page).group(1)
+
+
+def test_sign_in_with_a_key_sets_a_safe_cookie_and_sign_out_ends_the_session(app, tagged_demo) -> None:
+    browser = _browser(app)
+    answer = browser.get("/journey?audience=customer")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/signin?next=%2Fjourney")
+    page = browser.get("/signin")
+    assert page.status_code == 200 and "voc_csrf" in page.headers["set-cookie"]
+    key = make_api_key(tagged_demo["settings"], "cx", name="cx lead")
+    answer = browser.post("/signin", data={"csrf_token": csrf_of(page.text), "api_key": key,
+                                           "next": "/journey?audience=customer"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/journey?audience=customer"
+    cookie = answer.headers["set-cookie"].lower()
+    assert "voc_session=" in cookie and "httponly" in cookie and "samesite=lax" in cookie and "max-age=43200" in cookie
+    stolen = browser.cookies.get("voc_session")
+    with session_scope(tagged_demo["engine"]) as session:  # only a hash of the token is stored
+        stored = session.scalars(select(WebSession.token_hash)).all()
+    assert stolen not in stored and len(stored) == 1
+    page = browser.get("/journey?audience=customer")
+    assert page.status_code == 200 and "cx lead" in page.text
+    # Sign out needs the form's token; then the old cookie opens nothing.
+    assert browser.post("/signout", data={"csrf_token": "forged"}).status_code == 403
+    answer = browser.post("/signout", data={"csrf_token": csrf_of(page.text)})
+    assert answer.status_code == 303
+    replay = _browser(app)
+    replay.cookies.set("voc_session", stolen)
+    assert replay.get("/").status_code == 303
+
+
+def test_no_open_redirect_after_sign_in(app, tagged_demo) -> None:
+    browser = _browser(app)
+    page = browser.get("/signin")
+    key = make_api_key(tagged_demo["settings"], "cx")
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        answer = browser.post("/signin", data={"csrf_token": csrf_of(page.text), "api_key": key, "next": target})
+        assert answer.headers["location"] == "/"
+
+
+def test_sign_in_needs_the_csrf_token_and_is_rate_limited(app, tagged_demo) -> None:
+    browser = _browser(app)
+    key = make_api_key(tagged_demo["settings"], "cx")
+    browser.get("/signin")
+    assert browser.post("/signin", data={"api_key": key}).status_code == 403  # no token
+    token = csrf_of(browser.get("/signin").text)
+    limit = tagged_demo["settings"].web.sign_in_attempts
+    for _ in range(limit):
+        answer = browser.post("/signin", data={"csrf_token": token, "api_key": "voc_abcdefgh_" + "x" * 30})
+        assert answer.status_code == 401 and "not valid" in answer.text
+    answer = browser.post("/signin", data={"csrf_token": token, "api_key": key})  # even the right key waits
+    assert answer.status_code == 429 and int(answer.headers["retry-after"]) > 0
+
+
+def test_sign_in_with_a_password(app, tagged_demo) -> None:
+    with session_scope(tagged_demo["engine"]) as session:
+        create_user(session, username="Hanna.HR", password="long enough password", scopes=["hr"])
+    browser = _browser(app)
+    token = csrf_of(browser.get("/signin").text)
+    wrong = browser.post("/signin", data={"csrf_token": token, "username": "hanna.hr", "password": "nope nope nope"})
+    assert wrong.status_code == 401
+    answer = browser.post("/signin", data={"csrf_token": token, "username": "hanna.hr",
+                                           "password": "long enough password"})
+    assert answer.status_code == 303
+    assert browser.get("/employee").status_code == 200
+    assert browser.get("/?audience=customer").status_code == 403
+
+
+def test_sessions_expire(app, tagged_demo) -> None:
+    browser = sign_in(app, tagged_demo["settings"], "cx")
+    assert browser.get("/").status_code == 200
+    with session_scope(tagged_demo["engine"]) as session:
+        session.execute(update(WebSession).values(expires_at=utcnow() - timedelta(seconds=1)))
+    assert browser.get("/").status_code == 303
+
+
+def test_revoking_the_key_ends_its_sessions(app, tagged_demo) -> None:
+    from feedback.apikeys import revoke_key
+    from feedback.models import ApiKey
+
+    browser = sign_in(app, tagged_demo["settings"], "admin")
+    with session_scope(tagged_demo["engine"]) as session:
+        prefix = session.scalars(select(ApiKey.prefix).order_by(ApiKey.id.desc())).first()
+        revoke_key(session, prefix)
+    assert browser.get("/").status_code == 303
+
+
+PAGES = ["/", "/journey", "/touchpoints/delivery", "/topics", "/feedback", "/feedback?q=swiftship", "/digests",
+         "/quotes?touchpoint=delivery"]
+
+
+def test_scopes_decide_what_a_session_sees(app, tagged_demo) -> None:
+    settings = tagged_demo["settings"]
+    with session_scope(tagged_demo["engine"]) as session:
+        employee_item = session.scalar(select(FeedbackItem.id).where(FeedbackItem.audience == "employee"))
+        customer_item = session.scalar(select(FeedbackItem.id).where(FeedbackItem.audience == "customer"))
+    cx = sign_in(app, settings, "cx")
+    for page in PAGES:
+        assert cx.get(page).status_code == 200, page
+    assert cx.get(f"/feedback/{customer_item}").status_code == 200
+    assert cx.get(f"/feedback/{employee_item}").status_code == 404  # looks absent, as in the API
+    for page in ("/employee", "/?audience=employee", "/journey?audience=employee", "/topics?audience=employee",
+                 "/feedback?audience=employee", "/digests?audience=employee", "/sources"):
+        assert cx.get(page).status_code == 403, page
+    hr = sign_in(app, settings, "hr")
+    for page in ("/", "/employee", "/journey", "/feedback", "/quotes?org_unit=warehouse"):
+        answer = hr.get(page)
+        assert answer.status_code == 200, page
+    assert 'href="/employee"' in hr.get("/").text
+    assert hr.get("/?audience=customer").status_code == 403
+    assert hr.get(f"/feedback/{customer_item}").status_code == 404
+    assert hr.get("/sources").status_code == 403
+    bi = sign_in(app, settings, "bi")
+    answer = bi.get("/")
+    assert answer.status_code == 403 and "may read no pages" in answer.text
+    admin = sign_in(app, settings, "admin")
+    for page in [*PAGES, "/employee", "/sources", f"/feedback/{employee_item}", "/?audience=employee"]:
+        assert admin.get(page).status_code == 200, page
+
+
+def test_every_page_sends_a_strict_content_security_policy(app, tagged_demo) -> None:
+    browser = sign_in(app, tagged_demo["settings"], "admin")
+    for page in [*PAGES, "/employee", "/sources", "/signin", "/static/app.css"]:
+        answer = browser.get(page)
+        csp = answer.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert "<script>" not in answer.text and " style=" not in answer.text, page  # nothing inline
+    assert "content-security-policy" not in TestClient(app).get("/health").headers  # the API is left alone
+
+
+def test_forms_without_the_csrf_token_are_refused(app, tagged_demo) -> None:
+    browser = sign_in(app, tagged_demo["settings"], "admin")
+    for path, form in (("/topics/1/rename", {"label": "x"}), ("/topics/1/pin", {"pinned": "true"}),
+                       ("/topics/1/merge", {"into": "2"}), ("/sources/dead-letters/retry", {}),
+                       ("/signout", {})):
+        assert browser.post(path, data=form).status_code == 403, path
+        assert browser.post(path, data={**form, "csrf_token": "not the token"}).status_code == 403, path
+
+
+def test_feedback_text_is_escaped(app, tagged_demo) -> None:
+    settings = tagged_demo["settings"]
+    api = TestClient(app)
+    api.headers["Authorization"] = f"Bearer {make_api_key(settings, 'admin')}"
+    hostile = '<script>alert("pwned")</script><img src=x onerror=alert(1)> "quoted" & more'
+    answer = api.post("/v1/feedback", json={"source": "web-test", "audience": "customer",
+                                            "items": [{"id": "x1", "text": hostile, "touchpoint": "<b>bold</b>"}]})
+    assert answer.status_code == 200, answer.text
+    browser = sign_in(app, settings, "cx")
+    listing = browser.get("/feedback", params={"q": "pwned"}).text
+    assert "<script>alert" not in listing and "<img src=x" not in listing
+    assert html.escape(hostile, quote=False) in listing or "&lt;script&gt;alert(" in listing
+    item_id = re.search(r'href="/feedback/(\d+)"', listing).group(1)
+    page = browser.get(f"/feedback/{item_id}").text
+    assert "<script>alert" not in page and "&lt;script&gt;" in page and "<b>bold</b>" not in page
+
+
+def _page_cells(page: str) -> dict[str, list[str]]:
+    """The employee table: group code -> its cells' text."""
+    out = {}
+    for code, row in re.findall(r'<tr data-group="([^"]+)">(.*?)</tr>', page, re.S):
+        cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+        out[html.unescape(code)] = [re.sub(r"<[^>]+>", "", cell).strip() for cell in cells]
+    return out
+
+
+def test_employee_view_hides_exactly_what_the_api_hides(app, tagged_demo) -> None:
+    settings = tagged_demo["settings"]
+    browser = sign_in(app, settings, "hr")
+    api = TestClient(app)
+    api.headers["Authorization"] = f"Bearer {make_api_key(settings, 'hr')}"
+    checked_hidden = 0
+    for params in ({"by": "org_unit"}, {"by": "segment"},
+                   {"by": "touchpoint", "filter_by": "org_unit", "filter_value": "warehouse"},
+                   {"by": "touchpoint", "filter_by": "org_unit", "filter_value": "marketing"}):
+        page = browser.get("/employee", params={**params, "period": "all"})
+        assert page.status_code == 200
+        cells = _page_cells(page.text)
+        query = {"audience": "employee", "by": params["by"], "interval": "week"}
+        if "filter_by" in params:
+            query[params["filter_by"]] = params["filter_value"]
+        rows = api.get("/v1/trends", params=query).json()["rows"]
+        labels = sorted({r["period_label"] for r in rows})
+        for row in rows:
+            shown = cells.get(row["value_code"])
+            if shown is None:  # a group hidden in every week has no numbers to show
+                assert row["suppressed"]
+                continue
+            cell = shown[labels.index(row["period_label"])]
+            if row["suppressed"]:
+                assert cell == HIDDEN, (params, row["period_label"], row["value_code"])
+                checked_hidden += 1
+            else:  # the same number as the API, and its n
+                assert cell.startswith(f"{row['mean_sentiment']:.2f}") and f"({row['n']})" in cell
+    assert checked_hidden > 0  # marketing (about 6 a week) is hidden somewhere
+    # Combining filters is refused, as the API refuses it, rather than narrowing the group.
+    page = browser.get("/quotes", params={"audience": "employee", "org_unit": "warehouse", "segment": "<1y"})
+    assert "one" in page.text.lower() and "<blockquote>" not in page.text
+
+
+def test_journey_and_overview_numbers_are_the_apis(app, tagged_demo) -> None:
+    settings = tagged_demo["settings"]
+    browser = sign_in(app, settings, "cx")
+    api = TestClient(app)
+    api.headers["Authorization"] = f"Bearer {make_api_key(settings, 'cx')}"
+    page = browser.get("/journey", params={"period": "custom", "start": "2026-09-21", "end": "2026-11-16"}).text
+    body = api.get("/v1/journey", params={"start": "2026-09-21T00:00:00Z", "end": "2026-11-16T00:00:00Z"}).json()
+    for step in body["steps"]:
+        row = re.search(rf'<tr class="[^"]*" data-touchpoint="{re.escape(step["touchpoint"])}">(.*?)</tr>',
+                        page, re.S)
+        assert row, step["touchpoint"]
+        cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row.group(1), re.S)]
+        assert cells[0].startswith(f"{step['net_sentiment']:.2f}"), (step["touchpoint"], cells[0])
+    assert body["worst"]["touchpoint"] == "delivery" and 'id="worst"' in page and ">delivery</a>" in page
+    overview = browser.get("/", params={"week": "2026-09-21", "metric": "nps"}).text
+    compare = api.get("/v1/compare", params={"current_start": "2026-09-21T00:00:00Z",
+                                             "current_end": "2026-09-28T00:00:00Z",
+                                             "baseline_start": "2026-09-14T00:00:00Z",
+                                             "baseline_end": "2026-09-21T00:00:00Z", "metric": "nps"}).json()
+    delivery = next(r for r in compare["rows"] if r["touchpoint"] == "delivery")
+    assert f">{delivery['current']['value']:.0f}</a>" in overview
+    assert f"{delivery['change']:+.0f}" in overview
