@@ -167,8 +167,11 @@ def worker(
         result = tagging.run()
     elapsed = time.perf_counter() - started
     rate = result.tagged / elapsed if elapsed else 0.0
+    per_batch = max(result.batches, 1) / 1000  # seconds to ms per batch
     out.print(f"worker {tagging.name}: tagged {result.tagged} items in {result.batches} batches in "
-              f"{elapsed:.1f}s ({rate:.0f}/s)")
+              f"{elapsed:.1f}s ({rate:.0f}/s); per batch: claim {result.claim_seconds / per_batch:.1f} ms, "
+              f"models {result.tag_seconds / per_batch:.1f} ms, store and release "
+              f"{result.store_seconds / per_batch:.1f} ms", soft_wrap=True)
 
 
 @app.command()
@@ -295,6 +298,9 @@ app.add_typer(jobs_app, name="jobs")
 from jobs.cli_keys import app as keys_app  # noqa: E402  (voc keys create|list|revoke)
 
 app.add_typer(keys_app, name="keys")
+from jobs.cli_db import app as db_app  # noqa: E402  (voc db copy)
+
+app.add_typer(db_app, name="db")
 from jobs.cli_users import app as users_app  # noqa: E402  (voc users create|list|password|disable)
 
 app.add_typer(users_app, name="users")

@@ -70,9 +70,9 @@ class WorkerResult:
     tagged: int = 0  # items whose tags this worker stored
     claimed: int = 0  # items it claimed and ran the models on
     batches: int = 0
-    claim_seconds: float = 0.0  # time spent claiming, storing and releasing (the queue's overhead)
-    tag_seconds: float = 0.0  # time in the models
-    store_seconds: float = 0.0
+    claim_seconds: float = 0.0  # in claim transactions (the queue's own cost)
+    tag_seconds: float = 0.0  # in the models
+    store_seconds: float = 0.0  # in store transactions: the tags, and releasing the claims
     reconnects: int = 0
     stopped: bool = False  # stopped by a signal or `stop` before the queue was empty
 
@@ -163,7 +163,8 @@ class Worker:
     def _claim(self, want: int, after_id: int) -> list[Any] | None:
         started = time.perf_counter()
         rows = self._db("claiming a batch", lambda s: self._claim_in(s, want, after_id), give_up_on_stop=True)
-        self.result.claim_seconds += time.perf_counter() - started
+        if rows:  # the claims that found nothing are the idle worker's polls
+            self.result.claim_seconds += time.perf_counter() - started
         return rows
 
     def _claim_in(self, session: Session, want: int, after_id: int) -> list[Any]:
@@ -185,9 +186,7 @@ class Worker:
         self.result.tag_seconds += time.perf_counter() - started
         started = time.perf_counter()
         stored = self._db("storing a batch", lambda s: self._store(s, rows, results), give_up_on_stop=False)
-        elapsed = time.perf_counter() - started
-        self.result.store_seconds += elapsed
-        self.result.claim_seconds += elapsed
+        self.result.store_seconds += time.perf_counter() - started
         self.result.claimed += len(rows)
         self.result.tagged += stored or 0
         self.result.batches += 1

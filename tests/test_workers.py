@@ -410,6 +410,7 @@ WORKER_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # a fresh interpreter imports the CLI: 3-8 s on 2 busy cores
 def test_sigterm_finishes_the_batch_in_flight_and_exits(settings, engine, tmp_path) -> None:
     add_items(engine, settings, 12)
     marker = tmp_path / "tagging"
