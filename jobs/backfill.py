@@ -48,6 +48,7 @@ ENGINES = ("local", "ray")
 RAY_MISSING = ("--engine ray needs Ray Data, which is not installed: pip install '.[ray]' "
                "(in a checkout of the service; or pip install 'ray[data]'), or use --engine local")
 TaggerFactory = Callable[[], TaggerLike]
+PREPARE_CPUS = 0.5  # mapping, redaction, languages: light next to tagging
 
 
 class BackfillError(ValueError):
@@ -192,24 +193,32 @@ def _ray_pipeline(ray: Any, files: Sequence[BackfillFile], context: PrepareConte
 
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
-    size = actors or gpus or max(1, int(resources.get("CPU", 1)) - 1)
+    cpus = float(resources.get("CPU", 1))
+    size = actors or gpus or max(1, int(cpus))
     here = ray.get_runtime_context().get_node_id()
     ds = ray.data.from_items([{"file": file.index} for file in files], override_num_blocks=len(files))
     # Read on this process's node, where the files are (Ray Data pins its own local:// reads by
-    # the same node label); zero CPUs, so a read never waits for the tagging to free one. One
-    # row per chunk, each its own block, so that chunks are prepared in parallel.
+    # the same node label); zero CPUs, so a read never waits for the tagging to free one.
     ds = ds.flat_map(partial(_read_stage, tuple(files), chunk_size), num_cpus=0,
                      label_selector={"ray.io/node-id": here})
-    ds = ds.repartition(target_num_rows_per_block=1)
-    # Half a CPU: light work, and it keeps Ray Data from fusing this stage into the actors.
-    ds = ds.map(partial(_prepare_stage, context), num_cpus=0.5)
+    ds = ds.map(partial(_prepare_stage, context), num_cpus=PREPARE_CPUS)
     ds = ds.map(_TagStage, fn_constructor_kwargs={"tagger_factory": tagger_factory},
-                compute=ActorPoolStrategy(size=size), num_cpus=1, num_gpus=1 if gpus else None)
+                compute=ActorPoolStrategy(size=size), num_cpus=_actor_cpus(cpus, size),
+                num_gpus=1 if gpus else None)
+    ds.context.target_max_block_size = 1  # a block per chunk: chunks are prepared in parallel
     ds.context.execution_options.preserve_order = True  # stored in file order, as `voc ingest`
     ds.context.enable_progress_bars = False
     log.info("backfill on Ray: %d tagging actor(s)%s", size, " with a GPU each" if gpus else "")
     for row in ds.iter_rows():
         yield pickle.loads(row["chunk"])
+
+
+def _actor_cpus(cpus: float, actors: int) -> float:
+    """CPUs each tagging actor asks for: one, or less where that would leave the prepare stage
+    none (it would wait forever for a CPU the actors hold)."""
+    share = round(min(1.0, max(0.1, (cpus - PREPARE_CPUS) / actors)), 2)
+    # Equal resources would let Ray Data fuse the prepare stage into the actors (serial work there).
+    return share - 0.01 if share == PREPARE_CPUS else share
 
 
 def _read_stage(files: tuple[BackfillFile, ...], chunk_size: int, row: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -31,7 +31,7 @@ def backfill(
     batch_size: Annotated[int | None, typer.Option(
         help="items read, prepared and tagged together (default: models.batch_size, at least 256)")] = None,
     actors: Annotated[int | None, typer.Option(
-        help="Ray: tagging actors, one loaded model each (default: one per GPU, else CPUs - 1)")] = None,
+        help="Ray: tagging actors, one loaded model each (default: one per GPU, else one per CPU)")] = None,
 ) -> None:
     """Ingest and tag large files in one pass: the rows `voc ingest` + `voc tag` store, resumable
     (a rerun skips what is stored with tags), on Ray Data with --engine ray."""

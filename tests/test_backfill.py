@@ -207,7 +207,7 @@ def test_backfill_stores_what_ingest_and_tag_store(settings, engine, sample, ray
     ingest_file(engine, sample, settings=settings, source_name="ingest")
     tag_pending(engine, FakeTagger(), batch_size=256)
     for runner in ("local", "ray"):
-        result = run_backfill(engine, [sample], settings=settings, runner=runner, source_name=runner,
+        result = run_backfill(engine, [sample], settings=settings, runner=runner, source_name=runner, actors=1,
                               tagger_factory=FakeTagger)
         assert (result.total.new, result.total.dead, result.tagged) == (ROWS, len(MALFORMED), ROWS)
     baseline = stored(engine, "ingest")
@@ -230,7 +230,7 @@ def test_a_rerun_after_a_crash_stores_nothing_twice(settings, engine, sample, ra
             raise Crash("the machine went down")
 
     with pytest.raises(Crash):
-        run_backfill(engine, [sample], settings=settings, runner=runner, batch_size=100,
+        run_backfill(engine, [sample], settings=settings, runner=runner, batch_size=100, actors=1,
                      tagger_factory=FakeTagger, on_batch=crash_after_two)
     with session_factory(engine)() as session:
         first = session.scalar(select(func.count()).select_from(FeedbackItem))
@@ -238,11 +238,11 @@ def test_a_rerun_after_a_crash_stores_nothing_twice(settings, engine, sample, ra
         assert session.scalar(select(func.count()).select_from(Tag)) == first  # items with their tags
         assert session.scalar(select(IngestionRun.status)) == "failed"
 
-    again = run_backfill(engine, [sample], settings=settings, runner=runner, batch_size=100,
+    again = run_backfill(engine, [sample], settings=settings, runner=runner, batch_size=100, actors=1,
                          tagger_factory=FakeTagger)
     assert again.skipped == first and again.total.new == ROWS - first and again.tagged == ROWS - first
     assert_exactly_once(engine, f"file:{sample.name}", expected_ids(sample), dead=len(MALFORMED))
-    third = run_backfill(engine, [sample], settings=settings, runner=runner, tagger_factory=FakeTagger)
+    third = run_backfill(engine, [sample], settings=settings, tagger_factory=FakeTagger)  # either engine: a no-op
     assert (third.total.new, third.tagged, third.skipped) == (0, 0, ROWS)
     assert_exactly_once(engine, f"file:{sample.name}", expected_ids(sample), dead=len(MALFORMED))
 
@@ -251,9 +251,10 @@ def test_a_rerun_after_a_crash_stores_nothing_twice(settings, engine, sample, ra
 def test_a_tagging_actor_lost_mid_backfill_still_tags_every_item_once(settings, engine, sample, tmp_path,
                                                                      ray_cluster) -> None:
     marker = tmp_path / "actor-died"
+    # Two actors on two CPUs: they share what the prepare stage leaves; one of them dies.
     result = run_backfill(engine, [sample], settings=with_ingest(settings, batch_size=500), runner="ray",
-                          batch_size=200, tagger_factory=partial(DyingTagger, str(marker)))
-    assert marker.exists()  # the actor did die, on its third batch
+                          batch_size=200, actors=2, tagger_factory=partial(DyingTagger, str(marker)))
+    assert marker.exists()  # an actor did die, on its third batch
     assert result.total.new == ROWS and result.tagged == ROWS and result.untagged == 0
     assert_exactly_once(engine, f"file:{sample.name}", expected_ids(sample), dead=len(MALFORMED))
 
@@ -268,7 +269,7 @@ def test_two_backfills_of_one_file_at_once_store_each_item_once(settings, engine
         start.wait()
         try:
             results[runner] = run_backfill(engine, [sample], settings=settings, runner=runner, batch_size=100,
-                                           tagger_factory=FakeTagger)
+                                           actors=1, tagger_factory=FakeTagger)
         except BaseException as exc:  # noqa: BLE001 (reported by the assertion below)
             results[runner] = exc
 
@@ -289,7 +290,7 @@ def test_malformed_rows_are_dead_lettered_with_their_reasons(settings, engine, t
                                                             ray_cluster) -> None:
     small = write_sample(tmp_path / "small.csv", demo_rows, 120, malformed=True)
     ingest_file(engine, small, settings=settings, source_name="ingest")
-    result = run_backfill(engine, [small], settings=settings, runner="ray", source_name="ray",
+    result = run_backfill(engine, [small], settings=settings, runner="ray", source_name="ray", actors=1,
                           tagger_factory=FakeTagger)
     letters = dead_letters(engine, "ray")
     assert [d[1:] for d in letters] == [d[1:] for d in dead_letters(engine, "ingest")]
@@ -356,7 +357,7 @@ def test_cli_backfill_with_the_real_model_stores_what_ingest_and_tag_store(setti
         runner = CliRunner()
         for engine_name in ("ray", "local"):  # ray: each actor loads the model; local: this process's
             outcome = runner.invoke(app, ["backfill", str(tmp_path / "real.*"), "--engine", engine_name,
-                                          "--source", engine_name, "--batch-size", "256"])
+                                          "--source", engine_name, "--batch-size", "256", "--actors", "1"])
             assert outcome.exit_code == 0, outcome.output
             assert "300 new" in outcome.output and "300 tagged" in outcome.output
     finally:
