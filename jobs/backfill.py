@@ -111,7 +111,10 @@ def run_backfill(engine: Engine, files: Sequence[Path], *, settings: Settings, r
     try:
         _store_all(store, chunks, rows_per_write=settings.ingest.batch_size, on_batch=on_batch)
     except Exception as exc:
-        store.finish(error=f"{type(exc).__name__}: {exc}")
+        try:
+            store.finish(error=f"{type(exc).__name__}: {exc}")
+        except Exception:  # the database may be what failed: the first error is the one to see
+            log.exception("backfill: could not record the failed runs")
         raise
     result = store.finish()
     result.failed = failed
