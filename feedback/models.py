@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -397,3 +398,84 @@ class TagClaim(Base):
     worker_id: Mapped[str] = mapped_column(String(64), index=True)
     claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class Correction(Base):
+    """An analyst's label for one item and one kind of tag (sentiment, emotion, need, touchpoint,
+    topic), beside the model's tag, never over it. Analytics serve it in place of the model's
+    label while it is active; withdrawing keeps the row (the audit) and ends that. `held_out`
+    puts the item in the deployment's evaluation slice (`feedback.corrections.service`), which
+    adaptation never trains on. One active correction per item and kind."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (
+        Index("ix_corrections_active_item_kind", "item_id", "kind", unique=True,
+              sqlite_where=text("withdrawn_at IS NULL"), postgresql_where=text("withdrawn_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("feedback_items.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # sentiment|emotion|need|touchpoint|topic
+    # One label; emotion and need corrections give the whole set, '|'-joined ('' = none).
+    label: Mapped[str] = mapped_column(String(1000))
+    model_label: Mapped[str | None] = mapped_column(String(1000))  # what the model said, when corrected
+    held_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[str | None] = mapped_column(String(200))
+    # The latest of created_at and withdrawn_at: what cached answers and rollups check.
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class CorrectionLabel(Base):
+    """The labels of an active emotion or need correction, flat like `TagLabel` (the emotion
+    ones with their CX groups), so analytics group them the same way; deleted on withdrawal."""
+
+    __tablename__ = "correction_labels"
+    __table_args__ = (
+        Index("ix_correction_labels_item_kind", "item_id", "kind"),
+        Index("ix_correction_labels_kind_label", "kind", "label"),
+    )
+
+    correction_id: Mapped[int] = mapped_column(
+        ForeignKey("corrections.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # need|emotion|cx_emotion
+    label: Mapped[str] = mapped_column(String(50), primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("feedback_items.id", ondelete="CASCADE"))
+
+
+class ModelVersion(Base):
+    """A tagger version adapted from corrections (`voc adapt`): its files under the var dir, its
+    scores against the champion on the held-back corrections, and whether it went live."""
+
+    __tablename__ = "model_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    base: Mapped[str] = mapped_column(String(100))  # the version it was trained from (the champion)
+    status: Mapped[str] = mapped_column(String(20))  # live|candidate|rejected|retired|failed
+    path: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="voc adapt")
+    n_train: Mapped[int] = mapped_column(Integer, default=0)  # corrections trained on
+    n_held_out: Mapped[int] = mapped_column(Integer, default=0)  # corrections it was judged on
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    promoted_at: Mapped[datetime | None]
+
+
+class ModelPromotion(Base):
+    """Every change of the live tagger version: a promotion (by adaptation or by hand) or a
+    rollback; `version` None means the shipped model."""
+
+    __tablename__ = "model_promotions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[str | None] = mapped_column(String(100))
+    previous: Mapped[str | None] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(20))  # promote|rollback
+    by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
