@@ -20,6 +20,7 @@ from api.routers import (
     aggregates,
     classify,
     compare,
+    corrections,
     digests,
     drivers,
     feedback,
@@ -148,5 +149,7 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
     app.include_router(digests.router, dependencies=by_audience, **keyed)
     app.include_router(sources.router, dependencies=[unicode, Depends(require_scopes("admin"))], **keyed)
     app.include_router(topics.router, dependencies=[unicode], **keyed)  # each endpoint checks the topic's audience
+    # cx corrects customer items, hr employee items (each endpoint checks the item's audience)
+    app.include_router(corrections.router, dependencies=[unicode], **keyed)
     app.include_router(webhooks.router, responses=ERRORS)  # no API key: each delivery is HMAC-signed instead
     return app

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from feedback.analytics.rollups import rollups_current
 from feedback.models import (
     AnalyticsRollup,
+    Correction,
     Digest,
     FeedbackItem,
     RollupState,
@@ -105,6 +106,7 @@ def data_stamp(session: Session) -> tuple[Any, ...]:
         select(func.max(Source.updated_at)).scalar_subquery(),
         select(func.max(Digest.id)).scalar_subquery(),
         select(func.max(Digest.created_at)).scalar_subquery(),
+        select(func.max(Correction.changed_at)).scalar_subquery(),  # a correction changes served labels
     )
     return tuple(session.execute(select(*newest)).one())
 

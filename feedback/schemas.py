@@ -127,3 +127,5 @@ class TrendsOut(BaseModel):
     share_method: str = Field(default="cc", description="how share_negative is estimated: cc, acc, pcc or "
                               "pacc (share_negative_cc is always the count); docs/api.md#shares")
     share_rates: dict[str, float] | None = Field(default=None, description="acc/pacc: the dev tpr and fpr used")
+    corrected_labels: int = Field(default=0, description="labels of these items that analysts corrected "
+                                  "(served in place of the model's): docs/api.md#corrections")

@@ -307,6 +307,10 @@ app.add_typer(users_app, name="users")
 from jobs.cli_topics import topics_app  # noqa: E402  (voc topics fit|list|show|rename|merge|pin)
 
 app.add_typer(topics_app, name="topics")
+from jobs.cli_corrections import corrections_app, models_app  # noqa: E402  (issue 17; lazy imports)
+
+app.add_typer(corrections_app, name="corrections")
+app.add_typer(models_app, name="models")
 
 
 @jobs_app.command("list")

@@ -22,6 +22,8 @@ from feedback.analytics.aggregates import (
     AggregateQuery,
     aggregates_page,
 )
+from feedback.analytics.cells import Slice, day_start
+from feedback.analytics.served import corrected_labels
 
 router = APIRouter(prefix="/v1", tags=["bi"])
 
@@ -94,7 +96,10 @@ def get_aggregates(
                                end=end, updated_since=updated_since, cursor=cursor, limit=size)
         page = aggregates_page(session, query, min_group_size=sizes[0], estimator=estimator)
         next_url = _next_url(request, page.next_cursor)
-        headers = {"X-Rows": str(len(page.rows)), "X-Source": page.source, "X-Share-Method": page.share_method}
+        corrected = corrected_labels(session, Slice.make(audience, day_start(start) if start else None,
+                                                         day_start(end) if end else None))
+        headers = {"X-Rows": str(len(page.rows)), "X-Source": page.source, "X-Share-Method": page.share_method,
+                   "X-Corrected-Labels": str(corrected)}
         if page.next_cursor:
             headers["X-Next-Cursor"] = page.next_cursor
             headers["Link"] = f'<{next_url}>; rel="next"'
@@ -105,7 +110,8 @@ def get_aggregates(
         rows = [{k: (v.isoformat() if isinstance(v, date | datetime) else v) for k, v in row.items()}
                 for row in page.rows]
         body = {"columns": list(COLUMN_NAMES), "rows": rows, "next_cursor": page.next_cursor,
-                "next_url": next_url, "source": page.source, "share_method": page.share_method}
+                "next_url": next_url, "source": page.source, "share_method": page.share_method,
+                "corrected_labels": corrected}
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=headers)
 
     # A page is built once while the data behind it is unchanged (api.cache_seconds at most).

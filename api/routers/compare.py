@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query
 
 from api.deps import SessionDep, ShareEstimatorDep
 from api.params import Audience, FiltersDep, GroupBy, GroupSizesDep, Moment
+from feedback.analytics.cells import Slice
 from feedback.analytics.compare import CompareQuery, compare, previous_periods
+from feedback.analytics.served import corrected_labels
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
@@ -51,4 +53,7 @@ def get_compare(
                          baseline_start=baseline_start, baseline_end=baseline_end,  # type: ignore[arg-type]
                          by=by, metric=metric, audience=audience, filters=filters, drivers_by=drivers_by,
                          alpha=alpha)
-    return compare(session, query, min_group_size=sizes[0], estimator=estimator)
+    answer = compare(session, query, min_group_size=sizes[0], estimator=estimator)
+    corrected = sum(corrected_labels(session, Slice.make(audience, start, end, filters))
+                    for start, end in ((baseline_start, baseline_end), (current_start, current_end)))
+    return {**answer, "corrected_labels": corrected}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import SessionDep
 from api.params import GroupSizesDep, SliceDep
 from feedback.analytics.drivers import DEFAULT_DIMENSIONS, DriverQuery, key_drivers
+from feedback.analytics.served import corrected_labels
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
@@ -32,4 +33,5 @@ def get_drivers(
     query = DriverQuery(outcome=outcome, audience=where.audience, start=where.start, end=where.end,
                         dimensions=tuple(dimensions or DEFAULT_DIMENSIONS), filters=dict(where.filters),
                         min_support=min_support, alpha=alpha)
-    return key_drivers(session, query, min_group_size=sizes[0])
+    answer = key_drivers(session, query, min_group_size=sizes[0])
+    return {**answer, "corrected_labels": corrected_labels(session, where)}

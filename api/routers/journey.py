@@ -10,6 +10,7 @@ from api.concurrency import cached_answer
 from api.deps import SessionDep, SettingsDep, ShareEstimatorDep
 from api.params import GroupSizesDep, SliceDep
 from feedback.analytics.journey import journey
+from feedback.analytics.served import corrected_labels
 from feedback.config import Settings
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
@@ -39,7 +40,8 @@ def get_journey(
     (n and 95% intervals), top emotions, CX emotions and needs; `worst` names the touchpoint with
     the lowest `metric` among those with enough answers, tested against all other items."""
     def build() -> dict[str, Any]:
-        return journey(session, where, steps=journey_steps(settings, where.audience),
-                       min_group_size=sizes[0], metric=metric, estimator=estimator)
+        answer = journey(session, where, steps=journey_steps(settings, where.audience),
+                         min_group_size=sizes[0], metric=metric, estimator=estimator)
+        return {**answer, "corrected_labels": corrected_labels(session, where)}
 
     return cached_answer(request, session, build, audience=where.audience)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from api.concurrency import cached_answer
 from api.deps import SessionDep, ShareEstimatorDep
 from api.params import GroupBy, GroupSizesDep, SliceDep
+from feedback.analytics.served import corrected_labels
 from feedback.analytics.shares import describe
 from feedback.analytics.trends import TrendQuery, table_rows, trend_table
 from feedback.schemas import TrendsOut
@@ -41,6 +42,7 @@ def get_trends(
         table = trend_table(session, query, min_group_size=sizes[0])
         rows = table_rows(session, table, mixes=mixes, min_group_size=sizes[0], estimator=estimator)
         return TrendsOut(by=by, interval=interval, audience=where.audience, rows=rows, source=table.source,
-                         start=table.start, end=table.end, filters=dict(where.filters), **describe(estimator))
+                         start=table.start, end=table.end, filters=dict(where.filters), **describe(estimator),
+                         corrected_labels=corrected_labels(session, where))
 
     return cached_answer(request, session, build, audience=where.audience)

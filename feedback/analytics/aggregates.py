@@ -40,10 +40,11 @@ from feedback.analytics.cells import (
 )
 from feedback.analytics.metrics import METRIC_COLUMNS, metric_rows, suppressed_row
 from feedback.analytics.rollups import ROLLUP, STAT_COLUMNS, rollup_stats, rollups_current
+from feedback.analytics.served import ServedTag as Tag  # the model's tags, corrections in their place
 from feedback.analytics.shares import resolve
 from feedback.analytics.tables import cell_table, raw_cells
 from feedback.db import utcnow
-from feedback.models import FeedbackItem, Tag
+from feedback.models import FeedbackItem
 from feedback.privacy.groups import check_employee_query, employee_month, employee_month_bounds
 
 _METRIC_DESCRIPTIONS = {

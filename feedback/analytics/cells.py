@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Float, Select, String, and_, case, cast, exists, func, literal, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Date, Float, Select, String, and_, case, cast, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
-from feedback.models import FeedbackItem, Source, Tag, TagLabel, Topic
+from feedback.analytics.served import ServedTag as Tag  # the model's tags, corrections in their place
+from feedback.analytics.served import label_exists
+from feedback.models import FeedbackItem, Source, TagLabel, Topic
 
 INTERVALS = ("day", "week", "month")
 LABEL_KINDS = {"need": "need", "emotion": "emotion", "cx_emotion": "cx_emotion"}
@@ -285,11 +286,9 @@ def filter_clause(name: str, wanted: str) -> ColumnElement[bool]:
     """SQL for `dimension == wanted` (sources match by name or id; labels by an EXISTS)."""
     dim = dimension(name)
     if dim.label_kind is not None:
-        # Its own alias: rows by a label dimension join TagLabel too, and an EXISTS over that same
+        # Its own aliases: rows by a label dimension join TagLabel too, and an EXISTS over that same
         # table would be correlated to the join, leaving the subquery without a FROM.
-        label = aliased(TagLabel)
-        return exists().where(and_(label.item_id == FeedbackItem.id, label.kind == dim.label_kind,
-                                   label.label == wanted))
+        return label_exists(FeedbackItem.id, dim.label_kind, wanted)
     if name == "source" and not wanted.isdigit():
         return FeedbackItem.source_id.in_(select(Source.id).where(Source.name == wanted))
     assert dim.value is not None
@@ -312,18 +311,22 @@ def base_select(*columns: Any) -> Select[Any]:
     return select(*columns).select_from(FeedbackItem).outerjoin(Tag, Tag.item_id == FeedbackItem.id)
 
 
-def value_expression(name: str) -> tuple[ColumnElement[Any], bool]:
-    """(SQL for the value code, whether TagLabel must be joined) for a dimension."""
+def value_expression(name: str, labels: Any = TagLabel) -> tuple[ColumnElement[Any], bool]:
+    """(SQL for the value code, whether a label table must be joined) for a dimension; `labels`
+    is TagLabel or CorrectionLabel (`feedback.analytics.served.label_tables`)."""
     dim = dimension(name)
     if dim.label_kind is not None:
-        return TagLabel.label.expression, True
+        return labels.label.expression, True
     assert dim.value is not None
     return dim.value(), False
 
 
-def join_labels(stmt: Select[Any], name: str) -> Select[Any]:
+def join_labels(stmt: Select[Any], name: str, labels: Any = TagLabel,
+                live: ColumnElement[bool] | None = None) -> Select[Any]:
+    """`stmt` joined with the `labels` rows of a label dimension (and `live`, their condition)."""
     dim = dimension(name)
-    return stmt.join(TagLabel, and_(TagLabel.item_id == FeedbackItem.id, TagLabel.kind == dim.label_kind))
+    on = and_(labels.item_id == FeedbackItem.id, labels.kind == dim.label_kind)
+    return stmt.join(labels, on if live is None else and_(on, live))
 
 
 # ---------------------------------------------------------------------------------------------

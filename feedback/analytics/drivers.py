@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from feedback.analytics.cells import (
@@ -38,9 +37,11 @@ from feedback.analytics.cells import (
     value_labels,
 )
 from feedback.analytics.metrics import moments
+from feedback.analytics.served import ServedTag as Tag  # the model's tags, corrections in their place
+from feedback.analytics.served import item_labels
 from feedback.analytics.stats import Moments, benjamini_hochberg, mean_ci, normal_sf, welch_test
 from feedback.analytics.tables import cell_table
-from feedback.models import FeedbackItem, Tag, TagLabel
+from feedback.models import FeedbackItem
 
 OUTCOMES = {"nps": "nps", "rating": "mean_rating", "csat": "csat", "sentiment": "mean_sentiment"}
 DEFAULT_DIMENSIONS = ("topic", "need", "emotion", "touchpoint")
@@ -143,11 +144,7 @@ def _customer_drivers(session: Session, where: Slice, query: DriverQuery) -> dic
         for code in np.unique(values):
             features[(name, str(code))] = values == code
     if multi:
-        chosen = select(FeedbackItem.id).select_from(FeedbackItem).outerjoin(Tag, Tag.item_id == FeedbackItem.id)
-        chosen = apply_slice(chosen, where).where(outcome.is_not(None)) \
-            .order_by(FeedbackItem.created_at.desc()).limit(query.max_items)
-        label_rows = session.execute(select(TagLabel.item_id, TagLabel.kind, TagLabel.label).where(
-            and_(TagLabel.kind.in_(list(multi)), TagLabel.item_id.in_(chosen.scalar_subquery()))))
+        label_rows = item_labels(session, [int(i) for i in ids], list(multi))
         for item_id, kind, label in label_rows:
             key = (multi[kind], label)
             if key not in features:

@@ -29,7 +29,9 @@ from feedback.analytics.cells import (
     effective_touchpoint,
     respondent_key,
 )
-from feedback.models import FeedbackItem, ItemEmbedding, Tag, TagLabel
+from feedback.analytics.served import ServedTag as Tag  # the model's tags, corrections in their place
+from feedback.analytics.served import item_labels
+from feedback.models import FeedbackItem, ItemEmbedding
 from feedback.privacy.groups import PrivacyError, check_employee_query, snap_to_weeks, week_floor
 
 POOL = 2000
@@ -153,12 +155,8 @@ def _embeddings(session: Session, ids: list[int]) -> dict[int, np.ndarray]:
 
 def _labels(session: Session, ids: list[int]) -> dict[tuple[int, str], list[str]]:
     out: dict[tuple[int, str], list[str]] = {}
-    for start in range(0, len(ids), 900):
-        for item_id, kind, label in session.execute(
-            select(TagLabel.item_id, TagLabel.kind, TagLabel.label)
-            .where(TagLabel.item_id.in_(ids[start:start + 900])).order_by(TagLabel.score.desc())
-        ):
-            out.setdefault((item_id, kind), []).append(label)
+    for item_id, kind, label in item_labels(session, ids, by_score=True):
+        out.setdefault((item_id, kind), []).append(label)
     return out
 
 

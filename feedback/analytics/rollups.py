@@ -41,6 +41,7 @@ from feedback.analytics.cells import (
 from feedback.db import utcnow
 from feedback.models import (
     AnalyticsRollup,
+    Correction,
     FeedbackItem,
     RollupState,
     Tag,
@@ -74,6 +75,14 @@ def topics_stamp(session: Session) -> str:
     return f"{row[0]}|{row[1]}|{row[2]}"
 
 
+def newest_change(session: Session) -> datetime | None:
+    """The newest tag or correction (a correction added or withdrawn changes an item's served
+    labels as a new tag does): what the watermark covers."""
+    tagged, corrected = session.execute(select(select(func.max(Tag.tagged_at)).scalar_subquery(),
+                                               select(func.max(Correction.changed_at)).scalar_subquery())).one()
+    return max((t for t in (tagged, corrected) if t is not None), default=None)
+
+
 def rollups_current(session: Session, audience: str = "customer") -> bool:
     """Whether the rollups of `audience` include every tag and topic change (so reads may use them)."""
     if audience not in ROLLED_UP_AUDIENCES:
@@ -81,7 +90,7 @@ def rollups_current(session: Session, audience: str = "customer") -> bool:
     state = session.get(RollupState, audience)
     if state is None or state.topics_stamp != topics_stamp(session):
         return False
-    newest = session.scalar(select(func.max(Tag.tagged_at)))
+    newest = newest_change(session)
     if newest is None:
         return True
     return state.tags_watermark is not None and newest <= state.tags_watermark
@@ -97,7 +106,7 @@ def refresh_rollups(session: Session, item_ids: Iterable[int] | None = None, *,
     if audience not in ROLLED_UP_AUDIENCES:
         return RefreshResult(0, 0, None)
     state = session.get(RollupState, audience)
-    newest = session.scalar(select(func.max(Tag.tagged_at)))
+    newest = newest_change(session)
     if item_ids is not None:
         days = _days_of_items(session, list(item_ids), audience)
     elif state is None or state.tags_watermark is None or state.topics_stamp != topics_stamp(session):
@@ -111,6 +120,9 @@ def refresh_rollups(session: Session, item_ids: Iterable[int] | None = None, *,
         days = {as_date(d) for (d,) in session.execute(
             select(day).distinct().join(Tag, Tag.item_id == FeedbackItem.id)
             .where(Tag.tagged_at > since, FeedbackItem.audience == audience))}
+        days |= {as_date(d) for (d,) in session.execute(  # items corrected (or withdrawn) since
+            select(day).distinct().join(Correction, Correction.item_id == FeedbackItem.id)
+            .where(Correction.changed_at > since, FeedbackItem.audience == audience))}
     if max_days is not None and len(days) > max_days:
         return RefreshResult(0, 0, state.tags_watermark if state else None)
     written = _recompute(session, sorted(days), audience)
@@ -121,7 +133,7 @@ def refresh_rollups(session: Session, item_ids: Iterable[int] | None = None, *,
 def rebuild_rollups(session: Session, *, audience: str = "customer") -> RefreshResult:
     """Recompute every rollup row of `audience` from the items; flushes only."""
     state = session.get(RollupState, audience)
-    newest = session.scalar(select(func.max(Tag.tagged_at)))
+    newest = newest_change(session)
     first, last = session.execute(
         select(func.min(FeedbackItem.created_at), func.max(FeedbackItem.created_at))
         .where(FeedbackItem.audience == audience)).one()

@@ -45,7 +45,9 @@ from feedback.analytics.rollups import (
     rollup_stats,
     rollups_current,
 )
-from feedback.models import FeedbackItem, Tag, TagLabel
+from feedback.analytics.served import ServedTag as Tag  # the model's tags, corrections in their place
+from feedback.analytics.served import item_labels, label_tables, model_labels_live
+from feedback.models import FeedbackItem, TagLabel
 from feedback.privacy.groups import (
     check_employee_query,
     employee_month,
@@ -95,46 +97,70 @@ def cell_table(session: Session, where: Slice, by: str, interval: str, *, min_gr
 
 def raw_cells(session: Session, where: Slice, by: str, interval: str, *,
               mixes: bool = False) -> dict[tuple[date | None, str], CellStats]:
-    """One grouped query: CellStats per (period start, value code) of `by` over the items."""
+    """Grouped queries: CellStats per (period start, value code) of `by` over the items. A label
+    dimension adds up one query per label table (the model's, the corrections': served.py)."""
     dialect = session.get_bind().dialect.name
-    value, labelled = value_expression(by)
     period = (period_start(dialect, interval, FeedbackItem.created_at) if interval != RANGE else None)
-    group = [value.label("value")] if period is None else [period.label("period"), value.label("value")]
-    stmt = base_select(*group, *stats_columns())
-    if labelled:
-        stmt = join_labels(stmt, by)
-    stmt = apply_slice(stmt, where).group_by(*[g for g in (period, value) if g is not None])
+    labelled = dimension(by).multi
+    tables = label_tables(session) if labelled or mixes else [(TagLabel, None)]
     out: dict[tuple[date | None, str], CellStats] = {}
-    offset = len(group)
-    for row in session.execute(stmt):
-        key = (as_date(row[0]) if period is not None else None, str(row[offset - 1]))
-        out[key] = CellStats(*row[offset:])  # type: ignore[arg-type]  # the SUM_FIELDS, in order
-    if mixes and out:
-        mix = aliased(TagLabel)
-        mstmt = base_select(*group, mix.kind, mix.label, func.count().label("items"))
+    for labels, live in (tables if labelled else [(TagLabel, None)]):
+        value, _ = value_expression(by, labels)
+        group = [value.label("value")] if period is None else [period.label("period"), value.label("value")]
+        stmt = base_select(*group, *stats_columns())
         if labelled:
-            mstmt = join_labels(mstmt, by)
-        mstmt = mstmt.join(mix, and_(mix.item_id == FeedbackItem.id, mix.kind.in_(MIX_KINDS)))
-        mstmt = apply_slice(mstmt, where).group_by(
-            *[g for g in (period, value) if g is not None], mix.kind, mix.label)
-        for row in session.execute(mstmt):
-            key = (as_date(row.period) if period is not None else None, str(row.value))
+            stmt = join_labels(stmt, by, labels, live)
+        stmt = apply_slice(stmt, where).group_by(*[g for g in (period, value) if g is not None])
+        offset = len(group)
+        for row in session.execute(stmt):
+            key = (as_date(row[0]) if period is not None else None, str(row[offset - 1]))
+            stats = CellStats(*row[offset:])  # type: ignore[arg-type]  # the SUM_FIELDS, in order
             if key in out:
-                out[key].labels[f"{row.kind}:{row.label}"] = int(row.items)
+                out[key].add(stats)
+            else:
+                out[key] = stats
+    if mixes and out:
+        for labels, live in (tables if labelled else [(TagLabel, None)]):
+            value, _ = value_expression(by, labels)
+            group = [value.label("value")] if period is None else [period.label("period"), value.label("value")]
+            for mix_table, mix_live in tables:
+                mix = aliased(mix_table)
+                mstmt = base_select(*group, mix.kind, mix.label, func.count().label("items"))
+                if labelled:
+                    mstmt = join_labels(mstmt, by, labels, live)
+                on = and_(mix.item_id == FeedbackItem.id, mix.kind.in_(MIX_KINDS))
+                if mix_live is not None:
+                    on = and_(on, model_labels_live(mix))
+                mstmt = mstmt.join(mix, on)
+                mstmt = apply_slice(mstmt, where).group_by(
+                    *[g for g in (period, value) if g is not None], mix.kind, mix.label)
+                for row in session.execute(mstmt):
+                    key = (as_date(row.period) if period is not None else None, str(row.value))
+                    if key in out:
+                        out[key].labels[f"{row.kind}:{row.label}"] += int(row.items)
     return out
 
 
 def raw_cross_cells(session: Session, where: Slice, by: str, other: str) -> dict[tuple[str, str], CellStats]:
     """CellStats per (value of `by`, value of `other`) over the whole slice; `other` single-valued."""
-    value, labelled = value_expression(by)
     second, second_labelled = value_expression(other)
     if second_labelled:
         raise ValueError(f"{other!r} is multi-valued; cross it as `by` instead")
-    stmt = base_select(value.label("value"), second.label("other"), *stats_columns())
-    if labelled:
-        stmt = join_labels(stmt, by)
-    stmt = apply_slice(stmt, where).group_by(value, second)
-    return {(str(row.value), str(row.other)): CellStats.from_row(row) for row in session.execute(stmt)}
+    labelled = dimension(by).multi
+    out: dict[tuple[str, str], CellStats] = {}
+    for labels, live in (label_tables(session) if labelled else [(TagLabel, None)]):
+        value, _ = value_expression(by, labels)
+        stmt = base_select(value.label("value"), second.label("other"), *stats_columns())
+        if labelled:
+            stmt = join_labels(stmt, by, labels, live)
+        stmt = apply_slice(stmt, where).group_by(value, second)
+        for row in session.execute(stmt):
+            key = (str(row.value), str(row.other))
+            if key in out:
+                out[key].add(CellStats.from_row(row))
+            else:
+                out[key] = CellStats.from_row(row)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,19 +413,14 @@ def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None
                          "stats": stats, "labels": [], "values": values}
     kinds = set(multi_kinds) | (set(MIX_KINDS) if mixes else set())
     if kinds and items:
-        ids = list(items)
-        for start in range(0, len(ids), 900):
-            for item_id, kind, label in session.execute(
-                select(TagLabel.item_id, TagLabel.kind, TagLabel.label)
-                .where(TagLabel.item_id.in_(ids[start:start + 900]), TagLabel.kind.in_(kinds))
-            ):
-                item = items[item_id]
-                if kind in multi_kinds:
-                    item["values"].setdefault(multi_kinds[kind], []).append(label)
-                if mixes and kind in MIX_KINDS:
-                    key = f"{kind}:{label}"
-                    item["labels"].append(key)
-                    item["stats"].labels[key] += 1
+        for item_id, kind, label in item_labels(session, list(items), kinds):
+            item = items[item_id]
+            if kind in multi_kinds:
+                item["values"].setdefault(multi_kinds[kind], []).append(label)
+            if mixes and kind in MIX_KINDS:
+                key = f"{kind}:{label}"
+                item["labels"].append(key)
+                item["stats"].labels[key] += 1
     out = []
     for item in items.values():
         item["cols"] = item["values"].get(by, [])

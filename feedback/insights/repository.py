@@ -15,10 +15,12 @@ from sqlalchemy import String, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from feedback.analytics.cells import item_p_negative
+from feedback.analytics.served import ServedTag as Tag  # the model's tags, corrections in their place
+from feedback.analytics.served import label_tables
 from feedback.analytics.trends import DIMENSIONS, period_start
 from feedback.insights.significance import Moments
 from feedback.insights.weeks import week_bounds, week_label
-from feedback.models import Digest, FeedbackItem, Tag, TagLabel, Topic
+from feedback.models import Digest, FeedbackItem, Topic
 
 ALL = "all"
 
@@ -193,21 +195,25 @@ def weekly_label_counts(
     period = period_start(dialect, "week", FeedbackItem.created_at).label("period")
     value = _dimension(dimension).label("value")
     start, end = _window(first_week, last_week)
-    stmt = (
-        select(period, value, TagLabel.kind, TagLabel.label, func.count())
-        .select_from(TagLabel)
-        .join(FeedbackItem, FeedbackItem.id == TagLabel.item_id)
-        .join(Tag, Tag.item_id == FeedbackItem.id)
-        .where(
-            FeedbackItem.audience == audience,
-            FeedbackItem.created_at >= start,
-            FeedbackItem.created_at < end,
+    counts: dict[tuple[str, str, str, str], int] = {}
+    for labels, live in label_tables(session):  # the model's labels, and corrected ones
+        stmt = (
+            select(period, value, labels.kind, labels.label, func.count())
+            .select_from(labels)
+            .join(FeedbackItem, FeedbackItem.id == labels.item_id)
+            .join(Tag, Tag.item_id == FeedbackItem.id)
+            .where(
+                FeedbackItem.audience == audience,
+                FeedbackItem.created_at >= start,
+                FeedbackItem.created_at < end,
+                *([live] if live is not None else []),
+            )
+            .group_by(period, value, labels.kind, labels.label)
         )
-        .group_by(period, value, TagLabel.kind, TagLabel.label)
-    )
-    return {
-        (_week_of(p), str(v), kind, label): int(c) for p, v, kind, label, c in session.execute(stmt)
-    }
+        for p, v, kind, label, c in session.execute(stmt):
+            key = (_week_of(p), str(v), kind, label)
+            counts[key] = counts.get(key, 0) + int(c)
+    return counts
 
 
 def _weekly_counts(session: Session, *, audience: str, first_week: str, last_week: str,

@@ -26,9 +26,10 @@ from sqlalchemy.orm import Session
 
 from classifiers.quantify import ShareEstimator
 from feedback.analytics.cells import iso_week_label, item_p_negative, period_start, respondent_key
+from feedback.analytics.served import ServedTag as Tag  # the model's tags, corrections in their place
 from feedback.analytics.shares import resolve
 from feedback.insights.significance import bh_adjust, proportion_increase_p
-from feedback.models import FeedbackItem, Tag
+from feedback.models import FeedbackItem
 
 BASELINE_PERIODS = 8
 K = TypeVar("K", bound=Hashable)

@@ -1,0 +1,1 @@
+"""Corrections: analysts' labels beside the model's tags, served by analytics, learned by `voc adapt`."""
