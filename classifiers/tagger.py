@@ -32,6 +32,16 @@ def read_heads_meta(heads_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def with_examples(specs: tuple, examples: dict[str, list[str]] | None) -> tuple:
+    """The taxonomy with more example phrases per touchpoint: an adapted version's corrected
+    items (`classifiers.training.adapt`); touchpoints it does not name are left as they are."""
+    if not examples:
+        return specs
+    from dataclasses import replace
+
+    return tuple(replace(s, examples=(*s.examples, *examples.get(s.name, ()))) for s in specs)
+
+
 def _empty_result(flags: list[str], embedding: np.ndarray | None) -> TagResult:
     return TagResult(
         sentiment="neutral",
@@ -137,7 +147,8 @@ class Tagger:
                 if self._touchpoints is None:
                     factory = registry.get(self.touchpoint_registry_name)
                     self._touchpoints = factory(
-                        self.config.touchpoints, self.embed, self.touchpoint_threshold
+                        with_examples(self.config.touchpoints, self.meta.get("touchpoint_examples")),
+                        self.embed, self.touchpoint_threshold,
                     )
         return self._touchpoints
 

@@ -311,6 +311,9 @@ from jobs.cli_corrections import corrections_app, models_app  # noqa: E402  (iss
 
 app.add_typer(corrections_app, name="corrections")
 app.add_typer(models_app, name="models")
+from jobs.cli_corrections import adapt_command  # noqa: E402
+
+app.command("adapt")(adapt_command)
 
 
 @jobs_app.command("list")

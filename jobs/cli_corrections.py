@@ -177,3 +177,23 @@ def models_rollback(
         console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     out.print(f"{name or 'the shipped model'} is live again; {queued} items queued for re-tagging")
+
+
+def adapt_command(
+    no_promote: Annotated[bool, typer.Option("--no-promote", help="judge and keep the challenger, never make "
+                                                                  "it live")] = False,
+    by: Annotated[str | None, typer.Option(help="who runs it (default: cli:<user>)")] = None,
+) -> None:
+    """Learn from corrections: train a challenger from the live model on the corrections outside
+    the held-back slice, promote it only if it beats the live model on that slice by more than
+    the noise (paired bootstrap); otherwise keep it as a rejected candidate with its numbers."""
+    from jobs.adapt import run_adapt
+
+    result = run_adapt(get_settings(), by=_who(by), auto_promote=not no_promote)
+    if "skipped" in result:
+        out.print(f"nothing to learn: {result['skipped']}")
+        return
+    out.print(f"{result['version']}: {result['status']} ({result['reason']}); trained on {result['trained_on']}, "
+              f"judged on {result['held_out']} held-back corrections in {result['seconds']} s"
+              + (f"; {result['retag_queued']} items queued for re-tagging" if result["retag_queued"] else ""),
+              highlight=False)

@@ -41,6 +41,8 @@ LEASE_NAME = "scheduler"
 JOBSTORE_TABLE = "apscheduler_jobs"
 SOURCE_JOB_PREFIX = "source:"
 RECONCILE_SECONDS = 30  # how soon a source added through the API gets its job
+ADAPT_CRON = "30 3 * * *"  # learn from the day's corrections at night (jobs.adapt)
+RETAG_PER_RUN = 5000  # items re-tagged per tag run after a promotion (newest first)
 
 
 @dataclass
@@ -59,14 +61,24 @@ def job_specs(settings: Settings) -> list[JobSpec]:
     tagger_holder: dict[str, Any] = {}
 
     def tag_new() -> dict[str, Any]:
+        from feedback.corrections.versions import live_heads_dir
+        from jobs.adapt import retag_stale
         from jobs.tasks import load_service_tagger, tag_pending
 
-        if "tagger" not in tagger_holder:
-            tagger_holder["tagger"] = load_service_tagger(settings)
+        live = live_heads_dir(settings)  # a promotion or rollback: load the live version
+        if "tagger" not in tagger_holder or tagger_holder.get("live") != live:
+            tagger_holder.update(tagger=load_service_tagger(settings), live=live)
         result = tag_pending(
             engine, tagger_holder["tagger"], batch_size=max(settings.models.batch_size, 256)
         )
-        return {"tagged": result.tagged, "remaining": result.remaining}
+        # then items another version tagged, newest first, a bounded share per run
+        retagged = retag_stale(engine, tagger_holder["tagger"], batch_size=256, limit=RETAG_PER_RUN)
+        return {"tagged": result.tagged, "remaining": result.remaining, "retagged": retagged}
+
+    def adapt_job() -> dict[str, Any]:
+        from jobs.adapt import run_adapt
+
+        return run_adapt(settings, by="scheduler")
 
     return [
         JobSpec(
@@ -76,6 +88,8 @@ def job_specs(settings: Settings) -> list[JobSpec]:
             tag_new,
         ),
         digest_job_spec(settings),
+        JobSpec("adapt", "learn from corrections: train a challenger, promote it only if it beats the "
+                "live model on the held-back corrections", CronTrigger.from_crontab(ADAPT_CRON), adapt_job),
         *source_job_specs(settings),
         *topic_job_specs(settings),
     ]

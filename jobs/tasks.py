@@ -26,11 +26,13 @@ TAG_OUTAGE_SECONDS = 120.0  # a `voc tag` run waits this long for a lost databas
 def load_service_tagger(settings: Settings) -> Any:
     """The tagger configured by `settings.models` (loads the encoder: seconds, not at import)."""
     from classifiers import TaggerConfig, TouchpointSpec, load_tagger
+    from feedback.corrections.versions import live_heads_dir
 
     models = settings.models
     kwargs: dict[str, Any] = {
         "encoder": models.encoder,
-        "heads_dir": models.heads_dir,
+        # the version promoted from corrections (`voc models list`), unless heads are configured
+        "heads_dir": models.heads_dir or live_heads_dir(settings),
         "device": models.device,
         "batch_size": models.batch_size,
         "max_length": models.max_length,

@@ -6,7 +6,7 @@ cannot read looks absent (404), as on GET /v1/feedback/{id}. Bad input changes n
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
@@ -23,7 +23,13 @@ from feedback.corrections.schemas import (
     CorrectionOut,
     CorrectionsOut,
     Kind,
+    ModelsOut,
+    ModelVersionOut,
+    SuggestionOut,
+    SuggestionsOut,
 )
+from feedback.corrections.suggestions import suggestions as suggest
+from feedback.corrections.versions import describe_versions
 from feedback.models import Correction, FeedbackItem
 
 router = APIRouter(tags=["corrections"])
@@ -102,6 +108,37 @@ def list_corrections(
                                     include_withdrawn=include_withdrawn, after_id=cursor or 0, limit=limit)
     return CorrectionsOut(corrections=[out(row, audience) for row, audience in rows],
                           next_cursor=rows[-1][0].id if len(rows) == limit else None)
+
+
+@router.get("/v1/corrections/suggestions", response_model=SuggestionsOut)
+def get_suggestions(
+    session: SessionDep, principal: PrincipalDep,
+    kind: Literal["sentiment", "touchpoint"] = "sentiment",
+    audience: Literal["customer", "employee"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> SuggestionsOut:
+    """The items whose correction would teach the model most: uncertain for the live model
+    (from the probabilities stored with their tags) and unlike each other and the items already
+    corrected (their stored embeddings), among the newest 5,000 tagged items without one."""
+    _check_scope(principal)
+    audiences = [a for a in AUDIENCE_SCOPE if principal.can_read(a) and (audience is None or a == audience)]
+    if not audiences:
+        raise HTTPException(status_code=404, detail=f"this key cannot read {audience} feedback")
+    rows = suggest(session, kind=kind, audiences=audiences, limit=limit)
+    return SuggestionsOut(kind=kind, suggestions=[SuggestionOut(**row) for row in rows],
+                          method="uncertainty (margin of the stored probabilities) x distance to the nearest "
+                                 "item already picked or corrected (stored embeddings), greedily")
+
+
+@router.get("/v1/models", response_model=ModelsOut)
+def get_models(session: SessionDep, principal: PrincipalDep) -> ModelsOut:
+    """Tagger versions: the shipped one and those adapted from corrections (live, candidates,
+    rejected with their scores on the held-back corrections), and every promotion and rollback."""
+    _check_scope(principal)
+    described = describe_versions(session)
+    return ModelsOut(live=described["live"], promotions=described["promotions"],
+                     versions=[ModelVersionOut(**{k: v for k, v in row.items() if k in ModelVersionOut.model_fields})
+                               for row in described["versions"]])
 
 
 @router.delete("/v1/corrections/{correction_id}", response_model=CorrectionOut)

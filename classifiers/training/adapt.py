@@ -1,0 +1,350 @@
+"""Adapt the tagger to a deployment's corrections: retrain heads, judge against the champion.
+
+    adapt(base_dir, out_dir, version=..., train=[...], held_out=[...])
+
+`train` and `held_out` are `Example`s (text, kind, label) from analysts' corrections; the service
+builds them (`jobs.adapt`), the benchmark simulates them (`bench/adaptation.py`). Nothing here
+reads the database.
+
+- **sentiment / emotion**: the champion's head (the live version's) is fine-tuned on the
+  corrections' pooled embeddings, class-balanced, mixed with a replay sample of the original
+  training data (when `../shared/data` is present; cached per encoder under `cache_dir`) and
+  pulled towards the champion's weights (L2-SP), so a few hundred labels move the head towards
+  the company's language without forgetting the rest. The encoder is not touched: tagging stays
+  one encoder pass, and stored embeddings stay valid.
+- **touchpoint**: the corrected texts become example phrases of their touchpoint (the
+  prototypes of `classifiers.touchpoints` read them), stored in the version's heads.json.
+- need and topic corrections are served by analytics but not trained on here (needs is a
+  hybrid head with its own features; topics are clusters).
+
+The challenger is scored against the champion on the held-back corrections (never trained on):
+per item, right or wrong, paired; a bootstrap of the mean difference gives its 95% interval.
+It is `better` only when the pooled interval is above zero and no kind got worse on average.
+The version's files are written to a temporary folder and renamed into place at the end, so a
+crash leaves no half-written version.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from classifiers.labels import GOEMOTIONS_LABELS, SENTIMENT_LABELS
+
+TRAINED_KINDS = ("sentiment", "emotion", "touchpoint")
+MIN_HELD_OUT = 10  # fewer held-back corrections than this cannot judge a challenger
+
+
+@dataclass(frozen=True)
+class Example:
+    """One corrected item: its text, the kind and the label ('|'-joined for emotion)."""
+
+    text: str
+    kind: str
+    label: str
+    audience: str = "customer"
+
+
+@dataclass
+class HeadFit:
+    """How a head is fine-tuned on corrections (chosen on the dev splits by bench/adaptation.py)."""
+
+    steps: int = 300
+    lr: float = 3e-4
+    batch: int = 64
+    correction_share: float = 0.5  # of each batch, the rest replay
+    l2_sp: float = 1e-2  # pull towards the champion's weights
+    balanced: bool = True  # class-balanced corrections
+    replay_per_source: int = 500  # original training rows per source (0: none)
+    seed: int = 13
+
+
+@dataclass
+class AdaptReport:
+    version: str
+    out_dir: str | None
+    better: bool
+    reason: str
+    scores: dict[str, Any] = field(default_factory=dict)
+    n_train: dict[str, int] = field(default_factory=dict)
+    n_held_out: int = 0
+    seconds: float = 0.0
+
+
+# --- heads ------------------------------------------------------------------------------------
+
+
+def _l2_sp(module: torch.nn.Module, anchor: list[torch.Tensor]) -> torch.Tensor:
+    return sum(((p - a) ** 2).sum() for p, a in zip(module.parameters(), anchor, strict=True))  # type: ignore[return-value]
+
+
+def fine_tune(champion: torch.nn.Module, x: np.ndarray, y: np.ndarray, *, multi_label: bool,
+              replay_x: np.ndarray | None = None, replay_y: np.ndarray | None = None,
+              fit: HeadFit | None = None) -> torch.nn.Module:
+    """A copy of `champion` fine-tuned on (x, y) mixed with replay rows; y: class ids, or a 0/1
+    matrix when multi-label. Deterministic for `fit.seed`."""
+    fit = fit or HeadFit()
+    torch.manual_seed(fit.seed)
+    rng = np.random.default_rng(fit.seed)
+    module = copy.deepcopy(champion).float().train()
+    anchor = [p.detach().clone() for p in module.parameters()]
+    opt = torch.optim.Adam(module.parameters(), lr=fit.lr)
+    xt = torch.from_numpy(np.asarray(x, np.float32))
+    yt = torch.from_numpy(np.asarray(y, np.float32 if multi_label else np.int64))
+    weights = np.ones(len(x), np.float32)
+    if fit.balanced and not multi_label:
+        counts = np.bincount(np.asarray(y), minlength=int(np.max(y)) + 1).astype(np.float32)
+        weights = (len(y) / (np.count_nonzero(counts) * np.maximum(counts, 1)))[np.asarray(y)]
+    wt = torch.from_numpy(weights.astype(np.float32))
+    has_replay = replay_x is not None and replay_y is not None and len(replay_x) > 0
+    if has_replay:
+        rx = torch.from_numpy(np.asarray(replay_x, np.float32))
+        ry = torch.from_numpy(np.asarray(replay_y, np.float32 if multi_label else np.int64))
+    n_corr = max(1, int(fit.batch * fit.correction_share)) if has_replay else fit.batch
+    n_rep = fit.batch - n_corr if has_replay else 0
+
+    def loss_of(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if multi_label:
+            return torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(1)
+        return torch.nn.functional.cross_entropy(logits, target, reduction="none")
+
+    for _ in range(fit.steps):
+        idx = torch.from_numpy(rng.integers(0, len(x), size=min(n_corr, max(len(x), 1))))
+        loss = (loss_of(module(xt[idx]), yt[idx]) * wt[idx]).sum() / wt[idx].sum()
+        if n_rep:
+            ridx = torch.from_numpy(rng.integers(0, len(rx), size=n_rep))
+            loss = (loss * n_corr + loss_of(module(rx[ridx]), ry[ridx]).mean() * n_rep) / fit.batch
+        loss = loss + fit.l2_sp * _l2_sp(module, anchor)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return module.eval()
+
+
+def head_probs(module: torch.nn.Module, x: np.ndarray, *, multi_label: bool, temperature: float = 1.0,
+               bias: Sequence[float] | None = None) -> np.ndarray:
+    """Probabilities of a head on pooled embeddings (with its calibration)."""
+    with torch.inference_mode():
+        logits = module.float()(torch.from_numpy(np.asarray(x, np.float32))) / temperature
+        if bias:
+            logits = logits + torch.tensor(list(bias), dtype=torch.float32)
+        return (torch.sigmoid(logits) if multi_label else torch.softmax(logits, -1)).numpy()
+
+
+# --- replay -----------------------------------------------------------------------------------
+
+
+def replay_set(tagger: Any, kind: str, cache_dir: Path, *, per_source: int = 500,
+               seed: int = 13) -> tuple[np.ndarray, np.ndarray] | None:
+    """Embeddings and labels of a sample of the original training data for `kind` (None when the
+    shared data folder is absent), cached per encoder version."""
+    from classifiers.training import data
+
+    try:
+        data.data_dir()
+    except FileNotFoundError:
+        return None
+    safe = tagger.encoder_version.replace("/", "_")
+    path = Path(cache_dir) / f"replay-{kind}-{safe}-{per_source}-{seed}.npz"
+    if path.exists():
+        saved = np.load(path)
+        return saved["x"], saved["y"]
+    rng = np.random.default_rng(seed)
+    texts: list[str] = []
+    labels: list[Any] = []
+    if kind == "sentiment":
+        sources = [data.semeval_tweets("train"), data.amazon_reviews("train"), data.glassdoor("train"),
+                   data.glassdoor_pros_cons("train"), data.sst5("train"), data.goemotions_sentiment("train")]
+        for split in sources:
+            take = rng.choice(len(split.texts), size=min(per_source, len(split.texts)), replace=False)
+            texts += [split.texts[i] for i in take]
+            labels += [SENTIMENT_LABELS.index(split.labels[i]) for i in take]
+        y = np.asarray(labels, np.int64)
+    else:  # emotion: GoEmotions train
+        split = data.goemotions("train")
+        take = rng.choice(len(split.texts), size=min(per_source * 4, len(split.texts)), replace=False)
+        texts = [split.texts[i] for i in take]
+        y = np.zeros((len(take), len(GOEMOTIONS_LABELS)), np.float32)
+        for row, i in enumerate(take):
+            for label in split.labels[i]:
+                y[row, GOEMOTIONS_LABELS.index(label)] = 1.0
+    x, _ = tagger.head_probabilities(texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x=x, y=y)
+    return x, y
+
+
+# --- judging ----------------------------------------------------------------------------------
+
+
+def paired_bootstrap(diff: np.ndarray, *, resamples: int = 2000, seed: int = 13) -> tuple[float, float]:
+    """95% interval of the mean of paired per-item differences (challenger - champion)."""
+    if len(diff) == 0:
+        return (0.0, 0.0)
+    rng = np.random.default_rng(seed)
+    means = diff[rng.integers(0, len(diff), size=(resamples, len(diff)))].mean(1)
+    return float(np.quantile(means, 0.025)), float(np.quantile(means, 0.975))
+
+
+def judge(per_kind: dict[str, tuple[np.ndarray, np.ndarray]], *, min_held_out: int = MIN_HELD_OUT,
+          seed: int = 13) -> tuple[bool, str, dict[str, Any]]:
+    """(better, why, scores) from per-kind (champion correct, challenger correct) 0/1 arrays."""
+    kinds: dict[str, Any] = {}
+    pooled: list[np.ndarray] = []
+    for kind, (champion, challenger) in per_kind.items():
+        diff = challenger.astype(float) - champion.astype(float)
+        low, high = paired_bootstrap(diff, seed=seed)
+        kinds[kind] = {"n": int(len(diff)), "champion": float(champion.mean()) if len(diff) else 0.0,
+                       "challenger": float(challenger.mean()) if len(diff) else 0.0,
+                       "gain": float(diff.mean()) if len(diff) else 0.0, "ci_low": low, "ci_high": high}
+        pooled.append(diff)
+    diff = np.concatenate(pooled) if pooled else np.zeros(0)
+    low, high = paired_bootstrap(diff, seed=seed)
+    scores = {"metric": "accuracy on held-back corrections (emotion: the exact set)", "kinds": kinds,
+              "n": int(len(diff)), "gain": float(diff.mean()) if len(diff) else 0.0, "ci_low": low, "ci_high": high}
+    if len(diff) < min_held_out:
+        return False, f"{len(diff)} held-back corrections of the trained kinds; at least {min_held_out} " \
+                      "are needed to judge a challenger", scores
+    worse = [k for k, s in kinds.items() if s["gain"] < 0]
+    if worse:
+        return False, f"worse on held-back {', '.join(worse)} corrections", scores
+    if low <= 0:
+        return False, (f"gain {scores['gain']:+.3f} on {len(diff)} held-back corrections is within the noise "
+                       f"(95% interval {low:+.3f} to {high:+.3f})"), scores
+    return True, f"gain {scores['gain']:+.3f} (95% interval {low:+.3f} to {high:+.3f}) on {len(diff)} " \
+                 "held-back corrections", scores
+
+
+# --- the whole adaptation ---------------------------------------------------------------------
+
+
+def _labels_of(examples: Sequence[Example], kind: str) -> list[Example]:
+    return [e for e in examples if e.kind == kind and e.text.strip()]
+
+
+def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Sequence[Example],
+          held_out: Sequence[Example], touchpoints: tuple | None = None, device: str | None = None,
+          cache_dir: Path | str | None = None, fit: HeadFit | None = None,
+          min_held_out: int = MIN_HELD_OUT) -> AdaptReport:
+    """Train a challenger from `base_dir` (the champion's heads folder) on `train`, judge it on
+    `held_out`, and write it to `out_dir` (whatever the verdict: a rejected candidate keeps its
+    files and numbers). Raises on failure, leaving nothing at `out_dir`."""
+    from classifiers.config import TaggerConfig
+    from classifiers.tagger import Tagger, read_heads_meta, with_examples
+    from classifiers.touchpoints import TouchpointPrototypes
+
+    started = time.perf_counter()
+    base_dir, out_dir = Path(base_dir).resolve(), Path(out_dir)
+    cache = Path(cache_dir) if cache_dir else out_dir.parent / "cache"
+    config = TaggerConfig(heads_dir=str(base_dir), device=device,
+                          **({"touchpoints": touchpoints} if touchpoints else {}))
+    tagger = Tagger(config)
+    meta = read_heads_meta(base_dir)
+    from safetensors.torch import load_file, save_file
+
+    tensors = dict(load_file(str(base_dir / "heads.safetensors")))
+    new_meta = json.loads(json.dumps(meta))
+    per_kind: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    n_train: dict[str, int] = {}
+
+    for kind, task in (("sentiment", "sentiment"), ("emotion", "emotions")):
+        rows, judged = _labels_of(train, kind), _labels_of(held_out, kind)
+        if not rows and not judged:
+            continue
+        head = tagger.heads[task]
+        multi = head.spec.multi_label
+        labels = list(head.labels)
+
+        def encode(examples: list[Example], _labels: list[str] = labels, _multi: bool = multi) -> np.ndarray:
+            if _multi:
+                y = np.zeros((len(examples), len(_labels)), np.float32)
+                for i, e in enumerate(examples):
+                    for label in e.label.split("|"):
+                        if label in _labels:
+                            y[i, _labels.index(label)] = 1.0
+                return y
+            return np.asarray([_labels.index(e.label) for e in examples], np.int64)
+
+        module = head.module
+        if rows:
+            x, _ = tagger.head_probabilities([e.text for e in rows])
+            per_source = (fit or HeadFit()).replay_per_source
+            replay = replay_set(tagger, kind, cache, per_source=per_source) if per_source else None
+            module = fine_tune(head.module, x, encode(rows), multi_label=multi,
+                               replay_x=replay[0] if replay else None, replay_y=replay[1] if replay else None,
+                               fit=fit)
+            n_train[kind] = len(rows)
+            prefix = f"{task}."
+            for name, value in module.state_dict().items():
+                tensors[prefix + name] = value.detach().to(tensors[prefix + name].dtype).contiguous()
+            spec = new_meta["heads"][task]
+            spec.setdefault("training", {})["adapted"] = {"corrections": len(rows), "replay": bool(replay),
+                                                          "from": meta["version"]}
+        if judged:
+            xj, _ = tagger.head_probabilities([e.text for e in judged])
+            gold = encode(judged)
+            kwargs = {"multi_label": multi, "temperature": head.spec.temperature, "bias": head.spec.bias}
+            before = head_probs(head.module, xj, **kwargs)
+            after = head_probs(module, xj, **kwargs)
+            if multi:
+                thr = head.thresholds.numpy()
+                per_kind[kind] = ((((before >= thr) == (gold > 0.5)).all(1)).astype(float),
+                                  (((after >= thr) == (gold > 0.5)).all(1)).astype(float))
+            else:
+                per_kind[kind] = ((before.argmax(1) == gold).astype(float), (after.argmax(1) == gold).astype(float))
+
+    rows, judged = _labels_of(train, "touchpoint"), _labels_of(held_out, "touchpoint")
+    if rows or judged:
+        examples: dict[str, list[str]] = {k: list(v) for k, v in (meta.get("touchpoint_examples") or {}).items()}
+        for e in rows:
+            if e.label != "unknown":
+                examples.setdefault(e.label, []).append(e.text)
+        if rows:
+            new_meta["touchpoint_examples"] = examples
+            n_train["touchpoint"] = len(rows)
+        if judged:
+            emb = tagger.embed([e.text for e in judged])
+            audiences = [e.audience for e in judged]
+            gold = np.asarray([e.label for e in judged])
+            challenger = TouchpointPrototypes(with_examples(config.touchpoints, examples), tagger.embed,
+                                              tagger.touchpoint_threshold)
+            before = np.asarray([t for t, _ in tagger.touchpoints.assign(emb, audiences)])
+            after = np.asarray([t for t, _ in challenger.assign(emb, audiences)])
+            per_kind["touchpoint"] = ((before == gold).astype(float), (after == gold).astype(float))
+
+    better, reason, scores = judge(per_kind, min_held_out=min_held_out)
+    if not n_train:
+        better, reason = False, "no corrections of a trained kind (sentiment, emotion, touchpoint) to train on"
+    new_meta["version"] = version
+    new_meta["adapted"] = {"from": meta["version"], "corrections": n_train, "held_out": scores.get("n", 0),
+                           "better": better, "reason": reason}
+    # Written next to the target, then renamed: a crash leaves no half-written version.
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=out_dir.parent))
+    try:
+        save_file(tensors, str(tmp / "heads.safetensors"))
+        (tmp / "heads.json").write_text(json.dumps(new_meta, indent=2, sort_keys=True))
+        for name in ("needs.json", "needs.safetensors"):
+            if (base_dir / name).exists():
+                shutil.copyfile(base_dir / name, tmp / name)
+        if meta.get("adapter"):  # the encoder is not retrained: point at the champion's
+            os.symlink((base_dir / meta["adapter"]).resolve(), tmp / meta["adapter"])
+        if out_dir.exists():
+            raise FileExistsError(f"{out_dir} exists already; versions are never overwritten")
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return AdaptReport(version=version, out_dir=str(out_dir), better=better, reason=reason, scores=scores,
+                       n_train=n_train, n_held_out=int(scores.get("n", 0)), seconds=time.perf_counter() - started)

@@ -1,0 +1,95 @@
+"""Which items an analyst should label next: uncertain for the live model, and unlike each other.
+
+`pick(uncertainty, embeddings, k)` is the method (pure numpy, shared with bench/adaptation.py):
+greedy, each pick maximising uncertainty x (distance to the nearest item already picked or
+already corrected) ** `DIVERSITY`: the first picks are the most uncertain items, later ones are
+uncertain items from parts of the embedding space no label covers yet, so an hour of labelling
+does not go on twenty copies of one confusing complaint. `suggestions()` reads the candidates
+from the database: the newest tagged items without a correction of the kind, their stored
+embeddings, and the live model's probabilities stored with their tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from feedback.models import Correction, FeedbackItem, ItemEmbedding, Tag
+
+DIVERSITY = 1.0
+CANDIDATES = 5000  # newest tagged items considered
+
+
+def margin_uncertainty(probs: np.ndarray) -> np.ndarray:
+    """1 - (top probability - second): 1 when the model is torn between two labels, 0 when sure."""
+    top2 = np.sort(probs, axis=1)[:, -2:]
+    return 1.0 - (top2[:, 1] - top2[:, 0])
+
+
+def pick(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
+         labelled: np.ndarray | None = None, diversity: float = DIVERSITY) -> list[int]:
+    """Indexes of `k` items to label (see the module docstring); embeddings L2-normalised."""
+    n = len(uncertainty)
+    k = min(k, n)
+    if k <= 0:
+        return []
+    emb = np.asarray(embeddings, np.float32)
+    nearest = np.full(n, 2.0, np.float32)  # cosine distance to the nearest labelled item (2: none)
+    if labelled is not None and len(labelled):
+        for start in range(0, len(labelled), 2048):
+            sims = emb @ np.asarray(labelled[start:start + 2048], np.float32).T
+            nearest = np.minimum(nearest, (1.0 - sims).min(1))
+    chosen: list[int] = []
+    taken = np.zeros(n, bool)
+    unc = np.clip(np.asarray(uncertainty, np.float32), 1e-6, None)
+    for _ in range(k):
+        score = unc * np.power(np.clip(nearest, 1e-6, None), diversity)
+        score[taken] = -1.0
+        best = int(score.argmax())
+        chosen.append(best)
+        taken[best] = True
+        nearest = np.minimum(nearest, 1.0 - emb @ emb[best])
+    return chosen
+
+
+def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit: int = 20,
+                candidates: int = CANDIDATES) -> list[dict[str, Any]]:
+    """The `limit` items whose `kind` correction would teach the live model most."""
+    if kind not in ("sentiment", "touchpoint"):
+        raise ValueError(f"suggestions are made for sentiment and touchpoint (kind={kind!r}); "
+                         "their stored probabilities say how unsure the model is")
+    corrected = exists().where(Correction.item_id == FeedbackItem.id, Correction.kind == kind,
+                               Correction.withdrawn_at.is_(None))
+    stmt = (select(FeedbackItem.id, FeedbackItem.audience, FeedbackItem.text, Tag.sentiment, Tag.sentiment_probs,
+                   Tag.touchpoint, Tag.touchpoint_confidence, ItemEmbedding.vector)
+            .join(Tag, Tag.item_id == FeedbackItem.id).join(ItemEmbedding, ItemEmbedding.item_id == FeedbackItem.id)
+            .where(FeedbackItem.audience.in_(list(audiences)), ~corrected)
+            .order_by(FeedbackItem.created_at.desc(), FeedbackItem.id.desc()).limit(candidates))
+    if kind == "touchpoint":
+        stmt = stmt.where(FeedbackItem.touchpoint.is_(None))  # a source's touchpoint is not the model's
+    rows = session.execute(stmt).all()
+    if not rows:
+        return []
+    emb = np.stack([np.frombuffer(r.vector, dtype="<f2").astype(np.float32) for r in rows])
+    if kind == "sentiment":
+        probs = np.asarray([[float((r.sentiment_probs or {}).get(label, 0.0))
+                             for label in ("negative", "neutral", "positive")] for r in rows])
+        unc = margin_uncertainty(probs)
+    else:  # the prototype score: near or under the threshold, the touchpoint is in doubt
+        unc = 1.0 - np.clip(np.asarray([r.touchpoint_confidence or 0.0 for r in rows], np.float32), 0.0, 1.0)
+    labelled = [np.frombuffer(v, dtype="<f2").astype(np.float32) for (v,) in session.execute(
+        select(ItemEmbedding.vector).join(Correction, Correction.item_id == ItemEmbedding.item_id)
+        .where(Correction.kind == kind, Correction.withdrawn_at.is_(None)).limit(20000))]
+    chosen = pick(unc, emb, limit, labelled=np.stack(labelled) if labelled else None)
+    out = []
+    for i in chosen:
+        r = rows[i]
+        out.append({"item_id": r.id, "audience": r.audience, "text": r.text, "kind": kind,
+                    "model_label": r.sentiment if kind == "sentiment" else (r.touchpoint or "unknown"),
+                    "uncertainty": round(float(unc[i]), 4),
+                    "reason": "uncertain, and unlike the items corrected or picked before it"})
+    return out
