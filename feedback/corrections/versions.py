@@ -40,10 +40,15 @@ def live_version(session: Session) -> ModelVersion | None:
 def live_heads_dir(settings: Any) -> str | None:
     """The heads folder of the live version for `settings`' database, None for the shipped model
     (or a database without the tables yet). What the service's tagger loads."""
+    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError
 
     from feedback.db import get_engine
 
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
+            and not Path(url.database).exists():
+        return None  # no database yet (before `voc init`): the shipped model, and no file made
     try:
         with Session(get_engine(settings.database_url)) as session:
             row = live_version(session)
