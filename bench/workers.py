@@ -13,8 +13,10 @@ worker count K:
 3. the clock stops at the last stored tag (tags.tagged_at); the workers get SIGTERM and print
    their per-batch figures, which give the claim overhead.
 
-Prints items/s per K, the speed-up over one worker (ideal: K; on a machine with K or more free
-cores), and per batch: the claim transaction, the models, the store-and-release transaction.
+Each worker count runs --repeat times, interleaved, and the best round is kept (other jobs on the
+cores come and go). Prints items/s per K, the speed-up over one worker (ideal: K, on a machine
+with K free cores), per batch the claim transaction, the models and the store-and-release
+transaction, and the load average at the end of the round.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=128, help="voc worker --batch-size")
     parser.add_argument("--workers", default="1,2", help="worker counts to run, comma-separated")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (VOC_TORCH_THREADS)")
+    parser.add_argument("--repeat", type=int, default=2, help="rounds of each worker count (best kept)")
     parser.add_argument("--database-url", help="a database to use (default: a throwaway PostgreSQL server)")
     args = parser.parse_args(argv)
     os.environ["VOC_CONFIG"] = "/nonexistent/voc.toml"
@@ -63,21 +66,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         upgrade(url)
         ingest(url, args.n, work)
-        rounds = [run_round(url, int(k), args, work) for k in args.workers.split(",")]
+        rounds: dict[int, dict] = {}
+        for _ in range(args.repeat):  # interleaved, best of each: other jobs on the cores come and go
+            for k in (int(k) for k in args.workers.split(",")):
+                figures = run_round(url, k, args, work)
+                if k not in rounds or figures["rate"] > rounds[k]["rate"]:
+                    rounds[k] = figures
     finally:
         if server is not None:
             server.stop()
     backend = url.split(":", 1)[0]
     print(f"\n{args.n} demo items, batches of {args.batch}, {args.threads} torch thread(s) per worker, "
-          f"{backend}, {os.cpu_count()} CPUs")
+          f"{backend}, {os.cpu_count()} CPUs; best of {args.repeat} round(s) each")
     print(f"{'workers':>7} {'seconds':>8} {'items/s':>8} {'speed-up':>8} {'claim ms':>9} {'models ms':>10} "
-          f"{'store ms':>9} {'claim share':>11}")
-    base = rounds[0]["rate"] / rounds[0]["workers"] if rounds else 1.0
-    for r in rounds:
+          f"{'store ms':>9} {'claim share':>11} {'load':>5}")
+    first = min(rounds)
+    base = rounds[first]["rate"] / first
+    for k, r in sorted(rounds.items()):
         total = r["claim_ms"] + r["models_ms"] + r["store_ms"]
-        print(f"{r['workers']:>7} {r['seconds']:>8.1f} {r['rate']:>8.1f} {r['rate'] / base:>7.2f}x "
+        print(f"{k:>7} {r['seconds']:>8.1f} {r['rate']:>8.1f} {r['rate'] / base:>7.2f}x "
               f"{r['claim_ms']:>9.1f} {r['models_ms']:>10.0f} {r['store_ms']:>9.1f} "
-              f"{r['claim_ms'] / total:>10.2%}")
+              f"{r['claim_ms'] / total:>10.2%} {r['load']:>5.1f}")
     print("claim ms: the claim transaction per batch; store ms: storing its tags and releasing the claims "
           "in one transaction; claim share: claim / (claim + models + store)")
     return 0
@@ -173,10 +182,11 @@ def run_round(url: str, k: int, args: argparse.Namespace, work: Path) -> dict:
     def per_batch(index: int) -> float:  # weighted by each worker's batches
         return sum(f[index] * f[1] for f in figures) / batches
 
-    print(f"{k} worker(s): {n} items in {seconds:.1f} s; items per worker "
-          f"{', '.join(str(int(f[0])) for f in figures)}")
+    load = os.getloadavg()[0]  # the last minute: other jobs sharing the cores
+    print(f"{k} worker(s): {n} items in {seconds:.1f} s ({n / seconds:.1f}/s), load {load:.1f}; items per "
+          f"worker {', '.join(str(int(f[0])) for f in figures)}")
     return {"workers": k, "seconds": seconds, "rate": n / seconds, "claim_ms": per_batch(2),
-            "models_ms": per_batch(3), "store_ms": per_batch(4)}
+            "models_ms": per_batch(3), "store_ms": per_batch(4), "load": load}
 
 
 if __name__ == "__main__":
