@@ -270,3 +270,11 @@ def test_journey_and_overview_numbers_are_the_apis(app, tagged_demo) -> None:
     delivery = next(r for r in compare["rows"] if r["touchpoint"] == "delivery")
     assert f">{delivery['current']['value']:.0f}</a>" in overview
     assert f"{delivery['change']:+.0f}" in overview
+
+
+def test_empty_form_fields_are_no_filter(app, tagged_demo) -> None:
+    browser = sign_in(app, tagged_demo["settings"], "admin")
+    for page in ("/journey?period=8w&start=&end=&metric=nps", "/feedback?q=&since=&until=&touchpoint=",
+                 "/touchpoints/delivery?period=12w&start=&end=&sentiment=&quotes_since=&quotes_until=",
+                 "/employee?period=12w&start=&end=", "/?week="):
+        assert browser.get(page).status_code == 200, page

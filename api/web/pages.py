@@ -16,6 +16,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import BeforeValidator
 from sqlalchemy import select
 
 from api.auth import _authenticate as authenticate_key
@@ -51,6 +52,14 @@ TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "tem
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 50
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# A form's empty date field arrives as `start=`: no date, not an error.
+Day = Annotated[date | None, BeforeValidator(_blank_is_none)]
 EMPLOYEE_DIMENSIONS = {"org_unit": "Team", "segment": "Tenure", "journey_stage": "Journey stage",
                        "touchpoint": "Theme"}
 QUOTE_FILTERS = ("sentiment", "emotion", "need", "topic", "segment", "channel")
@@ -214,7 +223,7 @@ def sign_out(request: Request, session: SessionDep, visitor: VisitorDep,
 @router.get("/")
 def overview(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
              audience: str | None = None, metric: str = "net_sentiment",
-             week: Annotated[date | None, Query()] = None) -> Response:
+             week: Day = None) -> Response:
     audience = _audience(visitor, audience)
     metric = metric if metric in (*data.METRICS, "volume") else "net_sentiment"
     monday = data.monday(week) if week else data.latest_week(session, audience)
@@ -238,8 +247,8 @@ def overview(request: Request, session: SessionDep, settings: SettingsDep, visit
 
 @router.get("/journey")
 def journey_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
-                 audience: str | None = None, period: str = "8w", start: date | None = None,
-                 end: date | None = None, metric: str = "net_sentiment", compare: str = "previous") -> Response:
+                 audience: str | None = None, period: str = "8w", start: Day = None,
+                 end: Day = None, metric: str = "net_sentiment", compare: str = "previous") -> Response:
     audience = _audience(visitor, audience)
     metric = metric if metric in data.METRICS else "net_sentiment"
     chosen = data.pick_period(session, audience, period, start, end)
@@ -267,10 +276,10 @@ def journey_page(request: Request, session: SessionDep, settings: SettingsDep, v
 @router.get("/touchpoints/{name}")
 def touchpoint_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
                     name: Annotated[str, PathParam(max_length=100)], audience: str | None = None,
-                    period: str = "12w", start: date | None = None, end: date | None = None,
+                    period: str = "12w", start: Day = None, end: Day = None,
                     sentiment: str | None = None, emotion: str | None = None, need: str | None = None,
                     topic: str | None = None, segment: str | None = None, channel: str | None = None,
-                    quotes_since: date | None = None, quotes_until: date | None = None) -> Response:
+                    quotes_since: Day = None, quotes_until: Day = None) -> Response:
     audience = _audience(visitor, audience)
     chosen = data.pick_period(session, audience, period, start, end)
     filters = {"touchpoint": name}
@@ -346,7 +355,7 @@ def _pivot(rows: list[dict[str, Any]], by: str, labels: list[str]) -> list[dict[
 @router.get("/employee")
 def employee_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
                   by: str = "org_unit", metric: str = "mean_sentiment", period: str = "12w",
-                  start: date | None = None, end: date | None = None,
+                  start: Day = None, end: Day = None,
                   filter_by: str | None = None, filter_value: Annotated[str | None, Query(max_length=200)] = None
                   ) -> Response:
     _audience(visitor, "employee")
@@ -471,7 +480,7 @@ def feedback_page(request: Request, session: SessionDep, visitor: VisitorDep, au
                   channel: Annotated[str | None, Query(max_length=30)] = None,
                   org_unit: Annotated[str | None, Query(max_length=200)] = None,
                   source: Annotated[str | None, Query(max_length=200)] = None,
-                  since: date | None = None, until: date | None = None,
+                  since: Day = None, until: Day = None,
                   cursor: Annotated[int | None, Query(ge=0, le=DB_INT_MAX)] = None) -> Response:
     audience = _audience(visitor, audience)
     if q and "\x00" in q:
