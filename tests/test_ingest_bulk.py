@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, inspect, select
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 from feedback.config import IngestSettings, Settings
@@ -40,9 +40,9 @@ def _records() -> list[dict[str, Any]]:
     zones = ["2026-09-01T10:00:00Z", "2026-09-01T10:00:00+05:30", "2026-03-29T01:30:05.250-06:00",
              "2026-10-25 02:30:00", None, "2026-12-31T23:59:59.999999+14:00"]
     records = []
-    for i, text in enumerate(AWKWARD_TEXTS):
+    for i, feedback in enumerate(AWKWARD_TEXTS):
         # every record names every field (JSON null for NULL): columns are resolved on the first
-        record: dict[str, Any] = {"external_id": f"a{i}", "text": text, "created_at": zones[i % len(zones)],
+        record: dict[str, Any] = {"external_id": f"a{i}", "text": feedback, "created_at": zones[i % len(zones)],
                                   "nps": None, "channel": None, "touchpoint": None, "author": None,
                                   "stars": None, "org_unit": None}
         if i % 2:
@@ -161,7 +161,8 @@ def test_bulk_insert_fills_python_defaults_and_raises_sqlalchemy_errors(engine) 
         assert session.scalars(select(FeedbackItem.external_id)).all() == ["dup"]
 
 
-def test_many_batches_dead_letters_and_a_second_ingest(tmp_path, engine, settings, migrated_template) -> None:
+def test_many_batches_dead_letters_and_a_second_ingest(tmp_path, engine, settings, migrated_template,
+                                                      db_backend) -> None:
     """2,600 rows in batches of 1,000 (more ids than one lookup chunk), bad rows among them: the
     dead letters and the items match the SQLite path's, and ingesting the file again adds nothing."""
     lines = ["external_id,text,created_at,nps,comment_b"]
@@ -178,6 +179,10 @@ def test_many_batches_dead_letters_and_a_second_ingest(tmp_path, engine, setting
     bulk = settings.model_copy(update={"ingest": IngestSettings(batch_size=1000, language_workers=0)})
     stats, _ = ingest_file(engine, path, settings=bulk, source_name="many")
     assert (stats.new, stats.dead) == (2600 - 12, 12)
+    if db_backend == "postgres":  # the ingest analysed the items as they grew (Ingestor._refresh_statistics)
+        with engine.connect() as connection:
+            known = connection.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'feedback_items'"))
+        assert known >= 1900  # analysed after the first batch (998 items) and the second
 
     twin = _sqlite_twin(tmp_path, migrated_template).model_copy(update={"ingest": bulk.ingest})
     twin_engine = make_engine(twin.database_url)
