@@ -1,20 +1,30 @@
-"""API latency on a large SQLite database: generate, build the rollups, measure the real endpoints.
+"""API latency on a large database, SQLite and PostgreSQL: generate, build the rollups, measure.
 
-    .venv/bin/python bench/api_latency.py                 # 1,000,000 customer items, 12 months
-    .venv/bin/python bench/api_latency.py --items 200000  # smaller, faster
+    .venv/bin/python bench/api_latency.py                                # 1,000,000 customer items, SQLite
+    .venv/bin/python bench/api_latency.py --backends sqlite,postgres     # the same data in both, one run
+    .venv/bin/python bench/api_latency.py --items 200000                 # smaller, faster
+    ... --db bench.db --keep, then --db bench.db --postgres-db URL       # measure again, same data
 
-Items, tags and labels are written straight into a fresh, migrated SQLite file (bulk inserts,
-not through the tagger: this measures reads). The rollups are then built once, as the tagging
-job keeps them, and every endpoint is called through the real ASGI app (TestClient, with an API
-key, so authentication is part of the measured time). Prints p50/p95/max per request.
+Items, tags, labels and embeddings are written straight into fresh, migrated databases (bulk
+inserts on SQLite, COPY on PostgreSQL; not through the tagger: this measures reads), each
+generated chunk into every backend, so both hold the same rows. Texts are about 150
+characters and tags carry what the tagger stores (every emotion's score, the model versions, a
+384-dimension float16 embedding), so the database sizes printed are those of real data.
+PostgreSQL is then vacuumed and analysed, as autovacuum would do after a load. The rollups are
+built once, as the tagging job keeps them, and every endpoint is called through the real ASGI
+app (TestClient, with an API key, so authentication is part of the measured time), with the
+response cache off (api.cache_seconds=0: each request computes its answer; `--cache` keeps it).
+Prints p50/p95/max per request and backend, and each backend's size per item.
 
 Targets (issue 6): p95 <= 50 ms for a 12-month weekly trend by touchpoint, <= 200 ms for a page
-of aggregates.
+of aggregates. Without `--database-url` a throwaway durable PostgreSQL server is started
+(bench/postgres.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -22,13 +32,15 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("VOC_CONFIG", "/nonexistent/voc.toml")
 
-from feedback.config import Settings  # noqa: E402
+from classifiers.labels import GOEMOTIONS_LABELS, NEED_LABELS  # noqa: E402
+from feedback.config import ApiSettings, Settings  # noqa: E402
 from feedback.db import make_engine, session_scope  # noqa: E402
 from feedback.migrate import upgrade  # noqa: E402
 
@@ -40,9 +52,25 @@ SEGMENTS = ("new", "returning", "loyal", "business")
 LANGUAGES = ("en", "en", "en", "de", "fr", "es")
 NEEDS = ("price", "speed", "reliability", "help", "choice", "ease", "trust", "quality")
 EMOTIONS = ("joy", "anger", "disappointment", "gratitude", "confusion", "annoyance", "neutral")
+FILLERS = ("The parcel came two days late and nobody told me.", "Staff were friendly and quick.",
+           "I had to call three times before anyone answered.", "Great value for the price.",
+           "The app crashed when I tried to pay.", "Would recommend to friends.", "Returns were painless.",
+           "Assembly instructions were confusing.", "Delivery slot was respected, thanks.", "")
 TEAMS = 40
+EMBEDDING_BYTES = 384 * 2  # all-MiniLM-L6-v2's dimension, float16, as the tagger stores it
 END = datetime(2026, 11, 30, tzinfo=UTC)  # a Monday
 START = END - timedelta(days=364)  # 52 weeks, a Monday
+MODEL_VERSIONS = json.dumps({"tagger": "voc-tagger.v5", "encoder": "mt-full.v5", "sentiment": "sentiment.v5",
+                             "emotions": "emotions.v5", "needs": "needs.v5", "touchpoint": "touchpoints.retail.v1"})
+
+ITEM_COLUMNS = ("id", "source_id", "external_id", "content_hash", "audience", "channel", "touchpoint",
+                "journey_stage", "segment", "org_unit", "language", "text", "nps", "csat", "stars", "author",
+                "created_at", "ingested_at", "updated_at", "extra")
+TAG_COLUMNS = ("item_id", "model", "model_version", "model_versions", "sentiment", "sentiment_score",
+               "sentiment_probs", "p_negative", "emotions", "emotion_scores", "cx_emotions", "needs",
+               "need_scores", "touchpoint", "topic_id", "flags", "tagged_at")
+LABEL_COLUMNS = ("item_id", "kind", "label", "score")
+EMBEDDING_COLUMNS = ("item_id", "model", "dim", "vector")
 
 
 def _stamp(seconds: np.ndarray) -> list[str]:
@@ -50,23 +78,19 @@ def _stamp(seconds: np.ndarray) -> list[str]:
     return [(base + timedelta(seconds=float(s))).strftime("%Y-%m-%d %H:%M:%S.%f") for s in seconds]
 
 
-def generate(path: Path, items: int, employees: int, seed: int = 7) -> None:
-    """A migrated SQLite file with `items` customer and `employees` employee items, tagged."""
-    upgrade(f"sqlite:///{path}")
+def _score_pool(rng: np.random.Generator, labels: tuple[str, ...], size: int = 512) -> list[str]:
+    """JSON score dicts like the tagger's (every label, 4 decimals), to pick from per item."""
+    return [json.dumps({label: round(float(v), 4) for label, v in zip(labels, rng.random(len(labels)), strict=True)})
+            for _ in range(size)]
+
+
+def chunks(items: int, employees: int, seed: int = 7, chunk: int = 50_000):
+    """The rows to store, `chunk` items at a time: (items, tags, labels, embeddings) tuples."""
     rng = np.random.default_rng(seed)
-    engine = make_engine(f"sqlite:///{path}")
-    raw = engine.raw_connection()
-    cur = raw.cursor()
-    cur.execute("PRAGMA synchronous=OFF")
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    cur.execute("INSERT INTO sources (id, name, connector, audience, config, enabled, created_at, updated_at) "
-                "VALUES (1, 'bench-customer', 'bench', 'customer', '{}', 1, ?, ?), "
-                "(2, 'bench-pulse', 'bench', 'employee', '{}', 1, ?, ?)", (now, now, now, now))
-    cur.executemany("INSERT INTO topics (id, audience, label, keywords, status, pinned, size, extra, updated_at) "
-                    "VALUES (?, 'customer', ?, '[]', 'active', 0, 0, '{}', ?)",
-                    [(i, f"topic {i}", now) for i in range(1, 31)])
+    emotion_pool = _score_pool(rng, GOEMOTIONS_LABELS)
+    need_pool = _score_pool(rng, NEED_LABELS)
     total = items + employees
-    chunk = 100_000
     for start in range(0, total, chunk):
         n = min(chunk, total - start)
         ids = np.arange(start + 1, start + n + 1)
@@ -87,44 +111,145 @@ def generate(path: Path, items: int, employees: int, seed: int = 7) -> None:
         language = rng.integers(0, len(LANGUAGES), n)
         team = rng.integers(0, TEAMS, n)
         person = rng.integers(0, 25, n)
+        filler = rng.integers(0, len(FILLERS), (n, 2))
+        pick = rng.integers(0, 512, (n, 2))
+        vectors = rng.bytes(EMBEDDING_BYTES * n)
         stamps = _stamp(seconds)
-        item_rows, tag_rows, label_rows = [], [], []
+        item_rows, tag_rows, label_rows, embedding_rows = [], [], [], []
         for i in range(n):
             item_id = int(ids[i])
             emp = bool(employee[i])
             tp = TOUCHPOINTS[touch[i]] if not emp else ("manager", "tools", "pay_benefits", "day_to_day")[touch[i] % 4]
+            s = float(score[i])
+            text = (f"Feedback {item_id} about the {tp}: it was {'good' if s > 0 else 'not good'}. "
+                    f"{FILLERS[filler[i, 0]]} {FILLERS[filler[i, 1]]}").strip()
             item_rows.append((
-                item_id, 2 if emp else 1, f"b{item_id}", "h", "employee" if emp else "customer",
+                item_id, 2 if emp else 1, f"b{item_id}", f"{item_id:040x}", "employee" if emp else "customer",
                 "pulse" if emp else CHANNELS[channel[i]], None if tp == "unknown" else tp,
                 None if emp else STAGES[tp], None if emp else SEGMENTS[segment[i]],
-                f"team-{team[i]:02d}" if emp else None, LANGUAGES[language[i]],
-                f"Feedback {item_id} about the {tp}: it was {'good' if score[i] > 0 else 'not good'}.",
+                f"team-{team[i]:02d}" if emp else None, LANGUAGES[language[i]], text,
                 int(nps[i]) if has_nps[i] else None, int(csat[i]) if has_csat[i] and not emp else None,
                 float(stars[i]) if has_stars[i] and not emp else None,
                 f"p-{team[i]}-{person[i]}" if emp else None, stamps[i], stamps[i], stamps[i], "{}"))
-            s = float(score[i])
             sentiment = "positive" if s > 0.2 else "negative" if s < -0.2 else "neutral"
-            tag_rows.append((item_id, "bench", "0", "{}", sentiment, s, "{}", "[]", "{}", "[]", "[]", "{}",
-                             "unknown" if tp == "unknown" else None,
+            p_negative = round(min(1.0, max(0.0, 0.5 - s / 2)), 4)
+            probs = json.dumps({"negative": p_negative, "neutral": round(1 - p_negative, 4) / 2,
+                                "positive": round(1 - p_negative, 4) / 2})
+            emotion = EMOTIONS[(touch[i] + (s < 0)) % len(EMOTIONS)]
+            needs = [NEEDS[j] for j in np.flatnonzero(rng.random(len(NEEDS)) < 0.12)]
+            tag_rows.append((item_id, "bench", "5", MODEL_VERSIONS, sentiment, s, probs, p_negative,
+                             json.dumps([emotion]), emotion_pool[pick[i, 0]], "[]", json.dumps(needs),
+                             need_pool[pick[i, 1]], "unknown" if tp == "unknown" else None,
                              int(topic[i]) if has_topic[i] and not emp else None, "[]", now))
-            for j in np.flatnonzero(rng.random(len(NEEDS)) < 0.12):
-                label_rows.append((item_id, "need", NEEDS[j], 0.9))
-            label_rows.append((item_id, "emotion", EMOTIONS[(touch[i] + (s < 0)) % len(EMOTIONS)], 0.8))
-        cur.executemany("INSERT INTO feedback_items (id, source_id, external_id, content_hash, audience, channel, "
-                        "touchpoint, journey_stage, segment, org_unit, language, text, nps, csat, stars, author, "
-                        "created_at, ingested_at, updated_at, extra) VALUES "
-                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", item_rows)
-        cur.executemany("INSERT INTO tags (item_id, model, model_version, model_versions, sentiment, "
-                        "sentiment_score, sentiment_probs, emotions, emotion_scores, cx_emotions, needs, "
-                        "need_scores, touchpoint, topic_id, flags, tagged_at) VALUES "
-                        "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", tag_rows)
-        cur.executemany("INSERT INTO tag_labels (item_id, kind, label, score) VALUES (?,?,?,?)", label_rows)
-        raw.commit()
-        print(f"  generated {start + n:,} / {total:,}", flush=True)
-    cur.execute("ANALYZE")
-    raw.commit()
-    raw.close()
-    engine.dispose()
+            for need in needs:
+                label_rows.append((item_id, "need", need, 0.9))
+            label_rows.append((item_id, "emotion", emotion, 0.8))
+            embedding_rows.append((item_id, "mt-full.v5", 384,
+                                   vectors[i * EMBEDDING_BYTES:(i + 1) * EMBEDDING_BYTES]))
+        yield start + n, total, item_rows, tag_rows, label_rows, embedding_rows
+
+
+def _fixed_rows() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    sources = [(1, "bench-customer", "bench", "customer", "{}", True, now, now),
+               (2, "bench-pulse", "bench", "employee", "{}", True, now, now)]
+    topics = [(i, "customer", f"topic {i}", "[]", "active", False, 0, "{}", now) for i in range(1, 31)]
+    return sources, topics
+
+
+SOURCE_COLUMNS = ("id", "name", "connector", "audience", "config", "enabled", "created_at", "updated_at")
+TOPIC_COLUMNS = ("id", "audience", "label", "keywords", "status", "pinned", "size", "extra", "updated_at")
+
+
+class SqliteWriter:
+    """Writes the generated rows into a migrated SQLite file with executemany."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = make_engine(url)
+        self.raw = self.engine.raw_connection()
+        self.cursor = self.raw.cursor()
+        self.cursor.execute("PRAGMA synchronous=OFF")
+        sources, topics = _fixed_rows()
+        self._insert("sources", SOURCE_COLUMNS, sources)
+        self._insert("topics", TOPIC_COLUMNS, topics)
+
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        self.cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                                f"({', '.join('?' * len(columns))})", rows)
+
+    def write(self, items: list, tags: list, labels: list, embeddings: list) -> None:
+        self._insert("feedback_items", ITEM_COLUMNS, items)
+        self._insert("tags", TAG_COLUMNS, tags)
+        self._insert("tag_labels", LABEL_COLUMNS, labels)
+        self._insert("item_embeddings", EMBEDDING_COLUMNS, embeddings)
+        self.raw.commit()
+
+    def finish(self) -> None:
+        self.cursor.execute("ANALYZE")
+        self.raw.commit()
+        self.raw.close()
+        self.engine.dispose()
+
+
+class PostgresWriter:
+    """Writes the generated rows into a migrated PostgreSQL database with COPY."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self.raw = self.engine.raw_connection()
+        self.connection = self.raw.driver_connection
+        self.connection.execute("SET TIME ZONE 'UTC'")  # the generated moments are UTC, written without a zone
+        sources, topics = _fixed_rows()
+        self._copy("sources", SOURCE_COLUMNS, sources)
+        self._copy("topics", TOPIC_COLUMNS, topics)
+
+    def _copy(self, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+        with self.connection.cursor() as cursor, \
+                cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def write(self, items: list, tags: list, labels: list, embeddings: list) -> None:
+        self._copy("feedback_items", ITEM_COLUMNS, items)
+        self._copy("tags", TAG_COLUMNS, tags)
+        self._copy("tag_labels", LABEL_COLUMNS, labels)
+        self._copy("item_embeddings", EMBEDDING_COLUMNS, embeddings)
+        self.raw.commit()
+
+    def finish(self) -> None:
+        with self.connection.cursor() as cursor:  # ids were given: move the sequences past them
+            for table in ("sources", "topics", "feedback_items"):
+                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                               f"(SELECT MAX(id) FROM {table}))")
+        self.raw.commit()
+        self.raw.close()
+        self.engine.dispose()
+        from bench.postgres import vacuum_analyze
+
+        vacuum_analyze(self.url)
+
+
+def generate(urls: dict[str, str], items: int, employees: int, seed: int = 7) -> None:
+    """Migrated databases at `urls` (backend: URL) holding the same `items` customer and
+    `employees` employee items, tagged."""
+    writers: list[SqliteWriter | PostgresWriter] = []
+    for backend, url in urls.items():
+        upgrade(url)
+        writers.append(SqliteWriter(url) if backend == "sqlite" else PostgresWriter(url))
+    spent = dict.fromkeys(urls, 0.0)
+    for done, total, *rows in chunks(items, employees, seed):
+        for backend, writer in zip(urls, writers, strict=True):
+            started = time.perf_counter()
+            writer.write(*rows)
+            spent[backend] += time.perf_counter() - started
+        print(f"  generated {done:,} / {total:,}", flush=True)
+    for backend, writer in zip(urls, writers, strict=True):
+        started = time.perf_counter()
+        writer.finish()
+        spent[backend] += time.perf_counter() - started
+        print(f"  {backend}: {items + employees:,} items stored in {spent[backend]:.0f}s "
+              f"(inserts{' and VACUUM ANALYZE' if backend == 'postgres' else ' and ANALYZE'})", flush=True)
 
 
 def measure(client, path: str, params: dict, repeat: int) -> dict[str, float]:
@@ -140,43 +265,8 @@ def measure(client, path: str, params: dict, repeat: int) -> dict[str, float]:
             "max": times[-1], "n": len(times)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--items", type=int, default=1_000_000, help="customer items (default 1,000,000)")
-    parser.add_argument("--employees", type=int, default=20_000, help="employee items (default 20,000)")
-    parser.add_argument("--repeat", type=int, default=60, help="requests per endpoint")
-    parser.add_argument("--db", type=Path, default=None, help="reuse or keep this SQLite file")
-    args = parser.parse_args(argv)
-
-    from fastapi.testclient import TestClient
-
-    from api.main import create_app
-    from feedback.analytics.rollups import rebuild_rollups
-    from feedback.apikeys import create_key
-
-    tmp = None
-    path = args.db
-    if path is None:
-        tmp = tempfile.TemporaryDirectory(prefix="voc-bench-")
-        path = Path(tmp.name) / "bench.db"
-    settings = Settings(database_url=f"sqlite:///{path}", _env_file=None)
-    if not path.exists():
-        started = time.perf_counter()
-        generate(path, args.items, args.employees)
-        print(f"generated {args.items:,} customer + {args.employees:,} employee items in "
-              f"{time.perf_counter() - started:.0f}s ({path.stat().st_size / 2**20:.0f} MiB)")
-        engine = make_engine(settings.database_url)
-        started = time.perf_counter()
-        with session_scope(engine) as session:
-            result = rebuild_rollups(session)
-        print(f"built rollups for {result.days} days ({result.rows_written:,} rows) in "
-              f"{time.perf_counter() - started:.0f}s")
-        engine.dispose()
-    engine = make_engine(settings.database_url)
-    with session_scope(engine) as session:
-        key = create_key(session, name="bench", scopes=["admin"]).secret_key
-    engine.dispose()
-
+def cases_for() -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, str, dict[str, Any]]]]:
+    """The measured requests (with targets), and slower ones computed from the items."""
     year = {"start": START.date().isoformat(), "end": END.date().isoformat()}
     cases = [
         ("trends: 12 months weekly by touchpoint", "/v1/trends", {"by": "touchpoint", "interval": "week", **year}),
@@ -204,6 +294,29 @@ def main(argv: list[str] | None = None) -> int:
         ("employee trends: monthly by org_unit", "/v1/trends",
          {"by": "org_unit", "interval": "month", "audience": "employee", **year}),
     ]
+    return cases, slow_cases
+
+
+def measure_backend(settings: Settings, *, repeat: int) -> dict[str, dict[str, float]]:
+    """Build the rollups (if not yet built), then time every case through the app."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from feedback.analytics.rollups import rebuild_rollups
+    from feedback.apikeys import create_key
+    from feedback.models import RollupState
+
+    engine = make_engine(settings.database_url)
+    with session_scope(engine) as session:
+        if session.get(RollupState, "customer") is None:
+            started = time.perf_counter()
+            result = rebuild_rollups(session)
+            print(f"  built rollups for {result.days} days ({result.rows_written:,} rows) in "
+                  f"{time.perf_counter() - started:.0f}s", flush=True)
+        key = create_key(session, name="bench", scopes=["admin"]).secret_key
+    engine.dispose()
+    cases, slow_cases = cases_for()
+    figures: dict[str, dict[str, float]] = {}
     with TestClient(create_app(settings)) as client:
         client.headers["Authorization"] = f"Bearer {key}"
         # a full page further in, reached through the cursor
@@ -212,18 +325,130 @@ def main(argv: list[str] | None = None) -> int:
                                                        "cursor": cursor}).json()["next_cursor"]
         cases.insert(5, ("aggregates: 3rd page via cursor (1000 rows, JSON)", "/v1/aggregates",
                          {"interval": "week", "limit": 1000, "cursor": cursor}))
-        print(f"\n{args.items:,} customer items, SQLite, through the ASGI app with an API key "
-              f"({args.repeat} requests each)")
         print(f"{'request':<52} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
         for label, path_, params in cases:
-            m = measure(client, path_, params, args.repeat)
+            figures[label] = m = measure(client, path_, params, repeat)
             print(f"{label:<52} {m['p50']:>8.1f} {m['p95']:>8.1f} {m['max']:>8.1f}", flush=True)
         print("not in the targets (computed from the items):")
         for label, path_, params in slow_cases:
-            m = measure(client, path_, params, 3)
+            figures[label] = m = measure(client, path_, params, 3)
             print(f"{label:<52} {m['p50']:>8.1f} {m['p95']:>8.1f} {m['max']:>8.1f}", flush=True)
-    if tmp is not None:
+    return figures
+
+
+def sizes(backend: str, url: str, items: int) -> dict[str, float]:
+    """Bytes on disk per stored item: the whole database and its largest tables."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if backend == "sqlite":
+                page = connection.scalar(text("PRAGMA page_size"))
+                total = page * connection.scalar(text("PRAGMA page_count"))
+                try:
+                    rows = connection.execute(text(
+                        "SELECT COALESCE(m.tbl_name, d.name), SUM(d.pgsize) FROM dbstat d "
+                        "LEFT JOIN sqlite_master m ON m.name = d.name GROUP BY 1")).all()
+                except Exception:  # noqa: BLE001 (SQLite built without dbstat: the total only)
+                    rows = []
+            else:
+                total = connection.scalar(text("SELECT pg_database_size(current_database())"))
+                rows = connection.execute(text(
+                    "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
+                    "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace")).all()
+    finally:
+        engine.dispose()
+    per_item = {"database": total / items}
+    per_item.update({name: size / items for name, size in rows if size / items >= 1})
+    return per_item
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=1_000_000, help="customer items (default 1,000,000)")
+    parser.add_argument("--employees", type=int, default=20_000, help="employee items (default 20,000)")
+    parser.add_argument("--repeat", type=int, default=60, help="requests per endpoint")
+    parser.add_argument("--backends", default="sqlite", help="sqlite, postgres, or sqlite,postgres (same data)")
+    parser.add_argument("--db", type=Path, default=None, help="reuse or keep this SQLite file")
+    parser.add_argument("--database-url", default=None,
+                        help="PostgreSQL server to use (a superuser URL: the bench creates and drops its own "
+                             "database); default: a throwaway durable server (bench/postgres.py)")
+    parser.add_argument("--cache", action="store_true", help="keep the response cache (api.cache_seconds)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the PostgreSQL database (and a throwaway server running) to measure again")
+    parser.add_argument("--postgres-db", default=None,
+                        help="measure this PostgreSQL database, generated by an earlier run with --keep")
+    args = parser.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not backends or not set(backends) <= {"sqlite", "postgres"}:
+        parser.error(f"--backends: sqlite and/or postgres, not {args.backends!r}")
+
+    tmp = tempfile.TemporaryDirectory(prefix="voc-bench-")
+    urls: dict[str, str] = {}
+    fresh: dict[str, str] = {}
+    pg = None
+    if "sqlite" in backends:
+        path = args.db or Path(tmp.name) / "bench.db"
+        urls["sqlite"] = f"sqlite:///{path}"
+        if not path.exists():
+            fresh["sqlite"] = urls["sqlite"]
+    if "postgres" in backends:
+        from bench import postgres
+
+        if args.postgres_db:  # generated by an earlier run with --keep
+            urls["postgres"] = args.postgres_db
+        else:
+            pg = postgres.server(args.database_url)
+            urls["postgres"] = fresh["postgres"] = pg.create_database(prefix="bench")
+    total = args.items + args.employees
+    api = ApiSettings() if args.cache else ApiSettings(cache_seconds=0)
+    figures: dict[str, dict[str, dict[str, float]]] = {}
+    per_item: dict[str, dict[str, float]] = {}
+    try:
+        if fresh:
+            started = time.perf_counter()
+            generate(fresh, args.items, args.employees)
+            print(f"generated {args.items:,} customer + {args.employees:,} employee items into "
+                  f"{', '.join(fresh)} in {time.perf_counter() - started:.0f}s")
+        for backend, url in urls.items():
+            name = "SQLite" if backend == "sqlite" else f"PostgreSQL {postgres.version(url)}"
+            print(f"\n{args.items:,} customer items, {name}, through the ASGI app with an API key "
+                  f"({args.repeat} requests each, response cache {'on' if args.cache else 'off'})", flush=True)
+            settings = Settings(database_url=url, api=api, _env_file=None)
+            figures[backend] = measure_backend(settings, repeat=args.repeat)
+            per_item[backend] = sizes(backend, url, total)
+    finally:
+        if pg is not None and args.keep:
+            print(f"kept the PostgreSQL database: --postgres-db {urls['postgres']}"
+                  + ("" if args.database_url else f" (server data in {pg.root}; stop it with pg.stop())"))
+        elif pg is not None:
+            pg.drop_database(urls["postgres"])
+            if not args.database_url:
+                pg.stop()
         tmp.cleanup()
+
+    targets = {"trends: 12 months weekly by touchpoint": 50.0, "aggregates: first page (1000 rows, JSON)": 200.0,
+               "aggregates: 3rd page via cursor (1000 rows, JSON)": 200.0,
+               "aggregates: first page (1000 rows, CSV)": 200.0,
+               "aggregates: first page (1000 rows, Parquet)": 200.0}
+    if len(figures) > 1:
+        print(f"\np95 ms, same data, same run{' (response cache off)' if not args.cache else ''}")
+        print(f"{'request':<52} " + " ".join(f"{b:>9}" for b in figures) + f" {'target':>7}")
+        for label in next(iter(figures.values())):
+            target = targets.get(label)
+            row = " ".join(f"{figures[b][label]['p95']:>9.1f}" for b in figures)
+            print(f"{label:<52} {row} {f'{target:.0f}' if target else '':>7}")
+    for backend in figures:
+        missed = [label for label, target in targets.items() if figures[backend][label]["p95"] > target]
+        print(f"{backend}: targets {'met' if not missed else 'MISSED: ' + '; '.join(missed)}")
+    for backend, sizes_ in per_item.items():
+        parts = ", ".join(f"{name} {size:,.0f}" for name, size in sorted(sizes_.items(), key=lambda kv: -kv[1])
+                          if name != "database")
+        print(f"{backend}: {sizes_['database']:,.0f} bytes per item on disk, "
+              f"{sizes_['database'] * 1e6 / 2**30:.2f} GiB per million items ({parts})")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"cpu cores: {os.cpu_count()}; load average {load:.1f}")
     return 0
 
 

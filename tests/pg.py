@@ -54,7 +54,10 @@ class PgServer:
         self.run_as = run_as
 
     @classmethod
-    def start(cls) -> PgServer:
+    def start(cls, *, durable: bool = False) -> PgServer:
+        """Start a throwaway cluster (or use VOC_TEST_POSTGRES_URL). Tests trade durability for
+        speed (fsync off); `durable` keeps PostgreSQL's defaults, with deploy/compose.yaml's
+        shared_buffers, for benchmarks that should measure what production would see."""
         external = os.environ.get("VOC_TEST_POSTGRES_URL")
         if external:
             return cls(external)
@@ -74,9 +77,9 @@ class PgServer:
                      run_as=run_as)
         server._run("initdb", "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
                     "--locale=C.UTF-8", "--no-sync")
-        options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300 "
-                   "-c shared_buffers=128MB")
+        options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c max_connections=300 "
+        options += ("-c shared_buffers=512MB" if durable else
+                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c shared_buffers=128MB")
         server._run("pg_ctl", "-D", str(data), "-l", str(root / "server.log"), "-o", options, "-w",
                     "-t", "60", "start")
         return server

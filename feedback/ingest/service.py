@@ -382,7 +382,8 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     own bind processor (the same conversion SQLAlchemy applies: aware datetimes to naive UTC,
     dicts to JSON) runs once per column over all rows, once in all for a value every row shares
     (the run's timestamps), and the driver gets plain tuples. On PostgreSQL the rows go through
-    COPY instead (`_copy_rows`), several times faster than any INSERT there.
+    COPY instead (`_copy_rows`): a whole ingest of 100,000 rows 1.2x faster than with executemany
+    there (bench/ingest.py, where preparing the rows takes most of the time).
     """
     if not rows:
         return
