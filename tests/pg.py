@@ -138,4 +138,6 @@ class PgServer:
     def restart(self) -> None:
         """Stop and start the server (a database restart mid-run)."""
         assert self.root is not None
-        self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "-w", "restart")
+        # -l: the restarted server writes to the log, not to the pipe `_run` reads (which would never close).
+        self._run("pg_ctl", "-D", str(self.root / "data"), "-l", str(self.root / "server.log"), "-m", "fast", "-w",
+                  "restart")
