@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
 from api.auth import Principal, PrincipalDep
@@ -43,7 +44,10 @@ def out(row: Correction, audience: str) -> CorrectionOut:
                          created_at=row.created_at, withdrawn_at=row.withdrawn_at, withdrawn_by=row.withdrawn_by)
 
 
-def _http(exc: service.CorrectionError) -> HTTPException:
+def _http(exc: service.CorrectionError) -> Exception:
+    """The answer to a refused correction; a 422 in FastAPI's declared shape (a list of errors)."""
+    if exc.status == 422:
+        return RequestValidationError([{"type": "value_error", "loc": ("body",), "msg": str(exc), "input": None}])
     return HTTPException(status_code=exc.status, detail=str(exc))
 
 
