@@ -81,7 +81,8 @@ class ApiSettings(BaseModel):
     max_in_flight: int | None = Field(
         default=None, ge=1,
         description="Requests in progress (running, or queued for a thread or a push's turn) "
-                    "before a new one is answered 503 with Retry-After; None: 32 per CPU core.",
+                    "before a new one is answered 503 with Retry-After; None: 8 per CPU core (bench/load.py: "
+                    "more only queues work the cores cannot do, and stretches every answer).",
     )
     retry_after_seconds: int = Field(default=1, ge=1, le=3600,
                                      description="Retry-After of a 503 (saturated) or a 409 (in progress)")
@@ -116,8 +117,8 @@ class ApiSettings(BaseModel):
         return self.worker_threads or max(4, min(32, 3 * (os.cpu_count() or 1)))
 
     def in_flight_limit(self) -> int:
-        """Requests in progress before 503: as set, else 32 per CPU core."""
-        return self.max_in_flight or 32 * (os.cpu_count() or 1)
+        """Requests in progress before 503: as set, else 8 per CPU core."""
+        return self.max_in_flight or 8 * (os.cpu_count() or 1)
 
     def push_writers(self, backend: str) -> int:
         """Pushes that store at once: 1 on SQLite (one writer), else as set or one per core."""

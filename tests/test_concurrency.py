@@ -9,6 +9,7 @@ for times, so they check behaviour, not speed (speed is in bench/load.py).
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -224,7 +225,7 @@ def test_a_saturated_service_answers_503_with_retry_after_at_once(app_client, se
 def test_limits_are_sized_to_the_machine_unless_set() -> None:
     api = Settings(_env_file=None).api
     assert api.threads() >= 1 and api.connections() > api.threads()
-    assert api.in_flight_limit() >= 32
+    assert api.in_flight_limit() == 8 * (os.cpu_count() or 1)
     set_ = api.model_copy(update={"worker_threads": 3, "max_in_flight": 7, "pool_size": 5})
     assert (set_.threads(), set_.in_flight_limit(), set_.connections()) == (3, 7, 5)
 
