@@ -179,6 +179,16 @@ def test_a_latin1_tsv_with_unpadded_iso_times_is_read(engine, settings) -> None:
     assert stored["t2"].created_at.replace(tzinfo=None).isoformat() == "2015-02-20T04:05:00"
 
 
+def test_nul_characters_in_a_file_are_dropped_not_fatal(tmp_path, engine, settings) -> None:
+    """A damaged export with NUL bytes: PostgreSQL text cannot hold one, and a batch holding one
+    was refused whole; the rows are read without them, on every engine."""
+    path = _write(tmp_path / "nul.csv", b"id,text\nn1,late\x00 parcel\nn2,fine parcel\x00\x00\n")
+    stats, _ = ingest_file(engine, path, settings=settings)
+    assert (stats.new, stats.dead) == (2, 0)
+    with session_factory(engine)() as session:
+        assert sorted(session.scalars(select(FeedbackItem.text))) == ["fine parcel", "late parcel"]
+
+
 def test_truncated_and_invalid_rows_are_dead_lettered_with_reasons(tmp_path, engine, settings) -> None:
     path = _write(tmp_path / "bad.csv", HEADER
                   + "b1,Good,2026-09-01,customer,survey,,9,,,,\n"

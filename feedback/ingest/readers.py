@@ -53,11 +53,19 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
 @dataclass(frozen=True, slots=True)
 class Decoded:
     """A file's text, the encoding it was read in, and whether bytes that encoding cannot read
-    were kept (as lone surrogates, so that their rows go to the dead letters)."""
+    were kept (as lone surrogates, so that their rows go to the dead letters).
+
+    NUL characters are dropped from the text: no export means one (they come from a damaged or
+    binary file), and no text column can hold one (PostgreSQL refuses the whole batch; the API
+    answers a NUL in a request 422 for the same reason)."""
 
     text: str
     encoding: str
     invalid: bool = False
+
+    def __post_init__(self) -> None:
+        if "\x00" in self.text:
+            object.__setattr__(self, "text", self.text.replace("\x00", ""))
 
 
 def decode_bytes(name: str, data: bytes, encoding: str | None = None) -> Decoded:
