@@ -158,19 +158,9 @@ def _on_postgres(settings: Settings) -> tuple[Settings, Any]:
     sys.path.insert(0, str(ROOT / "tests"))
     from pg import PgServer
 
-    from feedback.dbcopy import copy_database
-    from feedback.migrate import upgrade
-
     server = PgServer.start()
     atexit.register(server.stop)  # also when the run fails
-    url = server.create_database(prefix="load")
-    upgrade(url)
-    source, target = make_engine(settings.database_url), make_engine(url)
-    try:
-        copy_database(source, target)
-    finally:
-        source.dispose()
-        target.dispose()
+    url = server.copy_of(settings.database_url, prefix="load")
     print(f"postgres: seed copied into {url}", flush=True)
     return settings.model_copy(update={"database_url": url}), server
 

@@ -206,18 +206,9 @@ def tagged_demo_template(tmp_path_factory: pytest.TempPathFactory, migrated_temp
 
 
 @pytest.fixture(scope="session")
-def pg_tagged_demo_template(pg_server, pg_migrated_template: str, tagged_demo_template: dict) -> str:
+def pg_tagged_demo_template(pg_server, tagged_demo_template: dict) -> str:
     """The tagged demo database copied into PostgreSQL once per session (`voc db copy`'s code)."""
-    from feedback.dbcopy import copy_database
-
-    url = _pg_clone(pg_server, pg_migrated_template)
-    source, target = make_engine(f"sqlite:///{tagged_demo_template['db']}"), make_engine(url)
-    try:
-        copy_database(source, target)
-    finally:
-        source.dispose()
-        target.dispose()
-    return url
+    return pg_server.copy_of(f"sqlite:///{tagged_demo_template['db']}", prefix="template")
 
 
 @pytest.fixture

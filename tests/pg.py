@@ -131,6 +131,23 @@ class PgServer:
                 time.sleep(0.1)
         return self.database_url(name)
 
+    def copy_of(self, source_url: str, *, prefix: str = "copy") -> str:
+        """A new database, migrated, holding every row of the database at `source_url` (what
+        `voc db copy` does); returns its URL."""
+        from feedback.db import make_engine
+        from feedback.dbcopy import copy_database
+        from feedback.migrate import upgrade
+
+        url = self.create_database(prefix=prefix)
+        upgrade(url)
+        source, target = make_engine(source_url), make_engine(url)
+        try:
+            copy_database(source, target)
+        finally:
+            source.dispose()
+            target.dispose()
+        return url
+
     def drop_database(self, url: str) -> None:
         name = make_url(url).database
         self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

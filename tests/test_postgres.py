@@ -9,6 +9,7 @@ real app serves each, and every analytics answer must be the same on both engine
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,7 +42,11 @@ ENDPOINTS = [
 def _client(url: str, tmp_path: Path) -> TestClient:
     settings = Settings(database_url=url, var_dir=tmp_path / "var", data_dir=DATA_DIR, _env_file=None)
     app = create_app(settings)
-    app.state.tagger_provider = lambda: (_ for _ in ()).throw(AssertionError("no model here"))
+
+    def no_model():
+        raise AssertionError("no model here")
+
+    app.state.tagger_provider = no_model
     client = TestClient(app)
     client.headers["Authorization"] = f"Bearer {make_api_key(settings, 'admin')}"
     return client
@@ -67,8 +72,6 @@ def _same(a, b, path: str, where: str = "") -> None:
 
 def test_every_answer_is_the_same_on_sqlite_and_postgresql(tagged_demo_template, pg_server,
                                                            pg_tagged_demo_template, tmp_path: Path) -> None:
-    import shutil
-
     lite_db = tmp_path / "demo.db"
     shutil.copy(tagged_demo_template["db"], lite_db)
     pg_url = pg_server.create_database(template=pg_tagged_demo_template.rsplit("/", 1)[1])
@@ -87,8 +90,6 @@ def test_every_answer_is_the_same_on_sqlite_and_postgresql(tagged_demo_template,
 
 def test_voc_db_copy_moves_a_database_and_refuses_a_full_target(tagged_demo_template, pg_server,
                                                                 tmp_path: Path) -> None:
-    import shutil
-
     from jobs.cli import app
 
     lite_db = tmp_path / "demo.db"
