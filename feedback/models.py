@@ -116,7 +116,8 @@ class Tag(Base):
         ForeignKey("feedback_items.id", ondelete="CASCADE"), primary_key=True
     )
     model: Mapped[str] = mapped_column(String(100))
-    model_version: Mapped[str] = mapped_column(String(50))
+    # indexed: which versions tagged what is read by seeking it (feedback.analytics.served.tag_versions)
+    model_version: Mapped[str] = mapped_column(String(50), index=True)
     model_versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     sentiment: Mapped[str] = mapped_column(String(10))
     sentiment_score: Mapped[float] = mapped_column(Float)
