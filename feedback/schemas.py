@@ -127,5 +127,8 @@ class TrendsOut(BaseModel):
     share_method: str = Field(default="cc", description="how share_negative is estimated: cc, acc, pcc or "
                               "pacc (share_negative_cc is always the count); docs/api.md#shares")
     share_rates: dict[str, float] | None = Field(default=None, description="acc/pacc: the dev tpr and fpr used")
+    model_versions: list[dict[str, Any]] = Field(
+        default_factory=list, description="the tagger versions these items' tags come from, with their share "
+        "(more than one while items are re-tagged after a promotion or rollback): docs/api.md#corrections")
     corrected_labels: int = Field(default=0, description="labels of these items that analysts corrected "
                                   "(served in place of the model's): docs/api.md#corrections")

@@ -193,3 +193,55 @@ def test_cli_import_and_list(settings, engine, shop, tmp_path, monkeypatch) -> N
         get_settings.cache_clear()
     rows = [line for line in listed.output.splitlines() if line.startswith("{")]
     assert len(rows) == 2 and '"by": "ana"' in rows[0] and '"label": "functional|social"' in rows[1]
+
+
+def test_answers_say_which_model_version_their_tags_rest_on(light_client, engine, shop) -> None:
+    """One version everywhere: read from the index, share 1, not live (the test tags are "0", not
+    the shipped version). Mid re-tag after a promotion: each version's share, the live one marked;
+    trends, journey, quotes, drivers, the BI export (body and header) and the digest all say so."""
+    from datetime import UTC, datetime
+
+    from feedback.analytics.served import tag_versions
+    from feedback.insights.digest import build_payload
+    from feedback.insights.weeks import week_label
+    from feedback.models import ModelVersion
+
+    body = light_client.get("/v1/trends", params=WEEK).json()
+    assert body["model_versions"] == [{"version": "0", "share": 1.0, "live": False}]
+    with session_scope(engine) as session:
+        session.add(ModelVersion(name="adapted-1", base="shipped", status="live", path="/nowhere",
+                                 detail={"tag_version": "adapted-1"}, promoted_at=datetime.now(UTC)))
+        for item_id in shop[:3]:  # three of eleven re-tagged by the live version so far
+            session.get(Tag, item_id).model_version = "adapted-1"
+    with session_scope(engine) as session:
+        assert tag_versions(session) == ["0", "adapted-1"]
+    mixed = [{"version": "0", "share": round(8 / 11, 4), "items": 8, "live": False},
+             {"version": "adapted-1", "share": round(3 / 11, 4), "items": 3, "live": True}]
+    for path, params in (("/v1/trends", {**WEEK, "channel": "survey"}), ("/v1/journey", {}),
+                         ("/v1/quotes", {}), ("/v1/drivers", {})):
+        answer = light_client.get(path, params=params)
+        assert answer.status_code == 200, (path, answer.text)
+        assert answer.json()["model_versions"] == mixed, path
+    # a slice of only re-tagged items rests on the live version alone
+    only = light_client.get("/v1/trends", params={**WEEK, "touchpoint": "delivery",
+                                                  "end": (MONDAY + timedelta(hours=2, minutes=30)).isoformat()})
+    assert [v["version"] for v in only.json()["model_versions"]] == ["adapted-1"]
+    export = light_client.get("/v1/aggregates", params={"format": "csv"})
+    assert export.status_code == 200 and export.headers["X-Model-Versions"] == "0,adapted-1"
+    assert light_client.get("/v1/aggregates").json()["model_versions"] == mixed
+    with session_scope(engine) as session:
+        from feedback.config import Settings
+
+        payload = build_payload(session, audience="customer", week=week_label(MONDAY.date()),
+                                settings=Settings(database_url=str(engine.url), _env_file=None))
+    assert payload["provenance"]["model_versions"] == mixed
+    assert "re-tagging to the live version in progress" in payload["method"]["tags"]
+
+
+def test_employee_answers_name_model_versions_without_counts(light_client, engine) -> None:
+    """Counts or shares of versions in an employee slice could tell a small group's size: versions only."""
+    ids = write_rows(engine, team_rows("warehouse", 6))
+    with session_scope(engine) as session:
+        session.get(Tag, ids[0]).model_version = "adapted-1"
+    body = light_client.get("/v1/trends", params={"audience": "employee", "by": "org_unit"}).json()
+    assert body["model_versions"] == [{"version": "0", "live": False}, {"version": "adapted-1", "live": False}]

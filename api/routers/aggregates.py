@@ -23,7 +23,7 @@ from feedback.analytics.aggregates import (
     aggregates_page,
 )
 from feedback.analytics.cells import Slice, day_start
-from feedback.analytics.served import corrected_labels
+from feedback.analytics.served import corrected_labels, model_versions
 
 router = APIRouter(prefix="/v1", tags=["bi"])
 
@@ -96,10 +96,12 @@ def get_aggregates(
                                end=end, updated_since=updated_since, cursor=cursor, limit=size)
         page = aggregates_page(session, query, min_group_size=sizes[0], estimator=estimator)
         next_url = _next_url(request, page.next_cursor)
-        corrected = corrected_labels(session, Slice.make(audience, day_start(start) if start else None,
-                                                         day_start(end) if end else None))
+        where = Slice.make(audience, day_start(start) if start else None, day_start(end) if end else None)
+        corrected = corrected_labels(session, where)
+        versions = model_versions(session, where)
         headers = {"X-Rows": str(len(page.rows)), "X-Source": page.source, "X-Share-Method": page.share_method,
-                   "X-Corrected-Labels": str(corrected)}
+                   "X-Corrected-Labels": str(corrected),
+                   "X-Model-Versions": ",".join(v["version"] for v in versions)}
         if page.next_cursor:
             headers["X-Next-Cursor"] = page.next_cursor
             headers["Link"] = f'<{next_url}>; rel="next"'
@@ -111,7 +113,7 @@ def get_aggregates(
                 for row in page.rows]
         body = {"columns": list(COLUMN_NAMES), "rows": rows, "next_cursor": page.next_cursor,
                 "next_url": next_url, "source": page.source, "share_method": page.share_method,
-                "corrected_labels": corrected}
+                "corrected_labels": corrected, "model_versions": versions}
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json", headers=headers)
 
     # A page is built once while the data behind it is unchanged (api.cache_seconds at most).

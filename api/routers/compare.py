@@ -11,7 +11,7 @@ from api.deps import SessionDep, ShareEstimatorDep
 from api.params import Audience, FiltersDep, GroupBy, GroupSizesDep, Moment
 from feedback.analytics.cells import Slice
 from feedback.analytics.compare import CompareQuery, compare, previous_periods
-from feedback.analytics.served import corrected_labels
+from feedback.analytics.served import corrected_labels, model_versions
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
@@ -56,4 +56,6 @@ def get_compare(
     answer = compare(session, query, min_group_size=sizes[0], estimator=estimator)
     corrected = sum(corrected_labels(session, Slice.make(audience, start, end, filters))
                     for start, end in ((baseline_start, baseline_end), (current_start, current_end)))
-    return {**answer, "corrected_labels": corrected}
+    versions = model_versions(session, Slice.make(audience, min(baseline_start, current_start),  # type: ignore[type-var]
+                                                  max(baseline_end, current_end), filters))  # type: ignore[type-var]
+    return {**answer, "corrected_labels": corrected, "model_versions": versions}

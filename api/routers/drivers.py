@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import SessionDep
 from api.params import GroupSizesDep, SliceDep
 from feedback.analytics.drivers import DEFAULT_DIMENSIONS, DriverQuery, key_drivers
-from feedback.analytics.served import corrected_labels
+from feedback.analytics.served import corrected_labels, model_versions
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
@@ -34,4 +34,5 @@ def get_drivers(
                         dimensions=tuple(dimensions or DEFAULT_DIMENSIONS), filters=dict(where.filters),
                         min_support=min_support, alpha=alpha)
     answer = key_drivers(session, query, min_group_size=sizes[0])
-    return {**answer, "corrected_labels": corrected_labels(session, where)}
+    return {**answer, "corrected_labels": corrected_labels(session, where),
+            "model_versions": model_versions(session, where)}

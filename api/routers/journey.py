@@ -10,7 +10,7 @@ from api.concurrency import cached_answer
 from api.deps import SessionDep, SettingsDep, ShareEstimatorDep
 from api.params import GroupSizesDep, SliceDep
 from feedback.analytics.journey import journey
-from feedback.analytics.served import corrected_labels
+from feedback.analytics.served import corrected_labels, model_versions
 from feedback.config import Settings
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
@@ -42,6 +42,7 @@ def get_journey(
     def build() -> dict[str, Any]:
         answer = journey(session, where, steps=journey_steps(settings, where.audience),
                          min_group_size=sizes[0], metric=metric, estimator=estimator)
-        return {**answer, "corrected_labels": corrected_labels(session, where)}
+        return {**answer, "corrected_labels": corrected_labels(session, where),
+            "model_versions": model_versions(session, where)}
 
     return cached_answer(request, session, build, audience=where.audience)

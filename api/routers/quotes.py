@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from api.deps import SessionDep
 from api.params import GroupSizesDep, SliceDep
 from feedback.analytics.quotes import QuoteQuery, representative_quotes
-from feedback.analytics.served import corrected_labels
+from feedback.analytics.served import corrected_labels, model_versions
 
 router = APIRouter(prefix="/v1", tags=["analytics"])
 
@@ -39,4 +39,5 @@ def get_quotes(
     query = QuoteQuery(audience=where.audience, start=where.start, end=where.end, filters=dict(where.filters),
                        sentiment=sentiment, limit=limit)
     answer = representative_quotes(session, query, min_group_size_comments=sizes[1], redact=_redactor(request).redact)
-    return {**answer, "corrected_labels": corrected_labels(session, where)}
+    return {**answer, "corrected_labels": corrected_labels(session, where),
+            "model_versions": model_versions(session, where)}

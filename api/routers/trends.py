@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from api.concurrency import cached_answer
 from api.deps import SessionDep, ShareEstimatorDep
 from api.params import GroupBy, GroupSizesDep, SliceDep
-from feedback.analytics.served import corrected_labels
+from feedback.analytics.served import corrected_labels, model_versions
 from feedback.analytics.shares import describe
 from feedback.analytics.trends import TrendQuery, table_rows, trend_table
 from feedback.schemas import TrendsOut
@@ -43,6 +43,7 @@ def get_trends(
         rows = table_rows(session, table, mixes=mixes, min_group_size=sizes[0], estimator=estimator)
         return TrendsOut(by=by, interval=interval, audience=where.audience, rows=rows, source=table.source,
                          start=table.start, end=table.end, filters=dict(where.filters), **describe(estimator),
-                         corrected_labels=corrected_labels(session, where))
+                         corrected_labels=corrected_labels(session, where),
+                         model_versions=model_versions(session, where))
 
     return cached_answer(request, session, build, audience=where.audience)

@@ -15,6 +15,7 @@ items without an active correction of that kind (`model_labels_live`), and the c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -142,3 +143,55 @@ def corrected_labels(session: Session, where: Any) -> int:
     stmt = base_select(func.count(Correction.id)).join(
         Correction, and_(Correction.item_id == FeedbackItem.id, Correction.withdrawn_at.is_(None)))
     return session.scalar(apply_slice(stmt, where)) or 0
+
+
+def tag_versions(session: Session, *, limit: int = 20) -> list[str]:
+    """The distinct `Tag.model_version` values, read by seeking the index on it once per value
+    (a skip scan by hand: each step is `min(version) > previous`), so it costs a few index
+    lookups whatever the number of tags; at most `limit` of them."""
+    found: list[str] = []
+    while len(found) < limit:
+        stmt = select(func.min(Tag.model_version))
+        if found:
+            stmt = stmt.where(Tag.model_version > found[-1])
+        value = session.scalar(stmt)
+        if value is None:
+            break
+        found.append(value)
+    return found
+
+
+def model_versions(session: Session, where: Any) -> list[dict[str, Any]]:
+    """Which tagger versions the tags of a result over the slice `where` rest on, each with its
+    share of the slice's tagged items, largest first (what analytics answers report as
+    `model_versions`). While one version has tagged everything (the usual case) that is read from
+    the index alone; during a re-tag after a promotion or rollback the slice is counted."""
+    from feedback.analytics.cells import apply_slice, base_select
+    from feedback.models import FeedbackItem
+
+    versions = tag_versions(session)
+    if len(versions) <= 1:
+        return [{"version": v, "share": 1.0, **_live(session, v)} for v in versions]
+    stmt = (base_select(ServedTag.model_version, func.count(FeedbackItem.id))
+            .where(ServedTag.model_version.is_not(None)).group_by(ServedTag.model_version))
+    counts = {v: n for v, n in session.execute(apply_slice(stmt, where)) if n}
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if where.audience == "employee":  # counts (or shares) of a small group would tell its size
+        return [{"version": v, **_live(session, v)} for v, _ in ordered]
+    total = sum(counts.values())
+    return [{"version": v, "share": round(n / total, 4), "items": n, **_live(session, v)} for v, n in ordered]
+
+
+def _live(session: Session, version: str) -> dict[str, bool]:
+    """{"live": True} for the tags of the live tagger version (the one re-tagging moves towards)."""
+    from feedback.corrections.versions import live_version, tag_version
+
+    live = tag_version(live_version(session)) or _shipped_version()
+    return {"live": version == live}
+
+
+@functools.cache
+def _shipped_version() -> str:
+    from classifiers.tagger import WEIGHTS_DIR, read_heads_meta
+
+    return str(read_heads_meta(WEIGHTS_DIR)["version"])

@@ -967,7 +967,27 @@ class _Builder:
             ),
             "share_negative": _share_method_note(self.estimator),
         }
+        payload["provenance"] = self._provenance()
+        payload["method"]["tags"] = payload["provenance"]["summary"]
         return payload
+
+    def _provenance(self) -> dict[str, Any]:
+        """What the week's numbers rest on: the tagger version(s) and how many labels are the
+        analysts' corrections served in place of the model's (as every analytics answer says)."""
+        from feedback.analytics.cells import Slice
+        from feedback.analytics.served import corrected_labels, model_versions
+
+        where = Slice.make(self.audience, *week_bounds(self.w.week))
+        versions = model_versions(self.session, where)
+        mixed = len(versions) > 1
+        described = ", ".join(
+            v["version"] + (f" {v['share']:.0%}" if mixed and "share" in v else "")
+            + (" (live)" if mixed and v.get("live") else "") for v in versions) or "no model yet"
+        corrected = corrected_labels(self.session, where)
+        summary = (f"Tagged by {described}" + ("; re-tagging to the live version in progress" if mixed else "")
+                   + f"; {corrected} label{'' if corrected == 1 else 's'} corrected by analysts, used in "
+                   "place of the model's")
+        return {"model_versions": versions, "corrected_labels": corrected, "summary": summary}
 
     def _mostly_negative(self, ids: set[int]) -> bool:
         """Whether these items are a problem: half or more negative, by text or by rating.
