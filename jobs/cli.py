@@ -151,7 +151,7 @@ def worker(
     """
     import logging
 
-    from jobs.tasks import load_service_tagger
+    from jobs.tasks import live_version_reloader, load_service_tagger
     from jobs.worker import Worker, WorkerOptions, stop_on_signals
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -161,7 +161,7 @@ def worker(
     options = WorkerOptions(batch_size=batch_size or max(settings.models.batch_size, 256),
                             lease_seconds=lease_seconds, poll_seconds=poll_seconds,
                             until_empty=until_empty, name=name)
-    tagging = Worker(engine, tagger, options)
+    tagging = Worker(engine, tagger, options, reload=live_version_reloader(settings))
     started = time.perf_counter()
     with stop_on_signals(tagging):
         result = tagging.run()

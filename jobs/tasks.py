@@ -48,6 +48,35 @@ def load_service_tagger(settings: Settings) -> Any:
     return load_tagger(TaggerConfig(**kwargs))
 
 
+def live_version_reloader(settings: Settings) -> Callable[[], Any]:
+    """For a long-running worker: a function that returns a freshly loaded service tagger when the
+    live version (`voc models list`) is no longer the one loaded, else None. A database error is
+    raised, not read as "the shipped model" (the worker keeps its tagger and asks again later)."""
+    from feedback.corrections.versions import live_version
+    from feedback.db import get_engine
+
+    if settings.models.heads_dir:  # heads fixed by configuration: promotions do not apply
+        return lambda: None
+    engine = get_engine(settings.database_url)
+
+    def live_path() -> str | None:
+        with Session(engine) as session:
+            row = live_version(session)
+            return row.path if row is not None else None
+
+    loaded = {"path": live_path()}
+
+    def reload() -> Any:
+        path = live_path()
+        if path == loaded["path"]:
+            return None
+        tagger = load_service_tagger(settings)
+        loaded["path"] = path
+        return tagger
+
+    return reload
+
+
 @dataclass
 class TagRunResult:
     tagged: int

@@ -60,6 +60,8 @@ class WorkerOptions:
     name: str | None = None  # shown on /health (default: host:pid)
     # How long to keep retrying a lost database before giving up (None: for ever).
     outage_seconds: float | None = None
+    # How often to ask `reload` whether the live tagger version changed (a promotion or rollback).
+    reload_seconds: float = 30.0
 
 
 @dataclass
@@ -74,6 +76,7 @@ class WorkerResult:
     tag_seconds: float = 0.0  # in the models
     store_seconds: float = 0.0  # in store transactions: the tags, and releasing the claims
     reconnects: int = 0
+    reloads: int = 0  # times the live tagger version changed and the worker loaded it
     stopped: bool = False  # stopped by a signal or `stop` before the queue was empty
 
 
@@ -99,13 +102,19 @@ class Worker:
     def __init__(self, engine: Engine, tagger: TaggerLike, options: WorkerOptions | None = None, *,
                  stop: threading.Event | None = None,
                  after_store: Callable[[Session], Any] | None = None,
-                 progress: Callable[[int], None] | None = None) -> None:
+                 progress: Callable[[int], None] | None = None,
+                 reload: Callable[[], TaggerLike | None] | None = None) -> None:
         self.engine = engine
         self.tagger = tagger
         self.options = options or WorkerOptions()
         self.stop = stop or threading.Event()
         self.after_store = after_store  # more work in each batch's store transaction
         self.progress = progress
+        # Between batches, every `reload_seconds`: a new tagger when the live version changed
+        # (`voc models promote|rollback`, an adaptation), else None. Items it tagged with the old
+        # version are re-tagged by the scheduler's tag job, newest first.
+        self.reload = reload
+        self._reload_checked = time.monotonic()
         self.id = new_worker_id()
         self.name = self.options.name or f"{socket.gethostname()}:{os.getpid()}"
         self.result = WorkerResult(worker_id=self.id)
@@ -150,6 +159,7 @@ class Worker:
                     self.stop.wait(options.poll_seconds)
                     continue
                 after_id = rows[-1].id
+                self._maybe_reload()
                 self._tag_and_store(rows)
             self.result.stopped = self.stop.is_set()
         finally:
@@ -159,6 +169,22 @@ class Worker:
         log.info("worker %s stopped: %d tagged in %d batches", self.name, self.result.tagged,
                  self.result.batches)
         return self.result
+
+    def _maybe_reload(self) -> None:
+        if self.reload is None or time.monotonic() - self._reload_checked < self.options.reload_seconds:
+            return
+        self._reload_checked = time.monotonic()
+        try:
+            fresh = self.reload()
+        except Exception as exc:  # the database away, or the new version unreadable: keep the old one
+            log.warning("worker %s: could not check the live tagger version (%s); keeping %s", self.name,
+                        _first_line(exc), getattr(self.tagger, "version", "the loaded one"))
+            return
+        if fresh is not None:
+            log.info("worker %s: the live tagger version changed; now tagging with %s", self.name,
+                     getattr(fresh, "version", "the new one"))
+            self.tagger = fresh
+            self.result.reloads += 1
 
     def _claim(self, want: int, after_id: int) -> list[Any] | None:
         started = time.perf_counter()

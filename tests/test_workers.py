@@ -433,3 +433,51 @@ def test_sigterm_finishes_the_batch_in_flight_and_exits(settings, engine, tmp_pa
     assert "worker signalled: tagged 4 items in 1 batches" in output, output
     assert count(engine, Tag) == 4  # the batch in flight was stored, no other started
     assert count(engine, TagClaim) == 0 and count(engine, TagWorker) == 0
+
+
+def test_a_long_running_worker_takes_up_a_promoted_version(engine, settings, monkeypatch) -> None:
+    """`voc worker`'s reload check: after a promotion the next batches are tagged by the new
+    version; a failing check keeps the loaded tagger; nothing changes while the live version stays."""
+    from datetime import UTC, datetime
+
+    from feedback.models import ModelVersion
+    from jobs import tasks
+
+    loads: list[str] = []
+    seen: dict[str, list[str]] = {}
+
+    class NewVersion(FakeTagger):
+        version = "adapted-1"
+
+    monkeypatch.setattr(tasks, "load_service_tagger", lambda s: loads.append("load") or NewVersion("new", seen))
+    reload = tasks.live_version_reloader(settings)
+    assert reload() is None and loads == []  # the shipped model is live and loaded
+
+    ids = add_items(engine, settings, 40)
+
+    def promote_after_first_batch(batches: int) -> None:
+        if batches == 1:
+            with session_scope(engine) as session:
+                session.add(ModelVersion(name="adapted-1", base="shipped", status="live", path="/v/adapted-1",
+                                         promoted_at=datetime.now(UTC)))
+
+    checks = {"n": 0}
+
+    def flaky_then_real() -> Any:
+        checks["n"] += 1
+        if checks["n"] == 2:  # the check before the second batch, after the promotion
+            raise RuntimeError("database away")
+        return reload()
+
+    worker = Worker(engine, FakeTagger("old", seen, on_batch=promote_after_first_batch),
+                    WorkerOptions(batch_size=10, until_empty=True, reload_seconds=0), reload=flaky_then_real)
+    result = worker.run()
+    assert result.tagged == len(ids) and result.reloads == 1 and loads == ["load"]
+    versions = {}
+    with session_factory(engine)() as session:
+        for model, version in session.execute(select(Tag.model, Tag.model_version)):
+            versions.setdefault((model, version), 0)
+            versions[(model, version)] += 1
+    # batch 1 by the old tagger; batch 2 too (the first check failed and kept it); then the new one
+    assert versions == {("old", "1"): 20, ("new", "adapted-1"): 20}, versions
+    assert reload() is None and loads == ["load"]  # still the same live version: no reload
