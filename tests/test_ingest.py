@@ -206,6 +206,14 @@ def test_truncated_and_invalid_rows_are_dead_lettered_with_reasons(tmp_path, eng
     assert any("line 6" in r and "date_format" in r for r in reasons)
     assert any("line 7" in r and "audience 'partner'" in r for r in reasons)
     assert _count(engine, FeedbackItem) + _count(engine, DeadLetter) == stats.seen  # nothing lost
+    # Run again (a rerun after a crash, or the same file dropped twice): still bad rows, reported
+    # as such, but each kept once; a row fixed in place is a new dead letter only if still bad.
+    again, _ = ingest_file(engine, path, settings=settings)
+    assert (again.seen, again.dead) == (6, 5) and _count(engine, DeadLetter) == 5
+    path.write_text(path.read_text().replace("NPS too high,2026-09-01,customer,survey,,11",
+                                             "NPS too high,2026-09-01,customer,survey,,12"))
+    ingest_file(engine, path, settings=settings)
+    assert _count(engine, DeadLetter) == 6  # the changed row's new payload, kept beside the old one
 
 
 def test_pii_is_redacted_before_storage(tmp_path, engine, settings) -> None:

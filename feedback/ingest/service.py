@@ -252,6 +252,24 @@ class Ingestor(RecordPreparer):
                 texts.append(redacted[0])
         return pool.submit(_language_codes, texts) if texts else None
 
+    def _not_kept_yet(self, letters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The dead letters this source does not already keep unresolved at the same location with
+        the same payload (the same bad row of a file ingested again), each once."""
+        located = sorted({str(letter["location"]) for letter in letters if letter["location"] is not None})
+        kept: set[tuple[str | None, str]] = set()
+        for start in range(0, len(located), _ID_CHUNK):
+            kept.update(self.session.execute(
+                select(DeadLetter.location, DeadLetter.raw_payload)
+                .where(DeadLetter.source_id == self.source.id, DeadLetter.resolved_at.is_(None),
+                       DeadLetter.location.in_(located[start:start + _ID_CHUNK]))).tuples())
+        fresh = []
+        for letter in letters:
+            key = (letter["location"], letter["raw_payload"])
+            if letter["location"] is None or key not in kept:
+                fresh.append(letter)
+                kept.add(key)
+        return fresh
+
     def _flush(self, batch: Sequence[tuple[RawRecord | None, dict[str, Any]]],
                dead: list[tuple[RawRecord, str]], languages: Any = None, *, prepared: bool = False) -> None:
         session = self.session
@@ -265,9 +283,10 @@ class Ingestor(RecordPreparer):
                  "raw_payload": redact(rec.raw), "reason": redact(reason), "created_at": now}
                 for rec, reason in dead
             ]
-            if uses_copy(session):  # a file of many bad rows: one COPY, not an INSERT per row
+            letters = self._not_kept_yet(letters)  # a rerun of a file finds its bad rows kept
+            if letters and uses_copy(session):  # a file of many bad rows: one COPY, not an INSERT per row
                 bulk_insert(session, cast(Table, DeadLetter.__table__), letters)
-            else:
+            elif letters:
                 session.execute(insert(DeadLetter), letters)
             self.stats.dead += len(dead)
             self.stats.dead_reasons.extend(reason for _, reason in dead[: max(0, 5 - len(self.stats.dead_reasons))])
