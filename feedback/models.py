@@ -133,7 +133,7 @@ class Tag(Base):
     touchpoint: Mapped[str | None] = mapped_column(String(100))
     touchpoint_confidence: Mapped[float | None] = mapped_column(Float)
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"), index=True)
-    topic_version: Mapped[int | None] = mapped_column(Integer)
+    topic_version: Mapped[int | None] = mapped_column(Integer, index=True)  # stale ones re-assigned
     flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     tagged_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
