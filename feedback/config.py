@@ -61,6 +61,9 @@ class SchedulerSettings(BaseModel):
     enabled: bool = True
     tag_interval_seconds: int = Field(default=60, ge=1)
     topic_refit_cron: str = "0 3 * * mon"
+    # The scheduled refit fits on the newest this many items of an audience (None: all of them);
+    # older items keep their topic until the tag job re-assigns them with the new version.
+    topic_refit_max_documents: int | None = Field(default=200_000, ge=1000)
     digest_cron: str = "0 7 * * mon"
     timezone: str = "UTC"
     lease_seconds: int = Field(default=60, ge=5)

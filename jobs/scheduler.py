@@ -107,6 +107,7 @@ def topic_job_specs(settings: Settings) -> list[JobSpec]:
             def fit() -> dict[str, Any]:
                 with session_scope(get_engine(settings.database_url)) as session:
                     return refit(session, var_dir=settings.var_dir, audience=audience,
+                                 max_documents=settings.scheduler.topic_refit_max_documents,
                                  phrase_embedder=phrase_embedder_for).to_json()
 
             try:

@@ -264,3 +264,34 @@ def test_cli_topics(settings, engine, corpus, monkeypatch) -> None:
         assert runner.invoke(app, ["topics", "merge", str(first), str(first)]).exit_code == 1
     finally:
         get_settings.cache_clear()
+
+
+def test_a_refit_on_the_newest_items_leaves_the_rest_to_the_tag_job(settings, engine, corpus) -> None:
+    """The scheduled refit fits on the newest `topic_refit_max_documents` items (memory stays
+    bounded however many there are); older items keep their topic, then are re-assigned with the
+    new version, newest first, by `assign_pending_topics`, and land in the same aligned topics."""
+    from feedback.models import FeedbackItem
+
+    texts, intents, vectors = corpus
+    with session_scope(engine) as session:
+        ids = store_items(session, texts, vectors)
+        service.refit(session, var_dir=settings.var_dir, audience="customer")
+    with session_scope(engine) as session:
+        card = _topic_of_intent(session, ids, intents, "card_arrival")
+        newest = session.scalars(select(FeedbackItem.id).order_by(FeedbackItem.created_at.desc(),
+                                                                  FeedbackItem.id.desc()).limit(len(ids) // 2)).all()
+        second = service.refit(session, var_dir=settings.var_dir, audience="customer", max_documents=len(ids) // 2)
+    assert second.version == 2 and second.n_documents == len(ids) // 2
+    with session_scope(engine) as session:
+        version_of = dict(session.execute(select(Tag.item_id, Tag.topic_version)).tuples().all())
+        assert {version_of[i] for i in newest} == {2}
+        older = sorted(set(ids) - set(newest), reverse=True)
+        assert {version_of[i] for i in older} == {1}  # kept their topic (served meanwhile)
+        assert service.assign_pending_topics(session, limit=50) == 50
+        version_of = dict(session.execute(select(Tag.item_id, Tag.topic_version)).tuples().all())
+        assert [i for i in older if version_of[i] == 2] == older[:50]  # newest first
+        while service.assign_pending_topics(session, limit=500):
+            pass
+        assert set(session.scalars(select(Tag.topic_version))) == {2}
+        assert _topic_of_intent(session, ids, intents, "card_arrival") == card  # aligned ids
+        assert service.assign_pending_topics(session) == 0

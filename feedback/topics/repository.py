@@ -60,6 +60,26 @@ def pending_items(
     return [(int(r[0]), r[1]) for r in rows]
 
 
+def stale_items(
+    session: Session, *, audience: str, encoder: str, version: int, limit: int
+) -> list[tuple[int, str]]:
+    """(id, text) of tagged items an earlier topic version assigned, newest first: those a refit
+    on the newest items only (`max_documents`) left out, re-assigned between refits."""
+    rows = session.execute(
+        select(FeedbackItem.id, FeedbackItem.text)
+        .join(Tag, Tag.item_id == FeedbackItem.id)
+        .join(ItemEmbedding, ItemEmbedding.item_id == FeedbackItem.id)
+        .where(
+            FeedbackItem.audience == audience,
+            Tag.topic_version < version,
+            ItemEmbedding.model == encoder,
+        )
+        .order_by(FeedbackItem.id.desc())
+        .limit(limit)
+    ).all()
+    return [(int(r[0]), r[1]) for r in rows]
+
+
 def set_item_topics(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Write `topic_id` and `topic_version` on the tags of the given items (bulk, by item id)."""
     for start in range(0, len(rows), 5000):

@@ -256,7 +256,9 @@ def load_current_topic_models(session: Session) -> int:
 
 
 def assign_pending_topics(session: Session, *, limit: int = 5000) -> int:
-    """Give a topic (BERTopic `transform` of the current version) to tagged items that have none.
+    """Give a topic (BERTopic `transform` of the current version) to tagged items that have none,
+    then, within `limit`, to items an earlier version assigned (newest first): a refit on the
+    newest items only leaves the rest with their old topic until they are reached here.
 
     Cheap when no topic model exists yet: one query. Returns how many items were assigned.
     """
@@ -275,6 +277,9 @@ def assign_pending_topics(session: Session, *, limit: int = 5000) -> int:
         rows = repository.pending_items(
             session, audience=version.audience, encoder=model.embedding_model, limit=limit
         )
+        if len(rows) < limit:
+            rows += repository.stale_items(session, audience=version.audience, encoder=model.embedding_model,
+                                           version=version.version, limit=limit - len(rows))
         if not rows:
             continue
         ids = [r[0] for r in rows]
