@@ -7,7 +7,7 @@ and sees what the visitor's key or user may read, by the API's rules (api.auth.P
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, StringConstraints
 from sqlalchemy import select
 
 from api.auth import _authenticate as authenticate_key
@@ -26,6 +26,7 @@ from api.routers.digests import HTML_HEADERS as DIGEST_HTML_HEADERS
 from api.routers.health import health as health_status
 from api.routers.quotes import _redactor
 from api.web import charts, data
+from api.web import corrections as web_corrections
 from api.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -40,6 +41,7 @@ from api.web.security import (
     sign_in_limiter,
 )
 from feedback import accounts, repository
+from feedback.corrections import service as correction_service
 from feedback.insights import repository as digests_repo
 from feedback.insights.service import digest_summary
 from feedback.models import DeadLetter, Topic
@@ -89,8 +91,18 @@ def _metric(value: Any, metric: str, signed: bool = False) -> str:
     return _num(value, 2, signed)
 
 
-TEMPLATES.env.filters.update(num=_num, pct=_pct, metric=_metric)
-TEMPLATES.env.globals.update(METRICS=data.METRICS, EMPLOYEE_DIMENSIONS=EMPLOYEE_DIMENSIONS)
+def _when(value: Any) -> str:
+    """A stored instant as minutes, in UTC (naive ones from SQLite are UTC)."""
+    if value is None:
+        return "–"
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+TEMPLATES.env.filters.update(num=_num, pct=_pct, metric=_metric, when=_when)
+TEMPLATES.env.globals.update(METRICS=data.METRICS, EMPLOYEE_DIMENSIONS=EMPLOYEE_DIMENSIONS,
+                             KIND_TITLES=web_corrections.KIND_TITLES)
 
 
 def _query(**params: Any) -> str:
@@ -496,14 +508,102 @@ def feedback_page(request: Request, session: SessionDep, visitor: VisitorDep, au
                   next_cursor=next_cursor, cursor=cursor)
 
 
-@router.get("/feedback/{item_id}")
-def feedback_item_page(request: Request, session: SessionDep, visitor: VisitorDep,
-                       item_id: Annotated[int, PathParam(ge=1, le=DB_INT_MAX)]) -> Response:
+ItemId = Annotated[int, PathParam(ge=1, le=DB_INT_MAX)]
+DONE_MESSAGES = {"corrected": "{title} corrected: every page and API answer uses your label now.",
+                 "withdrawn": "{title} correction withdrawn: the model's label is used again."}
+
+
+def _item_page(request: Request, session: Any, settings: Any, visitor: Visitor, item_id: int, *,
+               status_code: int = 200, error: tuple[str, str] | None = None, done: str | None = None,
+               kind: str | None = None) -> Response:
     item = repository.get_item(session, item_id)
     if item is None or not visitor.principal.can_read(item.audience):
         raise HTTPException(status_code=404, detail=f"no feedback item with id {item_id}")
     topic = session.get(Topic, item.tag.topic_id) if item.tag and item.tag.topic_id else None
-    return render(request, "item.html", visitor, item=item, tag=item.tag, topic=topic, audience=item.audience)
+    controls = web_corrections.item_controls(session, settings, item, item.tag)
+    message = None
+    if done in DONE_MESSAGES and kind in web_corrections.KIND_TITLES:
+        message = DONE_MESSAGES[done].format(title=web_corrections.KIND_TITLES[kind])
+    return render(request, "item.html", visitor, status_code=status_code, item=item, tag=item.tag, topic=topic,
+                  audience=item.audience, controls=controls, error_kind=error[0] if error else None,
+                  error=error[1] if error else None, message=message, focus_kind=kind)
+
+
+@router.get("/feedback/{item_id}")
+def feedback_item_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
+                       item_id: ItemId, done: Annotated[str | None, Query(max_length=20)] = None,
+                       kind: Annotated[str | None, Query(max_length=20)] = None) -> Response:
+    return _item_page(request, session, settings, visitor, item_id, done=done, kind=kind)
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrections: the item page's controls and the label queue (api.web.corrections)
+
+
+@router.post("/feedback/{item_id}/corrections")
+def correct_item_form(
+    request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep, item_id: ItemId,
+    kind: Annotated[str, Form(max_length=20)],
+    csrf_token: Annotated[str | None, Form()] = None,
+    label: Annotated[str | None, Form(max_length=200)] = None,
+    labels: Annotated[list[Annotated[str, StringConstraints(max_length=50)]] | None, Form(max_length=50)] = None,
+    next: Annotated[str | None, Form(max_length=2000)] = None,  # noqa: A002
+) -> Response:
+    """Record a correction with the API's own code (`add_corrections`: same checks, same
+    scopes); refused ones re-render the item page with the reason, nothing stored."""
+    check_csrf(visitor.csrf_token, csrf_token)
+    multi = kind in correction_service.MULTI_LABEL
+    wanted = correction_service.CorrectionRequest(
+        kind=kind, item_id=item_id, label=None if multi else (label or ""),
+        labels=tuple(labels or ()) if multi else None)
+    try:
+        correction_service.add_corrections(session, [wanted], by=visitor.name, settings=settings,
+                                           can_read=visitor.principal.can_read)
+    except correction_service.CorrectionError as exc:
+        session.rollback()
+        if exc.status == 404:  # an item of an audience the visitor cannot read looks absent, as in the API
+            raise HTTPException(status_code=404, detail=str(exc)) from None
+        return _item_page(request, session, settings, visitor, item_id, status_code=exc.status,
+                          error=(kind, str(exc)))
+    if next:
+        return _redirect(_safe_next(next))
+    return _redirect(f"/feedback/{item_id}?{_query(done='corrected', kind=kind)}#correct-{kind}")
+
+
+@router.post("/corrections/{correction_id}/withdraw")
+def withdraw_correction_form(
+    session: SessionDep, visitor: VisitorDep, correction_id: ItemId,
+    csrf_token: Annotated[str | None, Form()] = None,
+    next: Annotated[str | None, Form(max_length=2000)] = None,  # noqa: A002
+) -> Response:
+    """Withdraw a correction (`withdraw_correction`, as DELETE /v1/corrections/{id}): the row
+    stays as the audit, analytics serve the model's label again."""
+    check_csrf(visitor.csrf_token, csrf_token)
+    try:
+        row = correction_service.withdraw_correction(session, correction_id, by=visitor.name,
+                                                     can_read=visitor.principal.can_read)
+    except correction_service.CorrectionError as exc:
+        raise HTTPException(status_code=exc.status, detail=str(exc)) from None
+    if next:
+        return _redirect(_safe_next(next))
+    return _redirect(f"/feedback/{row.item_id}?{_query(done='withdrawn', kind=row.kind)}#correct-{row.kind}")
+
+
+@router.get("/corrections")
+def label_queue_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
+                     audience: str | None = None, kind: str = "sentiment", limit: int = 20,
+                     done: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+                     withdrawn: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None) -> Response:
+    """What to label next (GET /v1/corrections/suggestions' choice) with one-click forms, and
+    the newest corrections with their withdraw buttons."""
+    audience = _audience(visitor, audience)
+    kind = kind if kind in web_corrections.QUEUE_KINDS else "sentiment"
+    limit = limit if limit in web_corrections.QUEUE_SIZES else 20
+    view = web_corrections.queue_view(session, settings, audience=audience, kind=kind, limit=limit)
+    here = f"/corrections?{_query(audience=audience, kind=kind, limit=limit)}"
+    return render(request, "corrections.html", visitor, audience=audience, kind=kind, limit=limit, view=view,
+                  here=here, done=done, withdrawn=withdrawn, kinds=web_corrections.QUEUE_KINDS,
+                  sizes=web_corrections.QUEUE_SIZES, kind_titles=web_corrections.KIND_TITLES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -535,19 +635,29 @@ def digest_page(request: Request, session: SessionDep, visitor: VisitorDep, week
     return render(request, "digest.html", visitor, audience=digest.audience, digest=digest, payload=digest.payload)
 
 
+def _attachment(digest: Any, extension: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="voc-digest-{digest.audience}-{digest.week}.{extension}"'}
+
+
 @router.get("/digests/{week}/digest.html")
-def digest_html(session: SessionDep, visitor: VisitorDep, week: Week, audience: str | None = None) -> Response:
-    """The digest as sent: self-contained HTML under the digest's own CSP (no script at all)."""
+def digest_html(session: SessionDep, visitor: VisitorDep, week: Week, audience: str | None = None,
+                download: bool = False) -> Response:
+    """The digest as sent: self-contained HTML under the digest's own CSP (no script at all);
+    `download=1` saves it as a file."""
     digest = _digest(session, visitor, week, audience)
-    return HTMLResponse(digest.html, headers=DIGEST_HTML_HEADERS)
+    headers = {**DIGEST_HTML_HEADERS, **(_attachment(digest, "html") if download else {})}
+    return HTMLResponse(digest.html, headers=headers)
 
 
 @router.get("/digests/{week}/digest.md")
-def digest_markdown(session: SessionDep, visitor: VisitorDep, week: Week, audience: str | None = None) -> Response:
+def digest_markdown(session: SessionDep, visitor: VisitorDep, week: Week, audience: str | None = None,
+                    view: bool = False) -> Response:
+    """The digest's Markdown as a file; `view=1` shows it in the browser as plain text."""
     digest = _digest(session, visitor, week, audience)
-    filename = f"voc-digest-{digest.audience}-{digest.week}.md"
+    if view:
+        return PlainTextResponse(digest.markdown, media_type="text/plain; charset=utf-8")
     return PlainTextResponse(digest.markdown, media_type="text/markdown; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                             headers=_attachment(digest, "md"))
 
 
 # ---------------------------------------------------------------------------------------------
