@@ -1,9 +1,11 @@
 """The web app in a real browser: Debian's Chromium driven by Playwright against a real server on
 the tagged demo data (topics fitted, digests made). Signs in with each scope, walks every page
 (axe-core: no serious or critical violation), clicks from the overview to a quote, filters quotes,
-renames a topic, finds the planted demo stories, and works from the keyboard alone.
+renames a topic, finds the planted demo stories, and works from the keyboard alone, a correction
+on an item page and one from the label queue included.
 
-Screenshots of the journey map, the delivery page and the employee view are written to
+Screenshots of the journey map, the delivery page, the employee view, an item page with its
+correction controls and the label queue are written to
 docs/screenshots/ when VOC_WRITE_SCREENSHOTS=1 (`make screenshots`), so a normal run leaves the
 work tree unchanged.
 """
@@ -119,7 +121,8 @@ def _axe(page: Any) -> list[dict[str, Any]]:
 
 ADMIN_PAGES = ["/", "/?audience=employee", "/journey", "/journey?audience=employee", "/touchpoints/delivery",
                "/topics", "/quotes?touchpoint=delivery", "/feedback", "/feedback?q=swiftship", "/employee",
-               "/digests", "/digests/2026-W39?audience=customer", "/sources"]
+               "/digests", "/digests/2026-W39?audience=customer", "/sources", "/corrections",
+               "/corrections?audience=employee&kind=touchpoint"]
 
 
 def test_every_page_with_each_scope_and_no_serious_accessibility_violation(open_as) -> None:
@@ -137,6 +140,9 @@ def test_every_page_with_each_scope_and_no_serious_accessibility_violation(open_
     item = page.locator("#feedback-table a").first
     item.click()
     assert page.locator("h1").inner_text().startswith("Feedback item #")
+    assert not _axe(page)
+    page.locator("#correct-emotion summary").click()  # the emotion checkboxes, opened
+    assert page.locator("#correct-emotion input[type=checkbox]").count() == 28
     assert not _axe(page)
     assert not errors, errors  # nothing refused by the CSP, no script error
     cx = open_as("cx")
@@ -236,10 +242,10 @@ def test_the_planted_stories_are_where_a_cx_lead_looks(open_as) -> None:
     assert cells and all(c.strip() == "fewer than 5 responses" for c in cells)
 
 
-def _screenshot(page: Any, name: str) -> None:
+def _screenshot(page: Any, name: str, full_page: bool = True) -> None:
     if os.environ.get("VOC_WRITE_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
 
 
 def test_keyboard_alone(site: dict[str, Any], browser: Any) -> None:
@@ -267,4 +273,101 @@ def test_keyboard_alone(site: dict[str, Any], browser: Any) -> None:
     focus_visible = page.evaluate("""() => { const a = document.querySelector('#journey-table a');
         a.focus(); return getComputedStyle(a).outlineStyle; }""")
     assert focus_visible != "none"  # a visible focus ring
+    context.close()
+
+
+def _item_with_sentiment(site: dict[str, Any], sentiment: str) -> int:
+    from sqlalchemy import select
+
+    from feedback.models import FeedbackItem, Tag
+
+    engine = make_engine(site["settings"].database_url)
+    try:
+        with session_scope(engine) as session:
+            return session.scalar(select(FeedbackItem.id).join(Tag, Tag.item_id == FeedbackItem.id)
+                                  .where(FeedbackItem.audience == "customer", Tag.sentiment == sentiment)
+                                  .order_by(FeedbackItem.id).limit(1))
+    finally:
+        engine.dispose()
+
+
+def _tab_to(page: Any, test: str, limit: int = 120, key: str = "Tab") -> int:
+    """Press Tab (or `key`) until `test` (a JS expression on `el`, the focused element) holds;
+    the presses taken."""
+    for presses in range(1, limit + 1):
+        page.keyboard.press(key)
+        if page.evaluate(f"(() => {{ const el = document.activeElement; return !!({test}); }})()"):
+            return presses
+    raise AssertionError(f"Tab never reached {test}")
+
+
+def _focus_ring(page: Any) -> str:
+    return page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+
+
+def test_correct_a_tag_and_label_the_queue_with_the_keyboard_alone(site: dict[str, Any], browser: Any) -> None:
+    item_id = _item_with_sentiment(site, "negative")
+    context = browser.new_context(base_url=site["url"], viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"/signin?next=/feedback/{item_id}")
+    _tab_to(page, "el.id === 'api_key'")
+    page.keyboard.type(site["keys"]["cx"])
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf".*/feedback/{item_id}$"))
+    control = page.locator("#correct-sentiment")
+    assert "negative" in control.locator(".model-label").inner_text()
+    assert "none: the model's label is used" in control.locator(".correction").inner_text()
+    # From the top of the page: Tab to the sentiment select, pick "positive" by its first letter,
+    # Tab to its button, Enter.
+    _tab_to(page, "el.id === 'label-sentiment'")
+    assert _focus_ring(page) != "none"
+    page.keyboard.press("p")
+    assert page.evaluate("document.activeElement.value") == "positive"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent").replace("  ", " ").startswith("Save")
+    assert _focus_ring(page) != "none"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*done=corrected&kind=sentiment.*"))
+    assert "Sentiment corrected" in page.locator("[role=status]").inner_text()
+    correction = page.locator("#correct-sentiment .correction").inner_text()
+    assert correction.startswith("positive, by cx reader"), correction
+    assert not _axe(page)
+    _screenshot(page, "item-corrections.png")
+    # Needs: tick a box with the space bar, save; then withdraw the sentiment correction.
+    _tab_to(page, "el.name === 'labels' && el.value === 'social'")
+    assert _focus_ring(page) != "none"
+    page.keyboard.press("Space")
+    _tab_to(page, "el.tagName === 'BUTTON' && el.closest('#correct-need')")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*kind=need.*"))
+    assert "social" in page.locator("#correct-need .correction").inner_text()
+    _tab_to(page, "el.tagName === 'BUTTON' && el.closest('#correct-sentiment .correction')", key="Shift+Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*done=withdrawn&kind=sentiment.*"))
+    assert "none: the model's label is used" in page.locator("#correct-sentiment .correction").inner_text()
+    assert "withdrawn by cx reader" in page.locator("#correct-sentiment").inner_text()
+    # The label queue from the navigation, and a one-click label.
+    page.goto("/")
+    _tab_to(page, "el.textContent === 'Label queue'")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/corrections.*"))
+    assert page.locator("h1").inner_text() == "Label queue: customer feedback"
+    first = page.locator("li.suggestion").first
+    queued = first.get_attribute("data-item")
+    _tab_to(page, f"el.tagName === 'BUTTON' && el.closest('#item-{queued}') && el.value === 'neutral'")
+    assert _focus_ring(page) != "none"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(rf".*done={queued}.*"))
+    assert f"item #{queued}" in page.locator("[role=status]").inner_text()
+    assert page.locator(f"#item-{queued}").count() == 0
+    assert page.locator("#recent-table tbody tr").first.get_attribute("data-correction")
+    assert not _axe(page)
+    page.evaluate("window.scrollTo(0, 0)")
+    _screenshot(page, "label-queue.png", full_page=False)  # the first suggestions, not all 20
+    # Withdraw it from the queue's list, so the shared demo stays as the other tests expect.
+    _tab_to(page, "el.tagName === 'BUTTON' && el.closest('#recent-table tbody tr') && "
+                  "el.textContent.startsWith('Withdraw')")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*withdrawn=.*"))
+    assert "withdrawn by cx reader" in page.locator("#recent-table tbody tr").first.inner_text()
     context.close()

@@ -132,6 +132,44 @@ def test_emotion_and_need_sets_are_corrected_whole(app, tagged_demo) -> None:
     assert "<strong>none</strong>" in need and "checked" not in need
 
 
+def test_a_topic_correction_names_an_active_topic_and_moves_the_topic_trend(app, tagged_demo) -> None:
+    from feedback.topics.service import refit
+
+    settings, engine = tagged_demo["settings"], tagged_demo["engine"]
+    with session_scope(engine) as session:
+        refit(session, var_dir=settings.var_dir, audience="customer")
+    with session_scope(engine) as session:
+        item_id, topic_id = session.execute(select(Tag.item_id, Tag.topic_id).join(
+            FeedbackItem, FeedbackItem.id == Tag.item_id).where(
+            FeedbackItem.audience == "customer", Tag.topic_id.is_not(None)).order_by(Tag.item_id).limit(1)).one()
+        created = session.get(FeedbackItem, item_id).created_at
+    browser = sign_in(app, settings, "cx")
+    page = browser.get(f"/feedback/{item_id}").text
+    control = re.search(r'id="correct-topic".*?</section>', page, re.S).group(0)
+    choices = re.findall(r'<option value="(\d+)"( selected)?>', control)
+    assert len(choices) > 2 and (str(topic_id), " selected") in choices  # the model's topic preselected
+    other = next(int(value) for value, _ in choices if int(value) != topic_id)
+    api = TestClient(app)
+    api.headers["Authorization"] = f"Bearer {make_api_key(settings, 'cx')}"
+    day = created.date()
+    params = {"by": "topic", "interval": "day", "start": f"{day}T00:00:00Z",
+              "end": f"{day + timedelta(days=1)}T00:00:00Z"}
+
+    def counts() -> dict[str, int]:
+        return {r["value_code"]: r["n"] for r in api.get("/v1/trends", params=params).json()["rows"]}
+
+    before = counts()
+    assert _post(browser, item_id, page, kind="topic", label=str(other)).status_code == 303
+    after = counts()
+    assert after.get(str(topic_id), 0) == before[str(topic_id)] - 1
+    assert after[str(other)] == before.get(str(other), 0) + 1
+    shown = browser.get(f"/feedback/{item_id}").text
+    control = re.search(r'id="correct-topic".*?</section>', shown, re.S).group(0)
+    assert f"(#{other})</strong>, by cx" in control
+    queue = browser.get("/corrections")  # the queue lists served topics by their label
+    assert queue.status_code == 200 and "Topic: " in queue.text
+
+
 def test_refused_corrections_say_why_on_the_page_and_change_nothing(app, tagged_demo) -> None:
     engine = tagged_demo["engine"]
     item = _item(engine, "customer", inferred_touchpoint=True)

@@ -72,7 +72,7 @@ def topic_labels(session: Session, topic_ids: Iterable[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
-        out.update(session.execute(select(Topic.id, Topic.label).where(Topic.id.in_(chunk))).tuples())
+        out.update(session.execute(select(Topic.id, Topic.label).where(Topic.id.in_(chunk))).tuples().all())
     return out
 
 
