@@ -18,6 +18,7 @@ class TouchpointSpec:
     description: str = ""
     examples: tuple[str, ...] = ()
     audience: str = "customer"  # "customer" or "employee"
+    journey_stage: str | None = None  # the journey map groups touchpoints by it (None: "other")
 
 
 # A retail taxonomy: seven customer touchpoints and six employee ones.
@@ -28,6 +29,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
         ("the website keeps crashing", "couldn't find the product with the search",
          "the product page had the wrong size chart", "can't log in to my account online",
          "the site is slow and confusing to navigate", "great website, easy to browse"),
+        journey_stage="discover",
     ),
     TouchpointSpec(
         "app",
@@ -35,6 +37,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
         ("the app crashes when I open it", "the latest app update broke everything",
          "love the new mobile app", "app notifications are spamming me",
          "the app logs me out every time", "scanning the barcode in the app doesn't work"),
+        journey_stage="discover",
     ),
     TouchpointSpec(
         "checkout",
@@ -42,6 +45,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
         ("my card was declined at checkout", "the discount code didn't apply",
          "I was charged twice for one order", "checkout was quick and easy",
          "no option to pay with PayPal", "the basket emptied itself before payment"),
+        journey_stage="purchase",
     ),
     TouchpointSpec(
         "delivery",
@@ -49,6 +53,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
         ("the parcel arrived three days late", "the box was crushed when it arrived",
          "tracking hasn't updated in a week", "the courier left it in the rain",
          "fast delivery, arrived the next day", "my package never arrived"),
+        journey_stage="receive",
     ),
     TouchpointSpec(
         "returns",
@@ -56,6 +61,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
         ("still waiting for my refund", "returning the item was a hassle",
          "the return label didn't print", "easy exchange for a different size",
          "they refused my return", "refund took two weeks to show up"),
+        journey_stage="service",
     ),
     TouchpointSpec(
         "support",
@@ -63,6 +69,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
         ("nobody answered my email", "on hold for an hour with customer service",
          "the chat agent solved my problem quickly", "support kept transferring me",
          "the representative was rude", "very helpful customer service team"),
+        journey_stage="service",
     ),
     TouchpointSpec(
         "store",
@@ -70,6 +77,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
         ("the queue at the till was huge", "staff in the store were so helpful",
          "the shelves were empty", "the store was messy and dirty",
          "the shop closed early", "couldn't find anyone to help me in the aisle"),
+        journey_stage="purchase",
     ),
     TouchpointSpec(
         "onboarding",
@@ -79,6 +87,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
          "great onboarding program", "my laptop wasn't ready on day one",
          "the recruiter never followed up"),
         "employee",
+        journey_stage="join",
     ),
     TouchpointSpec(
         "day_to_day",
@@ -87,6 +96,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
          "flexible hours and good work-life balance", "too many pointless meetings",
          "great team to work with every day", "shifts change with no notice"),
         "employee",
+        journey_stage="work",
     ),
     TouchpointSpec(
         "manager",
@@ -95,6 +105,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
          "upper management doesn't care about us", "leadership is out of touch",
          "my boss takes credit for our work", "great leadership team"),
         "employee",
+        journey_stage="work",
     ),
     TouchpointSpec(
         "career",
@@ -103,6 +114,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
          "promotions are based on favouritism", "they paid for my certification",
          "performance reviews are a joke", "clear career path"),
         "employee",
+        journey_stage="grow",
     ),
     TouchpointSpec(
         "pay_benefits",
@@ -111,6 +123,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
          "no raise in three years", "bonuses were cut", "good health insurance",
          "generous paid time off"),
         "employee",
+        journey_stage="work",
     ),
     TouchpointSpec(
         "tools",
@@ -119,6 +132,7 @@ DEFAULT_TOUCHPOINTS: tuple[TouchpointSpec, ...] = (
          "the new software makes my job harder", "IT takes weeks to fix anything",
          "good tools and technology", "the scanner guns never work"),
         "employee",
+        journey_stage="work",
     ),
 )  # fmt: skip
 

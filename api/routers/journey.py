@@ -10,6 +10,7 @@ from api.concurrency import cached_answer
 from api.deps import SessionDep, SettingsDep, ShareEstimatorDep
 from api.params import GroupSizesDep, SliceDep
 from feedback.analytics.journey import journey
+from feedback.analytics.journey import journey_steps as stage_steps
 from feedback.analytics.served import corrected_labels, model_versions
 from feedback.config import Settings
 
@@ -17,12 +18,11 @@ router = APIRouter(prefix="/v1", tags=["analytics"])
 
 
 def journey_steps(settings: Settings, audience: str) -> list[tuple[str, str | None]]:
-    """(touchpoint, journey stage) in the configured order, else the built-in taxonomy's order."""
-    if settings.models.touchpoints:
-        return [(t.name, t.journey_stage) for t in settings.models.touchpoints if t.audience == audience]
+    """(touchpoint, journey stage) in journey order: the configured taxonomy (`models.touchpoints`),
+    else the built-in one with its stages; a stage's touchpoints together."""
     from classifiers.config import DEFAULT_TOUCHPOINTS  # plain data, no model code
 
-    return [(t.name, None) for t in DEFAULT_TOUCHPOINTS if t.audience == audience]
+    return stage_steps(settings.models.touchpoints or DEFAULT_TOUCHPOINTS, audience)
 
 
 @router.get("/journey", response_model=dict[str, Any])

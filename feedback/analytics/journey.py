@@ -1,15 +1,16 @@
 """The journey view: touchpoints in journey order, each with its scores, emotions and needs.
 
 Touchpoints come in the configured order (`models.touchpoints` in the settings, else the
-built-in taxonomy), then any other touchpoint seen in the data by volume, then 'unknown'. The
-worst touchpoint is the one with the lowest score on `metric` among those with enough answers,
-tested against all the other items together.
+built-in taxonomy, whose touchpoints carry journey stages), grouped by journey stage (`journey_steps`),
+then any other touchpoint seen in the data by volume, then 'unknown'. The worst touchpoint is
+the one with the lowest score on `metric` among those with enough answers, tested against all
+the other items together.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,24 @@ from feedback.analytics.tables import RANGE, cell_table
 # employee data uses the minimum group size, every shown group already has that many).
 MIN_N_WORST = 30
 TOP_LABELS = 3
+
+
+class _Touchpoint(Protocol):
+    name: str
+    audience: str
+    journey_stage: str | None
+
+
+def journey_steps(touchpoints: Iterable[_Touchpoint], audience: str) -> list[tuple[str, str | None]]:
+    """(touchpoint, journey stage) of `audience` in journey order: the taxonomy's order, with the
+    touchpoints of a stage kept together (stages in the order they first appear), so a stage is
+    one span of the journey map even when the taxonomy lists its touchpoints apart (the built-in
+    one lists the store, a purchase touchpoint, last). A touchpoint without a stage keeps its place."""
+    mine = [(t.name, t.journey_stage or None) for t in touchpoints if t.audience == audience]
+    first = {}
+    for position, (name, stage) in enumerate(mine):
+        first.setdefault(stage if stage is not None else f"\0{name}", position)
+    return sorted(mine, key=lambda step: first[step[1] if step[1] is not None else f"\0{step[0]}"])
 
 
 def journey(session: Session, where: Slice, *, steps: Sequence[tuple[str, str | None]],

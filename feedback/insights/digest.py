@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from classifiers.quantify import ShareEstimator
+from feedback.analytics.journey import journey_steps
 from feedback.analytics.shares import configured_estimator, negative_share
 from feedback.config import Settings
 from feedback.insights import repository as repo
@@ -98,10 +99,9 @@ class DigestOptions:
                 min_share_increase=digests.min_share_increase,
             )
             kwargs["min_cell_n"] = digests.min_cell_n
-        journey: dict[str, tuple[str, ...]] = {}
-        for spec in settings.models.touchpoints:
-            journey.setdefault(spec.audience, ())
-            journey[spec.audience] += (spec.name,)
+        journey = {audience: tuple(name for name, _ in journey_steps(settings.models.touchpoints, audience))
+                   for audience in ("customer", "employee")}
+        journey = {audience: names for audience, names in journey.items() if names}
         scores, comments = min_sizes(settings.privacy)
         return cls(
             policy=policy,
@@ -114,14 +114,15 @@ class DigestOptions:
 
 
 def journey_order(audience: str, options: DigestOptions) -> tuple[str, ...]:
-    """Touchpoints in journey order: the configured taxonomy, else the built-in one."""
+    """Touchpoints in journey order (a stage's together, as the journey map shows them): the
+    configured taxonomy, else the built-in one."""
     if options.journey.get(audience):
         return options.journey[audience]
     try:
         from classifiers.config import DEFAULT_TOUCHPOINTS  # plain data, no model code
     except ImportError:  # pragma: no cover - classifiers is part of the service
         return ()
-    return tuple(t.name for t in DEFAULT_TOUCHPOINTS if t.audience == audience)
+    return tuple(name for name, _ in journey_steps(DEFAULT_TOUCHPOINTS, audience))
 
 
 # --- privacy -------------------------------------------------------------------------------------
