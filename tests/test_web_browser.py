@@ -371,3 +371,19 @@ def test_correct_a_tag_and_label_the_queue_with_the_keyboard_alone(site: dict[st
     page.wait_for_url(re.compile(r".*withdrawn=.*"))
     assert "withdrawn by cx reader" in page.locator("#recent-table tbody tr").first.inner_text()
     context.close()
+
+
+def test_the_audience_switch_waits_for_enter_from_the_keyboard(open_as) -> None:
+    page = open_as("admin")
+    assert page.locator("h1").inner_text().startswith("Customer feedback")
+    _tab_to(page, "el.id === 'aud-switch'")
+    assert _focus_ring(page) != "none"
+    page.keyboard.press("ArrowDown")  # moves the choice; the page stays
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.activeElement.value") == "employee" and "audience=" not in page.url
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*audience=employee.*"))
+    assert page.locator("h1").inner_text().startswith("Employee feedback")
+    page.select_option("#aud-switch", "customer")  # a pointer's choice submits at once
+    page.wait_for_url(re.compile(r".*audience=customer.*"))
+    assert page.locator("h1").inner_text().startswith("Customer feedback")
