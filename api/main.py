@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
+from threadpoolctl import threadpool_limits
 
 from api.auth import AuthenticateFirst, audience_guard, require_scopes
 from api.concurrency import InFlight, InFlightLimit, PushQueue, ResponseCache
@@ -84,7 +86,17 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
         # Endpoints are sync: each runs on one of these threads, and has a pooled connection of
         # its own (api.pool_size >= threads), so no request ever waits for a connection.
         to_thread.current_default_thread_limiter().total_tokens = settings.api.threads()
+        # numpy's BLAS on one thread: requests already run side by side on those threads, and a
+        # BLAS spinning up threads inside each one on busy cores is slow (a key-driver
+        # regression's X'X took 370 ms on two threads with the cores loaded, 2 ms on one).
+        blas = threadpool_limits(limits=1, user_api="blas")
+        # What is alive now (modules, the app, loaded models) lives as long as the process: out of
+        # the collector's way, so a request that allocates much (the employee tables: a cell per
+        # week and group) does not pay for full collections walking it (half their time before).
+        gc.collect()
+        gc.freeze()
         yield
+        blas.restore_original_limits()
         app.state.engine.dispose()
 
     app = FastAPI(

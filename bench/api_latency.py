@@ -39,14 +39,20 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("VOC_CONFIG", "/nonexistent/voc.toml")
 
+from classifiers.config import DEFAULT_TOUCHPOINTS  # noqa: E402
 from classifiers.labels import GOEMOTIONS_LABELS, NEED_LABELS  # noqa: E402
 from feedback.config import ApiSettings, Settings  # noqa: E402
 from feedback.db import make_engine, session_scope  # noqa: E402
 from feedback.migrate import upgrade  # noqa: E402
 
 TOUCHPOINTS = ("website", "app", "checkout", "delivery", "returns", "support", "store", "unknown")
-STAGES = {"website": "discover", "app": "discover", "checkout": "purchase", "delivery": "receive",
-          "returns": "service", "support": "service", "store": "purchase", "unknown": None}
+# Journey stages as the built-in taxonomy configures them (classifiers/config.py), as a source would send them.
+STAGES = {t.name: t.journey_stage for t in DEFAULT_TOUCHPOINTS}
+# Employee themes, drawn from the same 8-way pick as the customer touchpoints (everyday work and
+# managers most often), and tenure bands as the demo's pulse survey has them.
+EMPLOYEE_TOUCHPOINTS = ("day_to_day", "manager", "tools", "pay_benefits", "career", "onboarding", "day_to_day",
+                        "manager")
+TENURES = ("<1y", "1-3y", "3y+", "1-3y")
 CHANNELS = ("survey", "review", "app_review", "ticket", "chat", "social", "email")
 SEGMENTS = ("new", "returning", "loyal", "business")
 LANGUAGES = ("en", "en", "en", "de", "fr", "es")
@@ -90,6 +96,7 @@ def chunks(items: int, employees: int, seed: int = 7, chunk: int = 50_000):
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     emotion_pool = _score_pool(rng, GOEMOTIONS_LABELS)
     need_pool = _score_pool(rng, NEED_LABELS)
+    prototypes = np.random.default_rng(seed + 1).standard_normal((len(TOUCHPOINTS), 384)).astype(np.float32) * 2
     total = items + employees
     for start in range(0, total, chunk):
         n = min(chunk, total - start)
@@ -113,20 +120,22 @@ def chunks(items: int, employees: int, seed: int = 7, chunk: int = 50_000):
         person = rng.integers(0, 25, n)
         filler = rng.integers(0, len(FILLERS), (n, 2))
         pick = rng.integers(0, 512, (n, 2))
-        vectors = rng.bytes(EMBEDDING_BYTES * n)
+        # unit-free float16 vectors near their touchpoint's prototype, as sentence embeddings cluster
+        # (random bytes would hold NaNs and infinities: float16 with every exponent bit set)
+        vectors = (prototypes[touch] + rng.standard_normal((n, 384), dtype=np.float32)).astype("<f2").tobytes()
         stamps = _stamp(seconds)
         item_rows, tag_rows, label_rows, embedding_rows = [], [], [], []
         for i in range(n):
             item_id = int(ids[i])
             emp = bool(employee[i])
-            tp = TOUCHPOINTS[touch[i]] if not emp else ("manager", "tools", "pay_benefits", "day_to_day")[touch[i] % 4]
+            tp = TOUCHPOINTS[touch[i]] if not emp else EMPLOYEE_TOUCHPOINTS[touch[i]]
             s = float(score[i])
             text = (f"Feedback {item_id} about the {tp}: it was {'good' if s > 0 else 'not good'}. "
                     f"{FILLERS[filler[i, 0]]} {FILLERS[filler[i, 1]]}").strip()
             item_rows.append((
                 item_id, 2 if emp else 1, f"b{item_id}", f"{item_id:040x}", "employee" if emp else "customer",
                 "pulse" if emp else CHANNELS[channel[i]], None if tp == "unknown" else tp,
-                None if emp else STAGES[tp], None if emp else SEGMENTS[segment[i]],
+                STAGES.get(tp), TENURES[segment[i]] if emp else SEGMENTS[segment[i]],
                 f"team-{team[i]:02d}" if emp else None, LANGUAGES[language[i]], text,
                 int(nps[i]) if has_nps[i] else None, int(csat[i]) if has_csat[i] and not emp else None,
                 float(stars[i]) if has_stars[i] and not emp else None,
@@ -149,11 +158,23 @@ def chunks(items: int, employees: int, seed: int = 7, chunk: int = 50_000):
         yield start + n, total, item_rows, tag_rows, label_rows, embedding_rows
 
 
-def _fixed_rows() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+# The 30 customer topics items are spread over, named by their keywords as a fitted topic model names them.
+TOPIC_KEYWORDS = tuple(tuple(t.split()) for t in (
+    "late parcel courier", "refund waiting weeks", "rude staff manager", "app crash login", "checkout card declined",
+    "discount code expired", "size chart wrong", "queue till slow", "damaged box packaging", "tracking not updated",
+    "helpful friendly staff", "fast delivery next_day", "return label printer", "out of stock", "price too high",
+    "great value price", "chat agent helpful", "phone hold hour", "website slow search", "missing item order",
+    "wrong colour product", "easy returns exchange", "loyalty points card", "store clean tidy", "delivery slot missed",
+    "assembly instructions confusing", "quality poor broke", "gift wrap service", "email spam newsletter",
+    "click collect ready"))
+
+
+def _fixed_rows(items_per_topic: int = 0) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     sources = [(1, "bench-customer", "bench", "customer", "{}", True, now, now),
                (2, "bench-pulse", "bench", "employee", "{}", True, now, now)]
-    topics = [(i, "customer", f"topic {i}", "[]", "active", False, 0, "{}", now) for i in range(1, 31)]
+    topics = [(i, "customer", " / ".join(words[:2]), json.dumps(list(words)), "active", False, items_per_topic,
+               "{}", now) for i, words in enumerate(TOPIC_KEYWORDS, start=1)]
     return sources, topics
 
 
@@ -164,12 +185,12 @@ TOPIC_COLUMNS = ("id", "audience", "label", "keywords", "status", "pinned", "siz
 class SqliteWriter:
     """Writes the generated rows into a migrated SQLite file with executemany."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, topic_size: int = 0) -> None:
         self.engine = make_engine(url)
         self.raw = self.engine.raw_connection()
         self.cursor = self.raw.cursor()
         self.cursor.execute("PRAGMA synchronous=OFF")
-        sources, topics = _fixed_rows()
+        sources, topics = _fixed_rows(topic_size)
         self._insert("sources", SOURCE_COLUMNS, sources)
         self._insert("topics", TOPIC_COLUMNS, topics)
 
@@ -194,13 +215,13 @@ class SqliteWriter:
 class PostgresWriter:
     """Writes the generated rows into a migrated PostgreSQL database with COPY."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, topic_size: int = 0) -> None:
         self.url = url
         self.engine = make_engine(url)
         self.raw = self.engine.raw_connection()
         self.connection = self.raw.driver_connection
         self.connection.execute("SET TIME ZONE 'UTC'")  # the generated moments are UTC, written without a zone
-        sources, topics = _fixed_rows()
+        sources, topics = _fixed_rows(topic_size)
         self._copy("sources", SOURCE_COLUMNS, sources)
         self._copy("topics", TOPIC_COLUMNS, topics)
 
@@ -236,7 +257,8 @@ def generate(urls: dict[str, str], items: int, employees: int, seed: int = 7) ->
     writers: list[SqliteWriter | PostgresWriter] = []
     for backend, url in urls.items():
         upgrade(url)
-        writers.append(SqliteWriter(url) if backend == "sqlite" else PostgresWriter(url))
+        topic_size = round(items * 0.85 / len(TOPIC_KEYWORDS))  # 85% of the customer items carry a topic
+        writers.append(SqliteWriter(url, topic_size) if backend == "sqlite" else PostgresWriter(url, topic_size))
     spent = dict.fromkeys(urls, 0.0)
     for done, total, *rows in chunks(items, employees, seed):
         for backend, writer in zip(urls, writers, strict=True):

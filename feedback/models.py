@@ -78,6 +78,8 @@ class FeedbackItem(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "external_id"),
         Index("ix_feedback_items_audience_created", "audience", "created_at"),
+        # the feedback explorer's pages: an audience's items by id (keyset), not a scan of the other's
+        Index("ix_feedback_items_audience_id", "audience", "id"),
         Index("ix_feedback_items_touchpoint_created", "touchpoint", "created_at"),
         Index("ix_feedback_items_org_unit", "org_unit"),
     )

@@ -1,6 +1,9 @@
 """What the pages show, read through the same analytics functions the API endpoints call, with
 the same arguments they pass (so a page's number is the API's number: tests/test_web.py checks).
 
+A page only reads, so its widgets share the employee items they read (`share_reads`): a page
+that asks about the same weeks several times reads them once.
+
 Nothing here decides who may see what: the pages check the visitor's audience with the API's
 `Principal`, and every employee number goes through the analytics' privacy rules
 (feedback/privacy, feedback/analytics/tables.py), exactly as /v1 does.
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.routers.journey import journey_steps
@@ -22,6 +25,7 @@ from feedback.analytics.drivers import DriverQuery, key_drivers
 from feedback.analytics.journey import journey
 from feedback.analytics.quotes import QuoteQuery, representative_quotes
 from feedback.analytics.shares import configured_estimator
+from feedback.analytics.tables import share_reads
 from feedback.analytics.trends import TrendQuery, table_rows, trend_table
 from feedback.config import Settings
 from feedback.models import FeedbackItem
@@ -47,7 +51,9 @@ def monday(day: date) -> datetime:
 def latest_week(session: Session, audience: str) -> datetime | None:
     """The Monday of the newest item's week (the pages open on the data's latest week, not today's,
     so a deployment whose sources lag still shows a full week)."""
-    newest = session.scalar(select(func.max(FeedbackItem.created_at)).where(FeedbackItem.audience == audience))
+    # the newest by the (audience, created_at) index, whatever the planner thinks of the others
+    newest = session.scalar(select(FeedbackItem.created_at).where(FeedbackItem.audience == audience)
+                            .order_by(FeedbackItem.created_at.desc()).limit(1))
     return monday(newest.date()) if newest is not None else None
 
 
@@ -98,6 +104,7 @@ def sizes(settings: Settings) -> tuple[int, int]:
 def journey_view(session: Session, settings: Settings, *, audience: str, period: Period,
                  metric: str = "net_sentiment") -> dict[str, Any]:
     """/v1/journey's answer for the period."""
+    share_reads(session)
     where = Slice.make(audience, period.start, period.end, {})
     return journey(session, where, steps=journey_steps(settings, audience), min_group_size=sizes(settings)[0],
                    metric=metric, estimator=configured_estimator(settings))
@@ -107,6 +114,7 @@ def trends_view(session: Session, settings: Settings, *, audience: str, by: str,
                 start: datetime | None = None, end: datetime | None = None, filters: dict[str, str] | None = None,
                 mixes: bool = False) -> dict[str, Any]:
     """/v1/trends's answer (rows and where they came from)."""
+    share_reads(session)
     query = TrendQuery(by=by, interval=interval, audience=audience, start=start, end=end,
                        filters=dict(filters or {}), mixes=mixes)
     table = trend_table(session, query, min_group_size=sizes(settings)[0])
@@ -117,20 +125,23 @@ def trends_view(session: Session, settings: Settings, *, audience: str, by: str,
 
 def compare_view(session: Session, settings: Settings, *, audience: str, current: tuple[datetime, datetime],
                  baseline: tuple[datetime, datetime], by: str = "touchpoint",
-                 metric: str = "net_sentiment") -> dict[str, Any]:
-    """/v1/compare's answer for two explicit ranges."""
+                 metric: str = "net_sentiment", drivers: bool = True) -> dict[str, Any]:
+    """/v1/compare's answer for two explicit ranges (without each row's drivers if `drivers` is False)."""
+    share_reads(session)
     query = CompareQuery(current_start=current[0], current_end=current[1], baseline_start=baseline[0],
                          baseline_end=baseline[1], by=by, metric=metric, audience=audience, filters={},
-                         drivers_by=None, alpha=0.05)
+                         drivers_by=None, alpha=0.05, drivers=drivers)
     return compare(session, query, min_group_size=sizes(settings)[0], estimator=configured_estimator(settings))
 
 
 def drivers_view(session: Session, settings: Settings, *, audience: str, period: Period,
                  dimensions: tuple[str, ...], filters: dict[str, str] | None = None,
                  outcome: str = "nps") -> dict[str, Any]:
-    """/v1/drivers's answer."""
+    """/v1/drivers's answer without the adjusted coefficients, which no page shows (the fit needs
+    every item's features; without it the customer drivers are read from the rollups)."""
+    share_reads(session)
     query = DriverQuery(outcome=outcome, audience=audience, start=period.start, end=period.end,
-                        dimensions=dimensions, filters=dict(filters or {}))
+                        dimensions=dimensions, filters=dict(filters or {}), regression=False)
     return key_drivers(session, query, min_group_size=sizes(settings)[0])
 
 
@@ -146,13 +157,15 @@ def quotes_view(session: Session, settings: Settings, redact: Any, *, audience: 
 def overview_view(session: Session, settings: Settings, *, audience: str, metric: str,
                   week: datetime) -> dict[str, Any]:
     """The week against the week before and against the `BASELINE_WEEKS` weeks before it, per
-    touchpoint (employee: per team), each a /v1/compare answer with explicit ranges."""
+    touchpoint (employee: per team), each a /v1/compare answer with explicit ranges; the page shows
+    no drivers, so none are computed (they are the compare's costly part: reads of the items)."""
     by = "touchpoint" if audience == "customer" else "org_unit"
     current = (week, week + timedelta(days=7))
     last = compare_view(session, settings, audience=audience, current=current,
-                        baseline=(week - timedelta(days=7), week), by=by, metric=metric)
+                        baseline=(week - timedelta(days=7), week), by=by, metric=metric, drivers=False)
     base = compare_view(session, settings, audience=audience, current=current,
-                        baseline=(week - timedelta(weeks=BASELINE_WEEKS), week), by=by, metric=metric)
+                        baseline=(week - timedelta(weeks=BASELINE_WEEKS), week), by=by, metric=metric,
+                        drivers=False)
     baseline_rows = {row.get("value_code"): row for row in base["rows"]}
     rows = []
     for row in last["rows"]:

@@ -400,7 +400,8 @@ def employee_page(request: Request, session: SessionDep, settings: SettingsDep, 
 def topics_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
                 audience: str | None = None, message: str | None = None) -> Response:
     audience = _audience(visitor, audience)
-    listing = topics_service.list_topics(session, settings=settings, audience=audience, interval="week", periods=12)
+    listing = topics_service.list_topics(session, settings=settings, audience=audience, interval="week", periods=12,
+                                         with_totals=False)  # not shown, and they read every item
     for topic in listing["topics"]:
         periods = (topic.get("trend") or {}).get("periods") or []
         topic["spark"] = charts.sparkline([p.get("n") for p in periods])

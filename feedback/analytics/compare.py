@@ -42,7 +42,7 @@ from feedback.analytics.stats import (
     welch_test,
     wilson_ci,
 )
-from feedback.analytics.tables import RANGE, cell_table, raw_cross_cells
+from feedback.analytics.tables import RANGE, cell_table, cross_cells, employee_tables_by
 from feedback.privacy.groups import snap_to_weeks
 
 COMPARE_METRICS = ("volume", *SCORE_METRICS)
@@ -67,6 +67,7 @@ class CompareQuery:
     filters: dict[str, str] | None = None
     drivers_by: str | None = None
     alpha: float = 0.05
+    drivers: bool = True  # False: rows without drivers (a caller that does not show them skips their reads)
 
 
 def previous_periods(period: str, at: date) -> tuple[datetime, datetime, datetime, datetime]:
@@ -169,7 +170,7 @@ def compare(session: Session, query: CompareQuery, *, min_group_size: int,
     for row, q in zip(rows, benjamini_hochberg([r["p_value"] for r in rows]), strict=True):
         row["q_value"] = _r(q, 6)
         row["significant"] = q is not None and q < query.alpha
-    if query.metric != "volume":
+    if query.metric != "volume" and query.drivers:
         _add_drivers(session, query, rows, ranges, drivers_by, min_group_size, estimator)
     shares = describe(estimator) if query.metric == "share_negative" else {}
     return {"audience": query.audience, "by": query.by, "metric": query.metric, **shares,
@@ -194,19 +195,23 @@ def _add_drivers(session: Session, query: CompareQuery, rows: list[dict[str, Any
         overall = cell_table(session, where, drivers_by, RANGE, min_group_size=min_group_size)
         splits.setdefault(None, {})[side] = {c: s for (_, c), s in overall.cells.items() if s is not None}
         if query.audience != "employee":
-            for (value, code), stats in raw_cross_cells(session, where, query.by, drivers_by).items():
+            for (value, code), stats in cross_cells(session, where, query.by, drivers_by).items():
                 splits.setdefault(value, {}).setdefault(side, {})[code] = stats
             continue
         # Employee: each value's drivers are the two-way table (value x driver), suppressed as one.
         if query.filters and query.by not in (query.filters or {}):
             continue  # a second filter would narrow employee groups: overall drivers only
-        for row in rows:
-            if row["value_code"] is None or row["change"] is None:
-                continue
-            filtered = Slice.make(query.audience, start, end, {query.by: row["value_code"]})
-            table = cell_table(session, filtered, drivers_by, RANGE, min_group_size=min_group_size)
-            splits.setdefault(row["value_code"], {})[side] = {
-                c: s for (_, c), s in table.cells.items() if s is not None}
+        wanted = [row["value_code"] for row in rows if row["value_code"] is not None and row["change"] is not None]
+        if not wanted:
+            continue
+        if query.filters or query.by == drivers_by:  # as the single query for each value would
+            tables = {code: cell_table(session, Slice.make(query.audience, start, end, {query.by: code}), drivers_by,
+                                       RANGE, min_group_size=min_group_size) for code in wanted}
+        else:  # one read of the items for every value (the same tables)
+            tables = employee_tables_by(session, Slice.make(query.audience, start, end), query.by, wanted,
+                                        drivers_by, RANGE, min_group_size=min_group_size)
+        for code, table in tables.items():
+            splits.setdefault(code, {})[side] = {c: s for (_, c), s in table.cells.items() if s is not None}
     codes = {c for split in splits.values() for side in split.values() for c in side}
     labels = value_labels(session, drivers_by, codes)
     for row in rows:

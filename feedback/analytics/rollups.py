@@ -54,6 +54,30 @@ GRAINS = ("day", "week", "month")
 # Dimensions whose rows carry need/emotion mixes (journeys, trends with mixes); the others
 # (multi-label ones, whose mix is co-occurrence) are computed from the items when asked.
 MIX_DIMENSIONS = ("all", "touchpoint", "journey_stage", "channel", "segment", "topic", "source")
+# Pairs of dimensions also rolled up together, as dimension 'first*second' with value
+# 'first code<US>second code': a touchpoint's topics, needs and emotions (the web app's
+# touchpoint page: its topic trend and key drivers; /v1/compare's drivers by topic per touchpoint).
+# Like the multi-label dimensions they carry no mixes. /v1/aggregates does not export them.
+CROSS_DIMENSIONS = (("touchpoint", "topic"), ("touchpoint", "need"), ("touchpoint", "emotion"))
+CROSS_SEPARATOR = "\x1f"
+
+
+def cross_dimension(first: str, second: str) -> str:
+    """The rollup dimension of the pair (first, second), e.g. 'touchpoint*topic'."""
+    return f"{first}*{second}"
+
+
+def cross_value(first_code: str, second_code: str) -> str:
+    return f"{first_code}{CROSS_SEPARATOR}{second_code}"
+
+
+def split_cross_value(value: str) -> tuple[str, str]:
+    """(first code, second code) of a cross row's value (the second is a topic id or a label, never
+    holding the separator; a first code that held it stays whole)."""
+    first, _, second = value.rpartition(CROSS_SEPARATOR)
+    return first, second
+
+
 # Tags stamped just before a refresh may commit just after it (another tagger process);
 # each refresh looks this far behind its watermark so none is missed.
 WATERMARK_OVERLAP = timedelta(minutes=5)
@@ -201,7 +225,7 @@ def rollup_stats(row: Any, offset: int, labels: Any = None) -> CellStats:
 def _recompute(session: Session, days: Sequence[date], audience: str,
                extra_periods: Iterable[tuple[str, Any]] = ()) -> int:
     """Recompute day rows for `days`, then their weeks and months; returns rows written."""
-    from feedback.analytics.tables import raw_cells  # the one SQL definition of cell sums
+    from feedback.analytics.tables import raw_cells, raw_pair_cells  # the one SQL definition of cell sums
 
     if not days and not extra_periods:
         return 0
@@ -213,6 +237,12 @@ def _recompute(session: Session, days: Sequence[date], audience: str,
             for (period, code), stats in raw_cells(session, where, name, "day", mixes=mixes).items():
                 assert period is not None
                 computed[("day", period)][(name, code)] = stats
+        for first_name, second_name in CROSS_DIMENSIONS:
+            cross = cross_dimension(first_name, second_name)
+            for (period, first_code, second_code), stats in raw_pair_cells(
+                    session, where, first_name, second_name, "day").items():
+                assert period is not None
+                computed[("day", period)][(cross, cross_value(first_code, second_code))] = stats
     for day in days:
         computed.setdefault(("day", day), {})
     written = _write(session, audience, computed, extra_periods)

@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from feedback.analytics.cells import (
+    DIMENSIONS,
+    SUM_FIELDS,
     CellStats,
     Slice,
     apply_slice,
@@ -39,11 +41,15 @@ from feedback.analytics.cells import (
 )
 from feedback.analytics.metrics import MIX_KINDS
 from feedback.analytics.rollups import (
+    CROSS_DIMENSIONS,
     MIX_DIMENSIONS,
     ROLLUP,
     STAT_COLUMNS,
+    cross_dimension,
+    cross_value,
     rollup_stats,
     rollups_current,
+    split_cross_value,
 )
 from feedback.analytics.served import ServedTag as Tag  # the model's tags, corrections in their place
 from feedback.analytics.served import item_labels, label_tables, model_labels_live
@@ -141,6 +147,35 @@ def raw_cells(session: Session, where: Slice, by: str, interval: str, *,
     return out
 
 
+def raw_pair_cells(session: Session, where: Slice, first: str, second: str, interval: str
+                   ) -> dict[tuple[date | None, str, str], CellStats]:
+    """CellStats per (period start, value of `first`, value of `second`) over the items; at most
+    one of the two multi-valued (what the cross rollups hold: rollups.CROSS_DIMENSIONS)."""
+    labelled = [name for name in (first, second) if dimension(name).multi]
+    if len(labelled) > 1:
+        raise ValueError(f"{first!r} and {second!r} are both multi-valued")
+    dialect = session.get_bind().dialect.name
+    period = period_start(dialect, interval, FeedbackItem.created_at) if interval != RANGE else None
+    out: dict[tuple[date | None, str, str], CellStats] = {}
+    for labels, live in (label_tables(session) if labelled else [(TagLabel, None)]):
+        one, _ = value_expression(first, labels)
+        two, _ = value_expression(second, labels)
+        group = [g for g in (period, one, two) if g is not None]
+        stmt = base_select(*[g.label(f"g{i}") for i, g in enumerate(group)], *stats_columns())
+        if labelled:
+            stmt = join_labels(stmt, labelled[0], labels, live)
+        stmt = apply_slice(stmt, where).group_by(*group)
+        for row in session.execute(stmt):
+            key = (as_date(row[0]) if period is not None else None, str(row[-len(SUM_FIELDS) - 2]),
+                   str(row[-len(SUM_FIELDS) - 1]))
+            stats = CellStats(*row[len(group):])  # type: ignore[arg-type]  # the SUM_FIELDS, in order
+            if key in out:
+                out[key].add(stats)
+            else:
+                out[key] = stats
+    return out
+
+
 def raw_cross_cells(session: Session, where: Slice, by: str, other: str) -> dict[tuple[str, str], CellStats]:
     """CellStats per (value of `by`, value of `other`) over the whole slice; `other` single-valued."""
     second, second_labelled = value_expression(other)
@@ -163,6 +198,27 @@ def raw_cross_cells(session: Session, where: Slice, by: str, other: str) -> dict
     return out
 
 
+def cross_cells(session: Session, where: Slice, by: str, other: str) -> dict[tuple[str, str], CellStats]:
+    """`raw_cross_cells`, read from the cross rollups when they hold the pair and answer the slice."""
+    pair = next((p for p in ((by, other), (other, by)) if p in CROSS_DIMENSIONS), None)
+    reads = _rollup_reads(where, RANGE, by, False) if pair is not None and not where.filters else None
+    if pair is None or reads is None or not rollups_current(session, where.audience):
+        return raw_cross_cells(session, where, by, other)
+    out: dict[tuple[str, str], CellStats | None] = {}
+    for grain, first, after in reads:
+        stmt = select(ROLLUP.c.value, *STAT_COLUMNS).where(
+            ROLLUP.c.audience == where.audience, ROLLUP.c.grain == grain,
+            ROLLUP.c.dimension == cross_dimension(*pair), ROLLUP.c.n > 0)
+        if first is not None:
+            stmt = stmt.where(ROLLUP.c.period_start >= first)
+        if after is not None:
+            stmt = stmt.where(ROLLUP.c.period_start < after)
+        for row in session.execute(stmt):
+            codes = split_cross_value(row[0])
+            _add(out, codes if pair == (by, other) else (codes[1], codes[0]), rollup_stats(row, 1))
+    return {key: stats for key, stats in out.items() if stats is not None}
+
+
 # ---------------------------------------------------------------------------------------------
 # Customer
 
@@ -177,29 +233,71 @@ def customer_table(session: Session, where: Slice, by: str, interval: str, *, mi
     reads = _rollup_reads(where, interval, by, mixes)
     if reads is not None and rollups_current(session, where.audience):
         table.source = "rollups"
-        for grain, first, after in reads:
-            columns = [ROLLUP.c.period_start, ROLLUP.c.dimension, ROLLUP.c.value,
-                       ROLLUP.c.labels if mixes else literal(None), *STAT_COLUMNS]
-            stmt = select(*columns).where(ROLLUP.c.audience == where.audience, ROLLUP.c.grain == grain,
-                                          ROLLUP.c.dimension.in_({by, "all"}), ROLLUP.c.n > 0)
-            if first is not None:
-                stmt = stmt.where(ROLLUP.c.period_start >= first)
-            if after is not None:
-                stmt = stmt.where(ROLLUP.c.period_start < after)
-            same = interval == grain
-            for row in session.execute(stmt):
-                day = as_date(row[0])
-                period = None if interval == RANGE else (day if same else floor_period(day, interval))
-                stats = rollup_stats(row, 4, row[3])
-                if row[1] == by:
-                    _add(table.cells, (period, row[2]), stats)
-                if row[1] == "all":
-                    _add(table.totals, period, stats if row[1] != by else CellStats().add(stats))
+        _from_rollups(session, table, where, by, interval, reads, mixes)
         return table
     table.cells = dict(raw_cells(session, where, by, interval, mixes=mixes))
     for (period, _), stats in raw_cells(session, where, "all", interval).items():
         table.totals[period] = stats
     return table
+
+
+def _from_rollups(session: Session, table: CellTable, where: Slice, by: str, interval: str,
+                  reads: list[tuple[str, date | None, date | None]], mixes: bool) -> None:
+    """Fill `table` from the rollup rows `reads` names (see `_rollup_reads` for which slices)."""
+    # Unfiltered: the rows of `by`, and the 'all' rows as totals. Filtered on one value of a
+    # dimension: its rows of that value are the totals (without their mixes, as the filtered
+    # items give them), and the cells are those same rows when grouping by the filtered dimension
+    # itself (a touchpoint's own trend), else the cross rows of the pair with that value.
+    wanted = where.filters[0] if where.filters else None
+    cross, cross_side = None, 0
+    if wanted is not None and wanted[0] != by:
+        pair = (wanted[0], by) if (wanted[0], by) in CROSS_DIMENSIONS else (by, wanted[0])
+        cross, cross_side = cross_dimension(*pair), pair.index(wanted[0])
+    names = {by, "all"} if wanted is None else {wanted[0]} | ({cross} if cross else set())
+    for grain, first, after in reads:
+        columns = [ROLLUP.c.period_start, ROLLUP.c.dimension, ROLLUP.c.value,
+                   ROLLUP.c.labels if mixes else literal(None), *STAT_COLUMNS]
+        stmt = select(*columns).where(ROLLUP.c.audience == where.audience, ROLLUP.c.grain == grain,
+                                      ROLLUP.c.dimension.in_(names), ROLLUP.c.n > 0)
+        if wanted is not None and cross is None:
+            stmt = stmt.where(ROLLUP.c.value == wanted[1])
+        elif cross is not None and cross_side == 0:  # only the wanted value's cross rows (by prefix,
+            prefix = cross_value(wanted[1], "")  # compared as is: no collation, no LIKE case folding)
+            stmt = stmt.where(or_(and_(ROLLUP.c.dimension == cross,
+                                       func.substr(ROLLUP.c.value, 1, len(prefix)) == prefix),
+                                  and_(ROLLUP.c.dimension == wanted[0], ROLLUP.c.value == wanted[1])))
+        if first is not None:
+            stmt = stmt.where(ROLLUP.c.period_start >= first)
+        if after is not None:
+            stmt = stmt.where(ROLLUP.c.period_start < after)
+        same = interval == grain
+        for row in session.execute(stmt):
+            day = as_date(row[0])
+            period = None if interval == RANGE else (day if same else floor_period(day, interval))
+            stats = rollup_stats(row, 4, row[3])
+            if wanted is None:
+                if row[1] == by:
+                    _add(table.cells, (period, row[2]), stats)
+                if row[1] == "all":
+                    _add(table.totals, period, stats if row[1] != by else CellStats().add(stats))
+            elif row[1] == cross:
+                codes = split_cross_value(row[2])
+                if codes[cross_side] == wanted[1]:
+                    _add(table.cells, (period, codes[1 - cross_side]), stats)
+            elif row[2] == wanted[1]:
+                _add(table.totals, period, CellStats(**{f: getattr(stats, f) for f in SUM_FIELDS}))
+                if cross is None:
+                    _add(table.cells, (period, row[2]), stats)
+
+
+def rollup_table(session: Session, where: Slice, by: str, interval: str) -> CellTable | None:
+    """The customer table of `where` read from the rollups, or None when they cannot answer it
+    (then nothing is read: the caller takes its own way to the items)."""
+    if where.audience != "customer" or _rollup_reads(where, interval, by, False) is None:
+        return None
+    if not rollups_current(session, where.audience):
+        return None
+    return customer_table(session, where, by, interval)
 
 
 def _add(cells: dict[Any, CellStats | None], key: Any, stats: CellStats) -> None:
@@ -211,6 +309,20 @@ def _day(moment: datetime) -> date:
     return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
 
 
+def _filter_answerable(where: Slice, by: str, mixes: bool) -> bool:
+    """Whether the rollups hold the slice's one filter grouped by `by`: a filter on `by` itself
+    (single-valued: a touchpoint's trend by touchpoint), or on the other dimension of a rolled-up
+    pair (a touchpoint's topics), whose rows carry no mixes."""
+    if len(where.filters) != 1:
+        return False
+    name, value = where.filters[0]
+    if name == "source" and not value.isdigit():  # a source filter may name it; rows hold the id
+        return False
+    if name == by:
+        return not dimension(by).multi
+    return not mixes and ((name, by) in CROSS_DIMENSIONS or (by, name) in CROSS_DIMENSIONS)
+
+
 def _rollup_reads(where: Slice, interval: str, by: str, mixes: bool
                   ) -> list[tuple[str, date | None, date | None]] | None:
     """Which rollup rows answer this slice exactly: [(grain, first period, end)], or None.
@@ -219,7 +331,9 @@ def _rollup_reads(where: Slice, interval: str, by: str, mixes: bool
     range from day rows. None when the rollups cannot answer: dimension filters, bounds inside
     a day, or mixes for a dimension whose rows carry none.
     """
-    if where.filters or where.audience != "customer" or (mixes and by not in MIX_DIMENSIONS):
+    if where.audience != "customer" or (mixes and by not in MIX_DIMENSIONS):
+        return None
+    if where.filters and not _filter_answerable(where, by, mixes):
         return None
     if not (is_midnight(where.start) and is_midnight(where.end)):
         return None
@@ -249,15 +363,27 @@ def _rollup_reads(where: Slice, interval: str, by: str, mixes: bool
 class _Cell:
     """Sums and distinct respondents of one weekly cell, with respondents per mix label."""
 
-    stats: CellStats = field(default_factory=CellStats)
+    # The items' sums are added up when first read, in the order they came: most cells are only
+    # counted (suppression needs their respondents) and never shown, so most never are.
+    items: list[CellStats] = field(default_factory=list)
     respondents: set[str] = field(default_factory=set)
     label_respondents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    _sums: CellStats | None = None
 
     def add(self, item: CellStats, respondent: str, labels: list[str]) -> None:
-        self.stats.add(item)
+        self.items.append(item)
+        self._sums = None
         self.respondents.add(respondent)
         for label in labels:
             self.label_respondents[label].add(respondent)
+
+    @property
+    def stats(self) -> CellStats:
+        if self._sums is None:
+            self._sums = CellStats()
+            for item in self.items:
+                self._sums.add(item)
+        return self._sums
 
 
 def employee_table(session: Session, where: Slice, by: str, interval: str, *, min_group_size: int,
@@ -272,7 +398,29 @@ def employee_table(session: Session, where: Slice, by: str, interval: str, *, mi
     wanted_row, wanted_col = (wanted or ALL), None
     if row_dim == by:  # filtering on the grouping dimension: the one-way table, one value kept
         row_dim, wanted_row, wanted_col = None, ALL, wanted
-    items = _employee_items(session, Slice(where.audience, start, end), by, row_dim, mixes=mixes)
+    return _employee_tables(session, Slice(where.audience, start, end), by, interval, row_dim, [wanted_row],
+                            wanted_col, min_group_size=min_group_size, mixes=mixes)[wanted_row]
+
+
+def employee_tables_by(session: Session, where: Slice, row_dim: str, values: list[str], by: str, interval: str, *,
+                       min_group_size: int, mixes: bool = False) -> dict[str, CellTable]:
+    """`employee_table(where + {row_dim: value}, by, ...)` for each of `values` (value codes), from one
+    read of the items: the two-way table (row_dim x by) is suppressed as a whole, whichever row is
+    asked for, so each table is the one the single query gives."""
+    if where.filters or row_dim == by:
+        raise ValueError("employee_tables_by takes an unfiltered slice and two different dimensions")
+    check_employee_query(((row_dim, v) for v in values[:1]), interval=interval)
+    start, end = snap_to_weeks(where.start, where.end)
+    return _employee_tables(session, Slice(where.audience, start, end), by, interval, row_dim, list(values), None,
+                            min_group_size=min_group_size, mixes=mixes)
+
+
+def _employee_tables(session: Session, where: Slice, by: str, interval: str, row_dim: str | None,
+                     wanted_rows: list[str], wanted_col: str | None, *, min_group_size: int,
+                     mixes: bool) -> dict[str, CellTable]:
+    """The employee tables of `wanted_rows` (ALL without a row dimension) over the week-snapped `where`."""
+    start, end = where.start, where.end
+    items = _employee_items(session, where, by, row_dim, mixes=mixes)
 
     # Weekly cells: (week, row value, column value); row is ALL without a filter dimension.
     weekly: dict[date, dict[tuple[str, str], _Cell]] = defaultdict(lambda: defaultdict(_Cell))
@@ -290,11 +438,13 @@ def employee_table(session: Session, where: Slice, by: str, interval: str, *, mi
             for row in rows:
                 weekly[week][(row, col)].add(item["stats"], item["respondent"], item["labels"])
 
-    kept_cells: dict[tuple[date, str], _Cell] = {}
-    hidden_cells: set[tuple[date, str]] = set()
-    kept_totals: dict[date, _Cell] = {}
+    wanted_set = set(wanted_rows)
+    kept_cells: dict[str, dict[tuple[date, str], _Cell]] = {row: {} for row in wanted_rows}
+    hidden_cells: dict[str, set[tuple[date, str]]] = {row: set() for row in wanted_rows}
+    kept_totals: dict[str, dict[date, _Cell]] = {row: {} for row in wanted_rows}
     for week, cells in weekly.items():
         total = grand[week].respondents
+        slices: dict[str, tuple[_Cell, bool]] = {}
         if row_dim is None:
             sizes = {col: cell.respondents for (_, col), cell in cells.items()}
             hidden_cols = suppressed_groups(sizes, min_size=min_group_size, total=total)
@@ -304,6 +454,7 @@ def employee_table(session: Session, where: Slice, by: str, interval: str, *, mi
             if wanted_col is not None:
                 slice_cell = col_margin[week].get(wanted_col, _Cell())
                 slice_hidden = wanted_col in hidden_cols or not slice_cell.respondents
+            slices[ALL] = (slice_cell, slice_hidden)
         else:
             # One orientation per pair of dimensions, so that 'org_unit=x by touchpoint' and
             # 'touchpoint=y by org_unit' read the same suppression pattern.
@@ -316,44 +467,48 @@ def employee_table(session: Session, where: Slice, by: str, interval: str, *, mi
                 col_totals=rows_sizes if flip else cols_sizes, grand_total=total)
             if flip:
                 hidden = {(k[1], k[0]) for k in hidden}
-            slice_cell = row_margin[week].get(wanted_row, _Cell())
             row_hidden = suppressed_groups({r: c.respondents for r, c in row_margin[week].items()},
                                            min_size=min_group_size, total=total)
-            slice_hidden = wanted_row in row_hidden or not slice_cell.respondents
+            for wanted_row in wanted_rows:
+                slice_cell = row_margin[week].get(wanted_row, _Cell())
+                slices[wanted_row] = (slice_cell, wanted_row in row_hidden or not slice_cell.respondents)
         for (row, col), cell in cells.items():
-            if row != wanted_row or (wanted_col is not None and col != wanted_col):
+            if row not in wanted_set or (wanted_col is not None and col != wanted_col):
                 continue
             if (row, col) in hidden:
-                hidden_cells.add((week, col))
+                hidden_cells[row].add((week, col))
             else:
-                kept_cells[(week, col)] = cell
-        if not slice_hidden and slice_cell.respondents:
-            kept_totals[week] = slice_cell
-
-    table = CellTable(by=by, interval=interval, audience=where.audience, source="items+privacy",
-                      start=start, end=end)
+                kept_cells[row][(week, col)] = cell
+        for row, (slice_cell, slice_hidden) in slices.items():
+            if not slice_hidden and slice_cell.respondents:
+                kept_totals[row][week] = slice_cell
 
     def bucket(week: date) -> date | None:
         if interval == RANGE:
             return None
         return employee_month(week) if interval == "month" else week
 
-    # Longer periods add up only the weekly cells that were shown (dropped, not hidden).
-    summed: dict[tuple[date | None, str], list[_Cell]] = defaultdict(list)
-    for (week, col), cell in kept_cells.items():
-        summed[(bucket(week), col)].append(cell)
-    for key, parts in summed.items():
-        table.cells[key] = _merge(parts, min_group_size, mixes)
-    for week, col in hidden_cells:
-        table.cells.setdefault((bucket(week), col), None)
-    totals: dict[date | None, list[_Cell]] = defaultdict(list)
-    for week, cell in kept_totals.items():
-        totals[bucket(week)].append(cell)
-    for period, parts in totals.items():
-        table.totals[period] = _merge(parts, min_group_size, False)
-    for week in weekly:
-        table.totals.setdefault(bucket(week), None)
-    return table
+    out: dict[str, CellTable] = {}
+    for wanted_row in wanted_rows:
+        table = CellTable(by=by, interval=interval, audience=where.audience, source="items+privacy",
+                          start=start, end=end)
+        # Longer periods add up only the weekly cells that were shown (dropped, not hidden).
+        summed: dict[tuple[date | None, str], list[_Cell]] = defaultdict(list)
+        for (week, col), cell in kept_cells[wanted_row].items():
+            summed[(bucket(week), col)].append(cell)
+        for key, parts in summed.items():
+            table.cells[key] = _merge(parts, min_group_size, mixes)
+        for week, col in hidden_cells[wanted_row]:
+            table.cells.setdefault((bucket(week), col), None)
+        totals: dict[date | None, list[_Cell]] = defaultdict(list)
+        for week, cell in kept_totals[wanted_row].items():
+            totals[bucket(week)].append(cell)
+        for period, parts in totals.items():
+            table.totals[period] = _merge(parts, min_group_size, False)
+        for week in weekly:
+            table.totals.setdefault(bucket(week), None)
+        out[wanted_row] = table
+    return out
 
 
 def _merge(parts: list[_Cell], min_group_size: int, mixes: bool) -> CellStats:
@@ -375,52 +530,90 @@ def _source_code(session: Session, name: str) -> str:
     return str(found) if found is not None else f"missing:{name}"
 
 
-def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None, *,
-                    mixes: bool) -> list[dict[str, Any]]:
-    """Every employee item of the (week-snapped) range: week, respondent, sums, values."""
+READ_MEMO = "voc.analytics.shared_reads"
+_LABEL_KINDS = tuple(sorted({dim.label_kind for dim in DIMENSIONS.values() if dim.label_kind} | set(MIX_KINDS)))
+
+
+def share_reads(session: Session) -> None:
+    """Let this session's analytics share what they read of the employee items (a range's items
+    and their labels). For a unit of work that only reads, such
+    as a web page whose widgets ask about the same weeks; never for one that writes items or
+    tags and reads them back, which a shared read would not see."""
+    session.info.setdefault(READ_MEMO, {})
+
+
+def _employee_rows(session: Session, where: Slice, names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """(item id, week, respondent, CellStats, {dimension: code}) of every employee item of the
+    range, with the codes of the single-valued dimensions `names`."""
+    single = {name: dimension(name).value().label(f"v_{name}") for name in names}  # type: ignore[misc]
     columns: list[Any] = [
         FeedbackItem.id, FeedbackItem.created_at, respondent_key().label("respondent"),
         Tag.item_id.label("tagged"), Tag.sentiment, Tag.sentiment_score, Tag.p_negative,
         FeedbackItem.nps, FeedbackItem.csat, FeedbackItem.stars,
     ]
-    single: dict[str, Any] = {}
-    for name in {n for n in (by, row_dim) if n is not None}:
-        dim = dimension(name)
-        if dim.value is not None:
-            single[name] = dim.value().label(f"v_{name}")
     stmt = apply_slice(base_select(*columns, *single.values()), where)
-    multi_kinds = {dimension(n).label_kind: n for n in (by, row_dim) if n is not None and dimension(n).multi}
-    items: dict[int, dict[str, Any]] = {}
-    for row in session.execute(stmt):
-        stats = CellStats(n=1)
-        if row.tagged is not None:
-            stats.n_tagged = 1
-            stats.n_positive = int(row.sentiment == "positive")
-            stats.n_negative = int(row.sentiment == "negative")
-            stats.sentiment_sum = float(row.sentiment_score)
-            stats.sentiment_sumsq = float(row.sentiment_score) ** 2
+    rows: list[tuple[Any, ...]] = []
+    weeks: dict[date, date] = {}
+    # Tuples and one CellStats call per item (not attribute by attribute): this loop runs for
+    # every employee item of the range, and was most of an employee page's time.
+    for item_id, created_at, respondent, tagged, sentiment, score, p_negative, nps, csat, stars, *codes \
+            in session.execute(stmt):
+        if tagged is not None:
+            n_negative = int(sentiment == "negative")
             # as cells.item_p_negative: the calibrated p(negative), else the label as 0/1
-            p_negative = float(row.p_negative) if row.p_negative is not None else float(stats.n_negative)
-            stats.p_negative_sum, stats.p_negative_sumsq = p_negative, p_negative * p_negative
-        if row.nps is not None:
-            stats.nps_n, stats.nps_promoters, stats.nps_detractors = 1, int(row.nps >= 9), int(row.nps <= 6)
-        if row.csat is not None:
-            stats.csat_n, stats.csat_satisfied = 1, int(row.csat >= 4)
-        if row.stars is not None:
-            stats.rating_n, stats.rating_sum, stats.rating_sumsq = 1, float(row.stars), float(row.stars) ** 2
-        values = {name: [str(getattr(row, f"v_{name}"))] for name in single}
-        items[row.id] = {"week": week_floor(row.created_at), "respondent": str(row.respondent),
-                         "stats": stats, "labels": [], "values": values}
+            p_neg = float(p_negative) if p_negative is not None else float(n_negative)
+            tag_sums = (1, int(sentiment == "positive"), n_negative, float(score), float(score) ** 2)
+        else:
+            p_neg, tag_sums = 0.0, (0, 0, 0, 0.0, 0.0)
+        stats = CellStats(1, *tag_sums,
+                          *((1, int(nps >= 9), int(nps <= 6)) if nps is not None else (0, 0, 0)),
+                          *((1, int(csat >= 4)) if csat is not None else (0, 0)),
+                          *((1, float(stars), float(stars) ** 2) if stars is not None else (0, 0.0, 0.0)),
+                          p_neg, p_neg * p_neg)
+        day = created_at.date() if created_at.tzinfo is UTC else None
+        week = weeks.get(day) if day is not None else None
+        if week is None:
+            week = week_floor(created_at)
+            if day is not None:
+                weeks[day] = week
+        rows.append((item_id, week, str(respondent), stats, dict(zip(names, map(str, codes), strict=True))))
+    return rows
+
+
+def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None, *,
+                    mixes: bool) -> list[dict[str, Any]]:
+    """Every employee item of the (week-snapped) range: week, respondent, sums, values."""
+    wanted = tuple(sorted({n for n in (by, row_dim) if n is not None and not dimension(n).multi}))
+    multi_kinds = {dimension(n).label_kind: n for n in (by, row_dim) if n is not None and dimension(n).multi}
     kinds = set(multi_kinds) | (set(MIX_KINDS) if mixes else set())
-    if kinds and items:
-        for item_id, kind, label in item_labels(session, list(items), kinds):
-            item = items[item_id]
-            if kind in multi_kinds:
-                item["values"].setdefault(multi_kinds[kind], []).append(label)
-            if mixes and kind in MIX_KINDS:
-                key = f"{kind}:{label}"
-                item["labels"].append(key)
-                item["stats"].labels[key] += 1
+    memo = session.info.get(READ_MEMO)
+    key = (where.audience, where.start, where.end)
+    if memo is None:
+        rows = _employee_rows(session, where, wanted)
+        labels = item_labels(session, [r[0] for r in rows], kinds) if kinds and rows else []
+    else:  # shared: read once for the range, again only when a dimension not yet read is asked for
+        read, rows = memo.get(("rows", key), ((), []))
+        if ("rows", key) not in memo or not set(wanted) <= set(read):
+            read = tuple(sorted(set(read) | set(wanted)))
+            rows = _employee_rows(session, where, read)
+            memo[("rows", key)] = (read, rows)
+        if kinds and ("labels", key) not in memo:
+            memo[("labels", key)] = item_labels(session, [r[0] for r in rows], _LABEL_KINDS) if rows else []
+        labels = [row for row in memo.get(("labels", key), []) if row[1] in kinds] if kinds else []
+    items: dict[int, dict[str, Any]] = {}
+    for item_id, week, respondent, stats, codes in rows:
+        if mixes and memo is not None:  # the shared sums stay as read: the mix counts go on a copy
+            stats = CellStats().add(stats)
+        items[item_id] = {"week": week, "respondent": respondent, "stats": stats, "labels": [],
+                          "values": {name: [codes[name]] for name in wanted}}
+    for item_id, kind, label in labels:
+        item = items[item_id]
+        if kind in multi_kinds:
+            item["values"].setdefault(multi_kinds[kind], []).append(label)
+        if mixes and kind in MIX_KINDS:
+            key_ = f"{kind}:{label}"
+            item["labels"].append(key_)
+            item["stats"].labels[key_] += 1
     out = []
     for item in items.values():
         item["cols"] = item["values"].get(by, [])

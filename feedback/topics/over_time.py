@@ -120,6 +120,53 @@ def topic_series(
     return Series(periods=sorted(totals), totals=totals, cells=cells)
 
 
+def rollup_numbers(
+    session: Session,
+    *,
+    audience: str,
+    interval: str = "week",
+    estimator: ShareEstimator | None = None,
+) -> tuple[Series, dict[int, dict[str, Any]]] | None:
+    """`topic_series` (all periods) and `repository.topic_numbers` of an audience whose rollups
+    are current, read from the topic rows of the rollups instead of every item; None otherwise.
+    Respondents are not summed there (they are counted for employee topics, which come from the
+    items): a customer cell's `respondents` is None."""
+    from feedback.analytics.cells import Slice
+    from feedback.analytics.tables import rollup_table
+
+    table = rollup_table(session, Slice(audience), "topic", interval)
+    if table is None:
+        return None
+    estimator = resolve(estimator)
+    # As the item queries count them: tagged items (inner join on the tags); periods with any.
+    totals = {p: s.n_tagged for p, s in table.totals.items() if p is not None and s is not None and s.n_tagged}
+    cells: dict[tuple[int, date], dict[str, Any]] = {}
+    sums: dict[int, list[float]] = {}
+    for (p, code), stats in table.cells.items():
+        if stats is None or p is None or not code.isdigit() or not stats.n_tagged:
+            continue
+        n, negatives = stats.n_tagged, stats.n_negative
+        share = estimator.estimate(n=n, count=negatives, prob_sum=stats.p_negative_sum)
+        cells[(int(code), p)] = {
+            "n": n,
+            "respondents": None,
+            "mean_sentiment": round(stats.sentiment_sum / n, 4),
+            "share_negative": None if share is None else round(share, 4),
+            "share_negative_cc": round(negatives / n, 4),
+        }
+        total = sums.setdefault(int(code), [0, 0.0, 0, 0.0])
+        total[0] += n
+        total[1] += stats.sentiment_sum
+        total[2] += negatives
+        total[3] += stats.p_negative_sum
+    numbers = {
+        topic: {"n": int(n), "respondents": None, "mean_sentiment": sentiment / n,
+                "n_negative": int(negatives), "p_negative_sum": float(p_negative)}
+        for topic, (n, sentiment, negatives, p_negative) in sums.items()
+    }
+    return Series(periods=sorted(totals), totals=totals, cells=cells), numbers
+
+
 def period_label(start: date, interval: str) -> str:
     return iso_week_label(start) if interval == "week" else start.isoformat()
 

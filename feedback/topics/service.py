@@ -310,7 +310,7 @@ def _redactor(settings: Settings) -> Any:
 
 
 def _quotes(
-    session: Session, topic: Topic, *, settings: Settings, redact: Any, respondents: int
+    session: Session, topic: Topic, *, settings: Settings, redact: Any, respondents: int | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     employee = topic.audience == "employee"
     if employee and respondents < settings.privacy.min_group_size_comments:
@@ -400,17 +400,29 @@ def list_topics(
     include_inactive: bool = False,
     topic_ids: list[int] | None = None,
     full_series: bool = False,
+    with_totals: bool = True,
 ) -> dict[str, Any]:
-    """Topics of an audience with size, sentiment, trend, emerging flag and 3 quotes."""
+    """Topics of an audience with size, sentiment, trend, emerging flag and 3 quotes; the
+    audience's item counts unless `with_totals` is False (they read every item)."""
     current = taxonomy.current_version(session, audience)
     rows = repository.topics(session, audience=audience, include_inactive=include_inactive)
     if topic_ids is not None:
         rows = [t for t in rows if t.id in topic_ids]
     estimator = configured_estimator(settings)
-    numbers = repository.topic_numbers(session, audience=audience)
-    series = over_time.topic_series(
+    # Customer numbers from the rollups while they are current (sums per topic and period);
+    # employee ones from the items, which the privacy rules need (distinct respondents).
+    from_rollups = over_time.rollup_numbers(
         session, audience=audience, interval=interval, estimator=estimator
-    )
+    ) if rows else None
+    if not rows:  # nothing to number
+        numbers, series = {}, over_time.Series(periods=[], totals={}, cells={})
+    elif from_rollups is not None:
+        series, numbers = from_rollups
+    else:
+        numbers = repository.topic_numbers(session, audience=audience)
+        series = over_time.topic_series(
+            session, audience=audience, interval=interval, estimator=estimator
+        )
     min_scores = settings.privacy.min_group_size_scores
     hidden_topics: set[int] = set()
     if audience == "employee":
@@ -490,7 +502,7 @@ def list_topics(
                 entry["quotes_withheld"] = withheld
         out.append(entry)
     out.sort(key=lambda e: (e["status"] != "active", -(e["size"] or 0), e["id"]))
-    totals = repository.audience_totals(session, audience=audience)
+    totals = repository.audience_totals(session, audience=audience) if with_totals else None
     return {
         "audience": audience,
         "version": current.version if current else None,
