@@ -31,13 +31,20 @@ class HeadSpec:
     # calibration, fitted on dev (classifiers.training.calibrate): logits / temperature + bias
     temperature: float = 1.0
     bias: list[float] = field(default_factory=list)
+    # rank of a residual projection in front of the head (0: none): contrastive adaptation to a
+    # deployment's corrections (classifiers.training.adapt) reshapes the embedding this head
+    # reads, and only this head; the stored embedding and the other heads are untouched
+    projection: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "registry": self.registry_name, "kind": self.kind, "labels": self.labels,
             "multi_label": self.multi_label, "thresholds": self.thresholds, "hidden": self.hidden,
             "temperature": self.temperature, "bias": self.bias,
         }  # fmt: skip
+        if self.projection:
+            out["projection"] = self.projection
+        return out
 
     @classmethod
     def from_json(cls, task: str, raw: dict[str, Any]) -> HeadSpec:
@@ -45,14 +52,43 @@ class HeadSpec:
             task=task, registry_name=raw["registry"], kind=raw["kind"], labels=list(raw["labels"]),
             multi_label=bool(raw["multi_label"]), thresholds=dict(raw.get("thresholds") or {}),
             hidden=int(raw.get("hidden") or 0), temperature=float(raw.get("temperature") or 1.0),
-            bias=[float(b) for b in raw.get("bias") or []],
+            bias=[float(b) for b in raw.get("bias") or []], projection=int(raw.get("projection") or 0),
         )  # fmt: skip
 
 
+class ResidualProjection(nn.Module):
+    """x -> normalise(x + up(gelu(down(x)))): the identity while `up` is zero (how it starts),
+    a low-rank reshaping of the embedding space once trained contrastively."""
+
+    def __init__(self, dim: int, rank: int) -> None:
+        super().__init__()
+        self.down = nn.Linear(dim, rank)
+        self.up = nn.Linear(rank, dim)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(x + self.up(nn.functional.gelu(self.down(x))), dim=-1)
+
+
+class Projected(nn.Module):
+    """A head behind a residual projection (tensors `proj.*` and `head.*`)."""
+
+    def __init__(self, proj: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.proj = proj
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.proj(x))
+
+
 def build_module(
-    kind: str, dim: int, n_out: int, hidden: int = 0, dropout: float = 0.1
+    kind: str, dim: int, n_out: int, hidden: int = 0, dropout: float = 0.1, projection: int = 0
 ) -> nn.Module:
-    """The torch module for a head kind."""
+    """The torch module for a head kind (behind a residual projection of rank `projection`)."""
+    if projection:
+        return Projected(ResidualProjection(dim, projection), build_module(kind, dim, n_out, hidden, dropout))
     if kind == "linear":
         return nn.Sequential(nn.Linear(dim, n_out))
     if kind == "mlp":
@@ -99,7 +135,7 @@ def load_head(spec: HeadSpec, tensors: dict[str, torch.Tensor], dim: int) -> Hea
     """Rebuild a head from its spec and the `<task>.`-prefixed tensors."""
     prefix = f"{spec.task}."
     state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-    module = build_module(spec.kind, dim, len(spec.labels), spec.hidden)
+    module = build_module(spec.kind, dim, len(spec.labels), spec.hidden, projection=spec.projection)
     module.load_state_dict(state)
     return Head(spec, module)
 

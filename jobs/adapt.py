@@ -27,7 +27,7 @@ from feedback.db import get_engine, session_scope
 from feedback.models import Correction, FeedbackItem, ItemEmbedding, ModelVersion, Tag, TagLabel
 
 log = logging.getLogger(__name__)
-TRAINED = ("sentiment", "emotion", "touchpoint")
+TRAINED = ("sentiment", "emotion", "need", "touchpoint")
 
 
 def _examples(session: Session) -> tuple[list[Any], list[Any]]:
@@ -53,7 +53,8 @@ def _touchpoints(settings: Settings) -> tuple | None:
 
 
 def run_adapt(settings: Settings, *, by: str = "voc adapt", auto_promote: bool = True,
-              min_held_out: int | None = None, fit: Any = None) -> dict[str, Any]:
+              min_held_out: int | None = None, fit: Any = None, contrastive: Any = None,
+              min_contrastive: Any = None) -> dict[str, Any]:
     """One adaptation (see the module docstring); returns what happened."""
     from classifiers.tagger import WEIGHTS_DIR, read_heads_meta
     from classifiers.training.adapt import MIN_HELD_OUT, adapt
@@ -66,14 +67,15 @@ def run_adapt(settings: Settings, *, by: str = "voc adapt", auto_promote: bool =
         train, held = _examples(session)
         number = (session.scalar(select(func.count()).select_from(ModelVersion)) or 0) + 1
     if not any(e.kind in TRAINED for e in train):
-        return {"skipped": "no active sentiment, emotion or touchpoint corrections outside the held-back slice"}
+        return {"skipped": "no active sentiment, emotion, need or touchpoint corrections outside the held-back slice"}
     shipped = read_heads_meta(WEIGHTS_DIR)["version"]
     name = f"{shipped}-a{number}"
     out_dir = versions_dir(settings.var_dir) / name
     try:
         report = adapt(base, out_dir, version=name, train=train, held_out=held, touchpoints=_touchpoints(settings),
                        device=settings.models.device, cache_dir=versions_dir(settings.var_dir).parent / "cache",
-                       min_held_out=min_held_out if min_held_out is not None else MIN_HELD_OUT, fit=fit)
+                       min_held_out=min_held_out if min_held_out is not None else MIN_HELD_OUT, fit=fit,
+                       contrastive=contrastive, min_contrastive=min_contrastive)
     except Exception as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
         with session_scope(engine) as session:
@@ -87,6 +89,7 @@ def run_adapt(settings: Settings, *, by: str = "voc adapt", auto_promote: bool =
                            path=report.out_dir, created_by=by, n_train=sum(report.n_train.values()),
                            n_held_out=report.n_held_out, scores=report.scores,
                            detail={"reason": report.reason, "corrections": report.n_train, "tag_version": name,
+                                   "methods": report.scores.get("methods", {}),
                                    "seconds": round(report.seconds, 1)})
         session.add(row)
         session.flush()
@@ -95,6 +98,7 @@ def run_adapt(settings: Settings, *, by: str = "voc adapt", auto_promote: bool =
             queued = promote(session, name, by=by, reason=report.reason)
     return {"version": name, "status": "live" if report.better and auto_promote else row.status,
             "reason": report.reason, "trained_on": report.n_train, "held_out": report.n_held_out,
+            "methods": report.scores.get("methods", {}),
             "seconds": round(report.seconds, 1), "retag_queued": queued}
 
 

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from classifiers.training.adapt import HeadFit, judge
+from classifiers.training.adapt import ContrastiveFit, HeadFit, judge
 from feedback.corrections.service import CorrectionRequest, add_corrections, is_held_out
 from feedback.corrections.suggestions import margin_uncertainty, pick
 from feedback.corrections.versions import live_version
@@ -25,6 +25,7 @@ from feedback.tagging import store_tags, tag_items
 
 N = 200
 FIT = HeadFit(steps=300, replay_per_source=20)
+CONTRASTIVE = ContrastiveFit(steps=150)
 THINGS = ("delivery", "refund", "checkout", "app update", "support call", "store visit", "parcel", "order")
 SARCASM = ("Another legendary {t} from Northwind, only three weeks late",
            "Absolutely stellar {t}, if you enjoy waiting forever",
@@ -139,16 +140,18 @@ def test_adapt_promotes_a_better_model_retags_newest_first_and_rolls_back(
     assert shipped.version == "v5" and retag_stale(engine, shipped, batch_size=64) == N
 
 
-def test_a_crashing_adaptation_leaves_the_live_model_as_it_was(settings, engine, sarcastic, monkeypatch) -> None:
+@pytest.mark.parametrize("step", ["fine_tune", "contrastive_tune"])
+def test_a_crashing_adaptation_leaves_the_live_model_as_it_was(settings, engine, sarcastic, monkeypatch,
+                                                              step) -> None:
     import classifiers.training.adapt as adapt_module
     from jobs.adapt import run_adapt
 
     def boom(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(adapt_module, "fine_tune", boom)
+    monkeypatch.setattr(adapt_module, step, boom)
     with pytest.raises(RuntimeError, match="out of memory"):
-        run_adapt(settings, fit=FIT)
+        run_adapt(settings, fit=FIT, contrastive=CONTRASTIVE, min_contrastive=50)
     with session_scope(engine) as session:
         assert live_version(session) is None
         [row] = session.scalars(select(ModelVersion)).all()
@@ -167,3 +170,83 @@ def test_suggestions_endpoint(light_client, sarcastic, engine) -> None:
     assert len(set(ids)) == 5 and set(ids) <= set(sarcastic[:40])  # only items without a correction
     assert all(s["model_label"] in ("negative", "neutral", "positive") for s in body["suggestions"])
     assert light_client.get("/v1/corrections/suggestions", params={"kind": "topic"}).status_code == 422
+
+
+@pytest.mark.backends("sqlite")
+def test_the_contrastive_path_trains_and_tags_with_one_encoder_pass(settings, engine, sarcastic, tagger) -> None:
+    """From min_contrastive corrections on, the sentiment head is adapted contrastively: a
+    residual projection in front of it, trained on pairs; the tagger still runs the encoder once
+    per batch, stores the same embeddings and gives the same emotions as the shipped model."""
+    from classifiers.heads import Projected
+    from jobs.adapt import run_adapt
+    from jobs.tasks import load_service_tagger
+
+    result = run_adapt(settings, by="test", fit=FIT, contrastive=CONTRASTIVE, min_contrastive=50)
+    assert result["methods"] == {"sentiment": "contrastive"} and result["status"] == "live", result
+    adapted = load_service_tagger(settings)
+    assert adapted.version == result["version"]
+    head = adapted.heads["sentiment"]
+    assert isinstance(head.module, Projected) and head.spec.projection == CONTRASTIVE.rank
+    assert float(head.module.proj.up.weight.detach().abs().sum()) > 0  # trained, not the identity it starts as
+    assert not isinstance(adapted.heads["emotions"].module, Projected)
+
+    texts = [SARCASM[0].format(t="parcel"), SARCASM[2].format(t="refund"), PLAIN[1].format(t="order")]
+    assert adapted.touchpoints is not None  # its phrases are embedded once, on first use
+    calls = []
+    real = adapted.encoder.forward_pooled
+    adapted.encoder.forward_pooled = lambda ids, mask: calls.append(len(ids)) or real(ids, mask)
+    try:
+        ours = adapted.tag(texts, return_embeddings=True)
+    finally:
+        del adapted.encoder.forward_pooled
+    assert calls == [len(texts)]  # one encoder pass for the batch, every head included
+    shipped = tagger.tag(texts, return_embeddings=True)
+    for a, b in zip(ours, shipped, strict=True):
+        np.testing.assert_allclose(a.embedding, b.embedding, atol=1e-5)  # stored embeddings stay valid
+        assert a.emotions == pytest.approx(b.emotions, abs=1e-5)  # the other heads are untouched
+    assert [r.sentiment for r in ours] == ["negative", "negative", "positive"]
+
+
+@pytest.mark.backends("sqlite")
+def test_a_worse_challenger_is_rejected_and_the_live_model_kept(settings, engine, sarcastic) -> None:
+    """Corrections outside the held-back slice that contradict the held-back ones (an analyst's
+    bad day) make a worse challenger: kept as rejected with its numbers, never live."""
+    from jobs.adapt import run_adapt
+
+    with session_scope(engine) as session:
+        items = session.scalars(select(FeedbackItem).where(FeedbackItem.id.in_(sarcastic))).all()
+        flip = [CorrectionRequest(kind="sentiment", item_id=item.id,
+                                  label="positive" if int(item.external_id) % 2 else "negative")
+                for item in items if not is_held_out(item.id, settings.privacy.pseudonym_secret)]
+        add_corrections(session, flip, by="bad day", settings=settings)
+    result = run_adapt(settings, by="test", fit=FIT)
+    assert result["status"] == "rejected", result
+    with session_scope(engine) as session:
+        assert live_version(session) is None
+        row = session.scalars(select(ModelVersion)).one()
+        assert row.status == "rejected" and row.scores["kinds"]["sentiment"]["gain"] < 0
+        assert "worse on held-back sentiment" in row.detail["reason"]
+
+
+@pytest.mark.backends("sqlite")
+def test_need_corrections_refit_the_needs_head(settings, engine, sarcastic) -> None:
+    """Need corrections train the hybrid needs head (refit on its own rows plus the corrections,
+    which outweigh them) and are judged on the held-back ones like the other kinds."""
+    from classifiers.needs import NeedsModel
+    from classifiers.tagger import WEIGHTS_DIR
+    from jobs.adapt import run_adapt
+
+    with session_scope(engine) as session:
+        items = session.scalars(select(FeedbackItem).where(FeedbackItem.id.in_(sarcastic))).all()
+        add_corrections(session, [CorrectionRequest(kind="need", item_id=item.id,
+                                                    labels=("emotional", "social") if int(item.external_id) % 2
+                                                    else ("functional",)) for item in items],
+                        by="ana", settings=settings)
+    result = run_adapt(settings, by="test", fit=FIT)
+    assert result["methods"]["need"] == "refit" and result["trained_on"]["need"] == result["trained_on"]["sentiment"]
+    with session_scope(engine) as session:
+        row = session.scalars(select(ModelVersion)).one()
+        need = row.scores["kinds"]["need"]
+    assert need["n"] >= 20 and need["challenger"] > need["champion"], need
+    version = Path(row.path)
+    assert NeedsModel.load(version).lex_coef.tolist() != NeedsModel.load(WEIGHTS_DIR).lex_coef.tolist()

@@ -10,12 +10,19 @@ reads the database.
   corrections' pooled embeddings, class-balanced, mixed with a replay sample of the original
   training data (when `../shared/data` is present; cached per encoder under `cache_dir`) and
   pulled towards the champion's weights (L2-SP), so a few hundred labels move the head towards
-  the company's language without forgetting the rest. The encoder is not touched: tagging stays
-  one encoder pass, and stored embeddings stay valid.
+  the company's language without forgetting the rest.
+- **contrastive** (SetFit's pair step), from `MIN_CONTRASTIVE` corrections of a kind on: a
+  small residual projection in front of that kind's head (`classifiers.heads.Projected`, the
+  identity at the start) is trained on pairs of corrected items, cosine 1 for the same label and
+  0 for different ones, with replay pairs and an L2 pull towards the starting projection; then
+  the head is refit on the projected embeddings. The encoder is not touched: tagging stays one
+  encoder pass, the stored embedding is the encoder's, and the other heads read it unchanged.
+- **need**: the hybrid needs head (`classifiers.needs`) is refit on its own training rows plus
+  the corrections (weighted `NeedsFit.weight`), reading the challenger's sentiment and emotion
+  outputs as it will when serving; the champion's thresholds are kept.
 - **touchpoint**: the corrected texts become example phrases of their touchpoint (the
   prototypes of `classifiers.touchpoints` read them), stored in the version's heads.json.
-- need and topic corrections are served by analytics but not trained on here (needs is a
-  hybrid head with its own features; topics are clusters).
+- topic corrections are served by analytics, not trained on here (topics are clusters).
 
 The challenger is scored against the champion on the held-back corrections (never trained on):
 per item, right or wrong, paired; a bootstrap of the mean difference gives its 95% interval.
@@ -42,8 +49,12 @@ import torch
 
 from classifiers.labels import GOEMOTIONS_LABELS, SENTIMENT_LABELS
 
-TRAINED_KINDS = ("sentiment", "emotion", "touchpoint")
+TRAINED_KINDS = ("sentiment", "emotion", "need", "touchpoint")
 MIN_HELD_OUT = 10  # fewer held-back corrections than this cannot judge a challenger
+# From this many corrections of a kind on, its head is adapted contrastively (a residual
+# projection trained on pairs, then the head refit on it); below, head-only. Chosen on the dev
+# splits of the held-out domains by bench/adaptation.py (model_cards/adaptation.md).
+MIN_CONTRASTIVE: dict[str, int | None] = {"sentiment": 200, "emotion": 200}
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,31 @@ class HeadFit:
     balanced: bool = True  # class-balanced corrections
     replay_per_source: int = 500  # original training rows per source (0: none)
     seed: int = 13
+
+
+@dataclass
+class ContrastiveFit:
+    """SetFit's pair step on the pooled embedding: a residual projection (rank `rank`, the
+    identity at the start) trained so that two corrected items of one label have cosine 1 and
+    of different labels cosine 0 (mean squared error, SetFit's CosineSimilarityLoss), with a
+    share of each batch's pairs from the replay rows and an L2 pull towards the starting
+    projection; the head is then refit (`HeadFit`) on the projected embeddings."""
+
+    rank: int = 64
+    steps: int = 300
+    lr: float = 1e-3
+    batch: int = 128  # pairs per step, half same-label, half different
+    replay_share: float = 0.25  # of each batch's pairs
+    l2: float = 1e-3
+    seed: int = 13
+
+
+@dataclass
+class NeedsFit:
+    """The needs head refit (both branches) on its original training rows plus the corrections,
+    each correction weighted `weight`; the champion's thresholds are kept."""
+
+    weight: float = 3.0
 
 
 @dataclass
@@ -140,6 +176,107 @@ def head_probs(module: torch.nn.Module, x: np.ndarray, *, multi_label: bool, tem
         if bias:
             logits = logits + torch.tensor(list(bias), dtype=torch.float32)
         return (torch.sigmoid(logits) if multi_label else torch.softmax(logits, -1)).numpy()
+
+
+def split_projected(module: torch.nn.Module) -> tuple[torch.nn.Module | None, torch.nn.Module]:
+    """(projection or None, head) of a head module."""
+    from classifiers.heads import Projected
+
+    if isinstance(module, Projected):
+        return module.proj, module.head
+    return None, module
+
+
+def project(proj: torch.nn.Module | None, x: np.ndarray) -> np.ndarray:
+    """Embeddings through a projection (unchanged without one)."""
+    if proj is None or x is None or len(x) == 0:
+        return x
+    with torch.inference_mode():
+        return proj.float().eval()(torch.from_numpy(np.asarray(x, np.float32))).numpy()
+
+
+def _pairs(y: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`n` (i, j, same) pairs, half same-label and half different, anchors class-balanced (as
+    SetFit draws one positive and one negative pair per sentence and iteration)."""
+    classes = [np.flatnonzero(y == c) for c in np.unique(y)]
+    classes = [c for c in classes if len(c)]
+    anchors_class = rng.integers(0, len(classes), size=n)
+    i = np.array([classes[c][rng.integers(len(classes[c]))] for c in anchors_class])
+    same = np.arange(n) % 2 == 0
+    if len(classes) < 2:
+        same[:] = True
+    j = np.empty(n, np.int64)
+    for k in range(n):
+        own = classes[anchors_class[k]]
+        if same[k]:
+            j[k] = own[rng.integers(len(own))]
+        else:
+            other = rng.integers(len(classes) - 1)
+            other += other >= anchors_class[k]
+            j[k] = classes[other][rng.integers(len(classes[other]))]
+    return i, j, same.astype(np.float32)
+
+
+def contrastive_tune(x: np.ndarray, y: np.ndarray, *, replay_x: np.ndarray | None = None,
+                     replay_y: np.ndarray | None = None, start: torch.nn.Module | None = None,
+                     fit: ContrastiveFit | None = None) -> torch.nn.Module:
+    """A residual projection trained on same/different-label pairs of (x, y) (see
+    `ContrastiveFit`); `start` continues a champion's projection. Deterministic for the seed."""
+    from classifiers.heads import ResidualProjection
+
+    fit = fit or ContrastiveFit()
+    torch.manual_seed(fit.seed)
+    rng = np.random.default_rng(fit.seed)
+    proj = copy.deepcopy(start).float() if start is not None else ResidualProjection(x.shape[1], fit.rank)
+    proj.train()
+    anchor = [p.detach().clone() for p in proj.parameters()]
+    opt = torch.optim.Adam(proj.parameters(), lr=fit.lr)
+    xt = torch.from_numpy(np.asarray(x, np.float32))
+    y = np.asarray(y)
+    has_replay = replay_x is not None and replay_y is not None and len(replay_x) > 0 and fit.replay_share > 0
+    n_rep = int(fit.batch * fit.replay_share) if has_replay else 0
+    n_corr = fit.batch - n_rep
+    if has_replay:
+        rx = torch.from_numpy(np.asarray(replay_x, np.float32))
+        ry = np.asarray(replay_y)
+    for _ in range(fit.steps):
+        i, j, same = _pairs(y, n_corr, rng)
+        a, b, target = xt[i], xt[j], torch.from_numpy(same)
+        if n_rep:
+            ri, rj, rsame = _pairs(ry, n_rep, rng)
+            a, b = torch.cat([a, rx[ri]]), torch.cat([b, rx[rj]])
+            target = torch.cat([target, torch.from_numpy(rsame)])
+        cos = (proj(a) * proj(b)).sum(-1)
+        loss = torch.nn.functional.mse_loss(cos, target) + fit.l2 * _l2_sp(proj, anchor)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return proj.eval()
+
+
+def adapt_head(champion: torch.nn.Module, x: np.ndarray, y: np.ndarray, *, multi_label: bool,
+               replay_x: np.ndarray | None = None, replay_y: np.ndarray | None = None,
+               fit: HeadFit | None = None, contrastive: ContrastiveFit | None = None) -> torch.nn.Module:
+    """The challenger's head for one kind: head-only (`fine_tune` behind the champion's
+    projection, if it has one), or with `contrastive` a projection trained on pairs first
+    (`contrastive_tune`, from the champion's; for a multi-label kind two items are a same-label
+    pair when their label sets are equal) and the head refit on it."""
+    from classifiers.heads import Projected
+
+    proj, head = split_projected(champion)
+    if contrastive is not None:
+        if multi_label:  # a label set is one class of the pairs: same set, same class
+            keys = {}
+            y_ids = np.asarray([keys.setdefault(row.tobytes(), len(keys)) for row in np.asarray(y) > 0.5])
+            r_ids = (np.asarray([keys.setdefault(row.tobytes(), len(keys)) for row in np.asarray(replay_y) > 0.5])
+                     if replay_y is not None else None)
+        else:
+            y_ids, r_ids = y, replay_y
+        proj = contrastive_tune(x, y_ids, replay_x=replay_x, replay_y=r_ids, start=proj, fit=contrastive)
+    new_head = fine_tune(head, project(proj, x), y, multi_label=multi_label,
+                         replay_x=project(proj, replay_x) if replay_x is not None else None,
+                         replay_y=replay_y, fit=fit)
+    return Projected(proj, new_head).eval() if proj is not None else new_head
 
 
 # --- replay -----------------------------------------------------------------------------------
@@ -233,14 +370,64 @@ def _labels_of(examples: Sequence[Example], kind: str) -> list[Example]:
     return [e for e in examples if e.kind == kind and e.text.strip()]
 
 
+def _targets(examples: Sequence[Example], labels: list[str], multi: bool) -> np.ndarray:
+    """Class ids, or a 0/1 matrix for a multi-label kind ('|'-joined labels)."""
+    if multi:
+        y = np.zeros((len(examples), len(labels)), np.float32)
+        for i, e in enumerate(examples):
+            for label in e.label.split("|"):
+                if label in labels:
+                    y[i, labels.index(label)] = 1.0
+        return y
+    return np.asarray([labels.index(e.label) for e in examples], np.int64)
+
+
+def needs_rows(tagger: Any, cache_dir: Path) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """The needs head's own training rows (texts, pooled embeddings, 0/1 labels, sample weights):
+    `needs/train.jsonl` from the shared data folder when present, and the project's written
+    rows (weighted as the shipped recipe weights them), embedded once per encoder."""
+    from classifiers.labels import NEED_LABELS
+    from classifiers.needs import NeedsRecipe
+    from classifiers.training import data
+    from classifiers.training.needs import written_rows
+
+    texts, labels = written_rows()
+    weights = [NeedsRecipe().written_weight] * len(texts)
+    try:
+        shared = data.needs()
+        texts, labels = shared.texts + texts, shared.labels + labels
+        weights = [1.0] * len(shared.texts) + weights
+    except FileNotFoundError:
+        pass
+    safe = tagger.encoder_version.replace("/", "_")
+    path = Path(cache_dir) / f"needs-{safe}-{len(texts)}.npy"
+    if path.exists():
+        emb = np.load(path)
+    else:
+        emb, _ = tagger.head_probabilities(texts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, emb)
+    y = np.zeros((len(texts), len(NEED_LABELS)), np.float32)
+    for i, row in enumerate(labels):
+        for label in row:
+            y[i, NEED_LABELS.index(label)] = 1.0
+    return texts, emb, y, np.asarray(weights, np.float64)
+
+
 def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Sequence[Example],
           held_out: Sequence[Example], touchpoints: tuple | None = None, device: str | None = None,
           cache_dir: Path | str | None = None, fit: HeadFit | None = None,
-          min_held_out: int = MIN_HELD_OUT) -> AdaptReport:
+          contrastive: ContrastiveFit | None = None,
+          min_contrastive: int | dict[str, int | None] | None = None,
+          needs_fit: NeedsFit | None = None, min_held_out: int = MIN_HELD_OUT) -> AdaptReport:
     """Train a challenger from `base_dir` (the champion's heads folder) on `train`, judge it on
     `held_out`, and write it to `out_dir` (whatever the verdict: a rejected candidate keeps its
-    files and numbers). Raises on failure, leaving nothing at `out_dir`."""
+    files and numbers). A kind with at least `min_contrastive` corrections (one number, or per
+    kind where a kind not named never is; None: `MIN_CONTRASTIVE`) is adapted contrastively
+    (`ContrastiveFit`), else head-only.
+    Raises on failure, leaving nothing at `out_dir`."""
     from classifiers.config import TaggerConfig
+    from classifiers.needs import stack
     from classifiers.tagger import Tagger, read_heads_meta, with_examples
     from classifiers.touchpoints import TouchpointPrototypes
 
@@ -257,6 +444,20 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
     new_meta = json.loads(json.dumps(meta))
     per_kind: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     n_train: dict[str, int] = {}
+    methods: dict[str, str] = {}
+    modules = {task: head.module for task, head in tagger.heads.items()}  # the challenger's heads
+    pooled: dict[str, np.ndarray] = {}  # text -> embedding, one encoder pass per text
+
+    def embed(examples: list[Example]) -> np.ndarray:
+        missing = list(dict.fromkeys(e.text for e in examples if e.text not in pooled))
+        if missing:
+            x, _ = tagger.head_probabilities(missing)
+            pooled.update(zip(missing, x, strict=True))
+        return np.stack([pooled[e.text] for e in examples]) if examples else np.zeros((0, tagger.encoder.dim))
+
+    def calibrated(task: str, module: torch.nn.Module, x: np.ndarray) -> np.ndarray:
+        spec = tagger.heads[task].spec
+        return head_probs(module, x, multi_label=spec.multi_label, temperature=spec.temperature, bias=spec.bias)
 
     for kind, task in (("sentiment", "sentiment"), ("emotion", "emotions")):
         rows, judged = _labels_of(train, kind), _labels_of(held_out, kind)
@@ -265,44 +466,79 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
         head = tagger.heads[task]
         multi = head.spec.multi_label
         labels = list(head.labels)
-
-        def encode(examples: list[Example], _labels: list[str] = labels, _multi: bool = multi) -> np.ndarray:
-            if _multi:
-                y = np.zeros((len(examples), len(_labels)), np.float32)
-                for i, e in enumerate(examples):
-                    for label in e.label.split("|"):
-                        if label in _labels:
-                            y[i, _labels.index(label)] = 1.0
-                return y
-            return np.asarray([_labels.index(e.label) for e in examples], np.int64)
-
         module = head.module
         if rows:
-            x, _ = tagger.head_probabilities([e.text for e in rows])
             per_source = (fit or HeadFit()).replay_per_source
             replay = replay_set(tagger, kind, cache, per_source=per_source) if per_source else None
-            module = fine_tune(head.module, x, encode(rows), multi_label=multi,
-                               replay_x=replay[0] if replay else None, replay_y=replay[1] if replay else None,
-                               fit=fit)
+            thresholds = MIN_CONTRASTIVE if min_contrastive is None else min_contrastive
+            threshold = thresholds.get(kind) if isinstance(thresholds, dict) else thresholds
+            use_contrastive = threshold is not None and len(rows) >= threshold
+            module = adapt_head(head.module, embed(rows), _targets(rows, labels, multi), multi_label=multi,
+                                replay_x=replay[0] if replay else None, replay_y=replay[1] if replay else None,
+                                fit=fit, contrastive=(contrastive or ContrastiveFit()) if use_contrastive else None)
+            modules[task] = module
             n_train[kind] = len(rows)
+            methods[kind] = "contrastive" if use_contrastive else "head"
             prefix = f"{task}."
+            dtype = next(v.dtype for k, v in tensors.items() if k.startswith(prefix))
+            tensors = {k: v for k, v in tensors.items() if not k.startswith(prefix)}
             for name, value in module.state_dict().items():
-                tensors[prefix + name] = value.detach().to(tensors[prefix + name].dtype).contiguous()
+                tensors[prefix + name] = value.detach().to(dtype).contiguous()
             spec = new_meta["heads"][task]
+            proj, _ = split_projected(module)
+            spec.pop("projection", None)
+            if proj is not None:
+                spec["projection"] = int(proj.down.out_features)
             spec.setdefault("training", {})["adapted"] = {"corrections": len(rows), "replay": bool(replay),
-                                                          "from": meta["version"]}
+                                                          "method": methods[kind], "from": meta["version"]}
         if judged:
-            xj, _ = tagger.head_probabilities([e.text for e in judged])
-            gold = encode(judged)
-            kwargs = {"multi_label": multi, "temperature": head.spec.temperature, "bias": head.spec.bias}
-            before = head_probs(head.module, xj, **kwargs)
-            after = head_probs(module, xj, **kwargs)
+            xj = embed(judged)
+            gold = _targets(judged, labels, multi)
+            before, after = calibrated(task, head.module, xj), calibrated(task, module, xj)
             if multi:
                 thr = head.thresholds.numpy()
                 per_kind[kind] = ((((before >= thr) == (gold > 0.5)).all(1)).astype(float),
                                   (((after >= thr) == (gold > 0.5)).all(1)).astype(float))
             else:
                 per_kind[kind] = ((before.argmax(1) == gold).astype(float), (after.argmax(1) == gold).astype(float))
+
+    # needs: the hybrid head refit on its own rows plus the corrections, reading the challenger's
+    # sentiment and emotion outputs as it will when serving
+    new_needs = None
+    rows, judged = _labels_of(train, "need"), _labels_of(held_out, "need")
+    champion_needs = tagger.needs_model
+    if champion_needs is not None and (rows or judged):
+        from classifiers.training.needs import fit as fit_needs
+
+        labels = list(champion_needs.labels)
+
+        def features(model_modules: dict[str, torch.nn.Module], x: np.ndarray) -> np.ndarray:
+            return stack(x, calibrated("emotions", model_modules["emotions"], x),
+                         calibrated("sentiment", model_modules["sentiment"], x))
+
+        new_needs = champion_needs
+        if rows:
+            texts, emb, y, weights = needs_rows(tagger, cache)
+            xr = embed(rows)
+            all_texts = texts + [e.text for e in rows]
+            all_x = features(modules, np.concatenate([emb, xr]))
+            all_y = np.concatenate([y, _targets(rows, labels, True)])
+            all_w = np.concatenate([weights, np.full(len(rows), (needs_fit or NeedsFit()).weight)])
+            new_needs = fit_needs(all_texts, all_x, all_y, champion_needs.recipe, sample_weight=all_w)
+            new_needs.thresholds = dict(champion_needs.thresholds)
+            n_train["need"] = len(rows)
+            methods["need"] = "refit"
+            new_meta["heads"]["needs"].setdefault("training", {})["adapted"] = {
+                "corrections": len(rows), "method": "refit", "from": meta["version"]}
+        if judged:
+            xj = embed(judged)
+            texts_j = [e.text for e in judged]
+            gold = _targets(judged, labels, True) > 0.5
+            thr = np.array([champion_needs.thresholds.get(label, 0.5) for label in labels])
+            champion_modules = {task: head.module for task, head in tagger.heads.items()}
+            before = champion_needs.probabilities(texts_j, features(champion_modules, xj)) >= thr
+            after = new_needs.probabilities(texts_j, features(modules, xj)) >= thr
+            per_kind["need"] = ((before == gold).all(1).astype(float), (after == gold).all(1).astype(float))
 
     rows, judged = _labels_of(train, "touchpoint"), _labels_of(held_out, "touchpoint")
     if rows or judged:
@@ -313,6 +549,7 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
         if rows:
             new_meta["touchpoint_examples"] = examples
             n_train["touchpoint"] = len(rows)
+            methods["touchpoint"] = "examples"
         if judged:
             emb = tagger.embed([e.text for e in judged])
             audiences = [e.audience for e in judged]
@@ -325,19 +562,23 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
 
     better, reason, scores = judge(per_kind, min_held_out=min_held_out)
     if not n_train:
-        better, reason = False, "no corrections of a trained kind (sentiment, emotion, touchpoint) to train on"
+        better, reason = False, "no corrections of a trained kind (sentiment, emotion, need, touchpoint) to train on"
+    scores["methods"] = methods
     new_meta["version"] = version
     new_meta["adapted"] = {"from": meta["version"], "corrections": n_train, "held_out": scores.get("n", 0),
-                           "better": better, "reason": reason}
+                           "methods": methods, "better": better, "reason": reason}
     # Written next to the target, then renamed: a crash leaves no half-written version.
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=out_dir.parent))
     try:
         save_file(tensors, str(tmp / "heads.safetensors"))
         (tmp / "heads.json").write_text(json.dumps(new_meta, indent=2, sort_keys=True))
-        for name in ("needs.json", "needs.safetensors"):
-            if (base_dir / name).exists():
-                shutil.copyfile(base_dir / name, tmp / name)
+        if new_needs is not None and new_needs is not champion_needs:
+            new_needs.save(tmp)
+        else:
+            for name in ("needs.json", "needs.safetensors"):
+                if (base_dir / name).exists():
+                    shutil.copyfile(base_dir / name, tmp / name)
         if meta.get("adapter"):  # the encoder is not retrained: point at the champion's
             os.symlink((base_dir / meta["adapter"]).resolve(), tmp / meta["adapter"])
         if out_dir.exists():

@@ -56,6 +56,59 @@ def pick(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
     return chosen
 
 
+def kmeans(emb: np.ndarray, k: int, *, weights: np.ndarray | None = None, iterations: int = 10,
+           seed: int = 13) -> np.ndarray:
+    """Cluster of each row: spherical k-means (cosine) with k-means++ starts, rows weighted."""
+    n = len(emb)
+    k = min(k, n)
+    rng = np.random.default_rng(seed)
+    w = np.ones(n) if weights is None else np.asarray(weights, np.float64) + 1e-9
+    centres = [int(rng.choice(n, p=w / w.sum()))]
+    dist = 1.0 - emb @ emb[centres[0]]
+    for _ in range(1, k):  # k-means++: far from the chosen centres, in proportion to weight
+        p = np.clip(dist, 0, None) * w
+        centres.append(int(rng.choice(n, p=p / p.sum())) if p.sum() > 0 else int(rng.integers(n)))
+        dist = np.minimum(dist, 1.0 - emb @ emb[centres[-1]])
+    c = emb[centres].copy()
+    assign = np.zeros(n, np.int64)
+    for _ in range(iterations):
+        assign = (emb @ c.T).argmax(1)
+        sums = np.zeros_like(c)
+        np.add.at(sums, assign, emb * w[:, None].astype(np.float32))
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        c = np.where(norms > 0, sums / np.maximum(norms, 1e-12), c)
+    return assign
+
+
+def pick_clusters(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
+                  labelled: np.ndarray | None = None, diversity: float = DIVERSITY, seed: int = 13) -> list[int]:
+    """`k` items, one per cluster: the candidates are split into `k` clusters by k-means
+    weighted by `pick`'s score (uncertainty x distance to the nearest labelled item), and each
+    cluster gives its highest-scoring item: coverage of the whole pool, each pick as
+    informative as its region allows."""
+    n = len(uncertainty)
+    k = min(k, n)
+    if k <= 0:
+        return []
+    emb = np.asarray(embeddings, np.float32)
+    nearest = np.full(n, 2.0, np.float32)
+    if labelled is not None and len(labelled):
+        for start in range(0, len(labelled), 2048):
+            sims = emb @ np.asarray(labelled[start:start + 2048], np.float32).T
+            nearest = np.minimum(nearest, (1.0 - sims).min(1))
+    score = np.clip(np.asarray(uncertainty, np.float64), 1e-6, None) * np.power(np.clip(nearest, 1e-6, None),
+                                                                               diversity)
+    assign = kmeans(emb, k, weights=score, seed=seed)
+    chosen = []
+    for cluster in np.unique(assign):
+        rows = np.flatnonzero(assign == cluster)
+        chosen.append(int(rows[score[rows].argmax()]))
+    if len(chosen) < k:  # fewer non-empty clusters than picks: fill by score
+        rest = [int(i) for i in np.argsort(-score) if int(i) not in set(chosen)]
+        chosen += rest[:k - len(chosen)]
+    return sorted(chosen, key=lambda i: -score[i])[:k]
+
+
 def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit: int = 20,
                 candidates: int = CANDIDATES) -> list[dict[str, Any]]:
     """The `limit` items whose `kind` correction would teach the live model most."""
