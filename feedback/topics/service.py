@@ -148,12 +148,20 @@ def refit(
                 encoder,
             )
             prev_model = None
+    # analysts' topic corrections pull their topics' seeds towards the items they put there
+    from feedback.corrections.topic_seeds import corrected_topics, seeded_anchors
+
+    anchors, added = seeded_anchors(
+        prev_model.centroids if prev_model is not None else None,
+        dict(prev_map) if prev_model is not None else {},
+        corrected_topics(session, audience=audience, encoder=encoder),
+    )
     result = fit(
         texts,
         embeddings,
         embedding_model=encoder,
         params=params,
-        anchors=prev_model.centroids if prev_model is not None else None,
+        anchors=anchors,
         phrase_embedder=phrase_embedder(encoder) if phrase_embedder is not None else None,
     )
 
@@ -167,6 +175,10 @@ def refit(
         for m in align(prev_model.centroids, result.model.centroids, overlap=overlap):
             if m.old in prev_map:
                 matched[m.new] = prev_map[m.old]
+
+    for model_topic, row in result.anchor_of_topic.items():  # a corrected topic's own seed
+        if row in added and added[row] not in matched.values() and model_topic not in matched:
+            matched[model_topic] = added[row]
 
     version = taxonomy.next_version(session, audience)
     path = version_dir(var_dir, audience, version)
