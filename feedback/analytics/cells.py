@@ -184,6 +184,13 @@ class CellStats:
 
     def add(self, other: CellStats) -> CellStats:
         """Add `other` in place (cells are disjoint sets of items)."""
+        self.add_sums(other)
+        if other.labels:
+            self.labels.update(other.labels)
+        return self
+
+    def add_sums(self, other: CellStats) -> CellStats:
+        """Add `other`'s sums in place, not its label counts."""
         # Spelled out rather than a loop over SUM_FIELDS: the employee tables add every item to
         # four cells, and getattr/setattr made this their slowest line.
         self.n += other.n
@@ -202,8 +209,6 @@ class CellStats:
         self.rating_sumsq += other.rating_sumsq
         self.p_negative_sum += other.p_negative_sum
         self.p_negative_sumsq += other.p_negative_sumsq
-        if other.labels:
-            self.labels.update(other.labels)
         return self
 
     def minus(self, other: CellStats) -> CellStats:

@@ -60,7 +60,6 @@ from feedback.privacy.groups import (
     snap_to_weeks,
     suppressed_cells,
     suppressed_groups,
-    week_floor,
 )
 
 RANGE = "range"  # one period covering the whole slice
@@ -367,7 +366,7 @@ class _Cell:
     # counted (suppression needs their respondents) and never shown, so most never are.
     items: list[CellStats] = field(default_factory=list)
     respondents: set[str] = field(default_factory=set)
-    label_respondents: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    label_respondents: dict[str, set[str]] | None = None  # made for the first mix label
     _sums: CellStats | None = None
 
     def add(self, item: CellStats, respondent: str, labels: list[str]) -> None:
@@ -375,6 +374,8 @@ class _Cell:
         self._sums = None
         self.respondents.add(respondent)
         for label in labels:
+            if self.label_respondents is None:
+                self.label_respondents = defaultdict(set)
             self.label_respondents[label].add(respondent)
 
     @property
@@ -398,8 +399,15 @@ def employee_table(session: Session, where: Slice, by: str, interval: str, *, mi
     wanted_row, wanted_col = (wanted or ALL), None
     if row_dim == by:  # filtering on the grouping dimension: the one-way table, one value kept
         row_dim, wanted_row, wanted_col = None, ALL, wanted
-    return _employee_tables(session, Slice(where.audience, start, end), by, interval, row_dim, [wanted_row],
-                            wanted_col, min_group_size=min_group_size, mixes=mixes)[wanted_row]
+    memo = session.info.get(READ_MEMO)
+    key = ("table", where.audience, start, end, where.filters, by, interval, min_group_size, mixes)
+    if memo is not None and key in memo:  # a page's widgets may ask twice (a trend and the drivers)
+        return memo[key]
+    table = _employee_tables(session, Slice(where.audience, start, end), by, interval, row_dim, [wanted_row],
+                             wanted_col, min_group_size=min_group_size, mixes=mixes)[wanted_row]
+    if memo is not None:
+        memo[key] = table
+    return table
 
 
 def employee_tables_by(session: Session, where: Slice, row_dim: str, values: list[str], by: str, interval: str, *,
@@ -427,16 +435,14 @@ def _employee_tables(session: Session, where: Slice, by: str, interval: str, row
     row_margin: dict[date, dict[str, _Cell]] = defaultdict(lambda: defaultdict(_Cell))
     col_margin: dict[date, dict[str, _Cell]] = defaultdict(lambda: defaultdict(_Cell))
     grand: dict[date, _Cell] = defaultdict(_Cell)
-    for item in items:
-        week = item["week"]
-        grand[week].add(item["stats"], item["respondent"], item["labels"])
-        rows = item["rows"] if row_dim else [ALL]
+    for week, respondent, stats, labels, rows, cols in items:
+        grand[week].add(stats, respondent, labels)
         for row in rows:
-            row_margin[week][row].add(item["stats"], item["respondent"], item["labels"])
-        for col in item["cols"]:
-            col_margin[week][col].add(item["stats"], item["respondent"], item["labels"])
+            row_margin[week][row].add(stats, respondent, labels)
+        for col in cols:
+            col_margin[week][col].add(stats, respondent, labels)
             for row in rows:
-                weekly[week][(row, col)].add(item["stats"], item["respondent"], item["labels"])
+                weekly[week][(row, col)].add(stats, respondent, labels)
 
     wanted_set = set(wanted_rows)
     kept_cells: dict[str, dict[tuple[date, str], _Cell]] = {row: {} for row in wanted_rows}
@@ -515,8 +521,8 @@ def _merge(parts: list[_Cell], min_group_size: int, mixes: bool) -> CellStats:
     """Sum weekly cells; a mix label counts only in weeks where it has >= min_group_size people."""
     stats = CellStats()
     for part in parts:
-        stats.add(CellStats(**{k: v for k, v in part.stats.as_dict().items() if k != "labels"}))
-        if mixes:
+        stats.add_sums(part.stats)
+        if mixes and part.label_respondents:
             for label, people in part.label_respondents.items():
                 if len(people) >= min_group_size:
                     stats.labels[label] += part.stats.labels[label]
@@ -546,17 +552,19 @@ def _employee_rows(session: Session, where: Slice, names: tuple[str, ...]) -> li
     """(item id, week, respondent, CellStats, {dimension: code}) of every employee item of the
     range, with the codes of the single-valued dimensions `names`."""
     single = {name: dimension(name).value().label(f"v_{name}") for name in names}  # type: ignore[misc]
+    # The week's Monday from SQL (what week_floor gives: the UTC week), not each moment parsed
+    week_of = period_start(session.get_bind().dialect.name, "week", FeedbackItem.created_at)
     columns: list[Any] = [
-        FeedbackItem.id, FeedbackItem.created_at, respondent_key().label("respondent"),
+        FeedbackItem.id, week_of.label("week"), respondent_key().label("respondent"),
         Tag.item_id.label("tagged"), Tag.sentiment, Tag.sentiment_score, Tag.p_negative,
         FeedbackItem.nps, FeedbackItem.csat, FeedbackItem.stars,
     ]
     stmt = apply_slice(base_select(*columns, *single.values()), where)
     rows: list[tuple[Any, ...]] = []
-    weeks: dict[date, date] = {}
+    weeks: dict[Any, date] = {}
     # Tuples and one CellStats call per item (not attribute by attribute): this loop runs for
     # every employee item of the range, and was most of an employee page's time.
-    for item_id, created_at, respondent, tagged, sentiment, score, p_negative, nps, csat, stars, *codes \
+    for item_id, week_start, respondent, tagged, sentiment, score, p_negative, nps, csat, stars, *codes \
             in session.execute(stmt):
         if tagged is not None:
             n_negative = int(sentiment == "negative")
@@ -570,19 +578,17 @@ def _employee_rows(session: Session, where: Slice, names: tuple[str, ...]) -> li
                           *((1, int(csat >= 4)) if csat is not None else (0, 0)),
                           *((1, float(stars), float(stars) ** 2) if stars is not None else (0, 0.0, 0.0)),
                           p_neg, p_neg * p_neg)
-        day = created_at.date() if created_at.tzinfo is UTC else None
-        week = weeks.get(day) if day is not None else None
+        week = weeks.get(week_start)
         if week is None:
-            week = week_floor(created_at)
-            if day is not None:
-                weeks[day] = week
+            week = weeks[week_start] = as_date(week_start)
         rows.append((item_id, week, str(respondent), stats, dict(zip(names, map(str, codes), strict=True))))
     return rows
 
 
 def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None, *,
-                    mixes: bool) -> list[dict[str, Any]]:
-    """Every employee item of the (week-snapped) range: week, respondent, sums, values."""
+                    mixes: bool) -> list[tuple[date, str, CellStats, list[str], list[str], list[str]]]:
+    """Every employee item of the (week-snapped) range: week, respondent, sums, mix labels, its
+    values of `row_dim` ([ALL] without one) and of `by`."""
     wanted = tuple(sorted({n for n in (by, row_dim) if n is not None and not dimension(n).multi}))
     multi_kinds = {dimension(n).label_kind: n for n in (by, row_dim) if n is not None and dimension(n).multi}
     kinds = set(multi_kinds) | (set(MIX_KINDS) if mixes else set())
@@ -600,24 +606,32 @@ def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None
         if kinds and ("labels", key) not in memo:
             memo[("labels", key)] = item_labels(session, [r[0] for r in rows], _LABEL_KINDS) if rows else []
         labels = [row for row in memo.get(("labels", key), []) if row[1] in kinds] if kinds else []
-    items: dict[int, dict[str, Any]] = {}
-    for item_id, week, respondent, stats, codes in rows:
-        if mixes and memo is not None:  # the shared sums stay as read: the mix counts go on a copy
-            stats = CellStats().add(stats)
-        items[item_id] = {"week": week, "respondent": respondent, "stats": stats, "labels": [],
-                          "values": {name: [codes[name]] for name in wanted}}
+    # Per item, as _employee_tables reads them: (week, respondent, sums, mix labels, rows, columns).
+    mix_labels: dict[int, list[str]] = defaultdict(list)
+    multi_values: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for item_id, kind, label in labels:
-        item = items[item_id]
         if kind in multi_kinds:
-            item["values"].setdefault(multi_kinds[kind], []).append(label)
+            multi_values[item_id][multi_kinds[kind]].append(label)
         if mixes and kind in MIX_KINDS:
-            key_ = f"{kind}:{label}"
-            item["labels"].append(key_)
-            item["stats"].labels[key_] += 1
-    out = []
-    for item in items.values():
-        item["cols"] = item["values"].get(by, [])
-        item["rows"] = item["values"].get(row_dim, []) if row_dim else [ALL]
-        out.append(item)
+            mix_labels[item_id].append(f"{kind}:{label}")
+    by_single = not dimension(by).multi
+    row_single = row_dim is not None and not dimension(row_dim).multi
+    out: list[tuple[date, str, CellStats, list[str], list[str], list[str]]] = []
+    for item_id, week, respondent, stats, codes in rows:
+        mix: list[str] = []
+        if mixes:
+            if memo is not None:  # the shared sums stay as read: the mix counts go on a copy
+                stats = CellStats().add(stats)
+            mix = mix_labels.get(item_id, mix)
+            for key_ in mix:
+                stats.labels[key_] += 1
+        cols = [codes[by]] if by_single else multi_values[item_id][by] if item_id in multi_values else []
+        if row_dim is None:
+            item_rows = [ALL]
+        elif row_single:
+            item_rows = [codes[row_dim]]
+        else:
+            item_rows = multi_values[item_id][row_dim] if item_id in multi_values else []
+        out.append((week, respondent, stats, mix, item_rows, cols))
     return out
 
