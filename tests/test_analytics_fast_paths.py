@@ -193,3 +193,22 @@ def test_customer_topics_from_the_rollups_are_those_from_the_items(settings, eng
     assert len(from_items["topics"]) == 3 and all(t["trend"]["periods"] for t in from_items["topics"])
     for a, b in zip(from_items["topics"], from_rollups["topics"], strict=True):
         assert _close(a, b), (a, b)
+
+
+@pytest.mark.parametrize("bounds", [(None, None), (MONDAY + timedelta(days=3), None),
+                                    (None, MONDAY + timedelta(days=40)),
+                                    (MONDAY + timedelta(days=20), MONDAY + timedelta(days=50))])
+@pytest.mark.parametrize("limit", [50, 400, 5000])
+def test_quote_pools_read_by_windows_are_the_newest_items(engine, shop, bounds, limit) -> None:
+    from feedback.analytics.cells import apply_slice, base_select
+    from feedback.analytics.quotes import _newest
+    from feedback.analytics.served import ServedTag
+    from feedback.models import FeedbackItem
+
+    where = Slice.make("customer", *bounds, {"touchpoint": "delivery"})
+    stmt = apply_slice(base_select(FeedbackItem.id, FeedbackItem.created_at), where).where(
+        ServedTag.sentiment == "negative")
+    with session_scope(engine) as session:
+        at_once = session.execute(stmt.order_by(FeedbackItem.created_at.desc()).limit(limit)).all()
+        windowed = _newest(session, stmt, where, limit)
+    assert [tuple(r) for r in windowed] == [tuple(r) for r in at_once] and at_once

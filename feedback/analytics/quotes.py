@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -69,7 +69,7 @@ def representative_quotes(session: Session, query: QuoteQuery, *, min_group_size
     if employee:
         rows = _employee_pool(list(session.execute(stmt).all()), min_group_size_comments)
     else:
-        rows = list(session.execute(stmt.order_by(FeedbackItem.created_at.desc()).limit(POOL)).all())
+        rows = _newest(session, stmt, where, POOL)
     result: dict[str, Any] = {"audience": query.audience, "filters": dict(where.filters),
                               "sentiment": query.sentiment, "pool": len(rows), "quotes": []}
     if not rows:
@@ -93,6 +93,36 @@ def representative_quotes(session: Session, query: QuoteQuery, *, min_group_size
             quote.update(id=row.id, created_at=row.created_at.isoformat(), touchpoint=row.touchpoint)
         result["quotes"].append(quote)
     return result
+
+
+WINDOWS = (timedelta(days=7), timedelta(days=28), timedelta(days=112), timedelta(days=448))
+
+
+def _newest(session: Session, stmt: Any, where: Slice, limit: int) -> list[Any]:
+    """The newest `limit` rows of `stmt` (newest first), read a window of time at a time, newest
+    window first, each four times the one before, then the rest: the same rows as one query
+    ordered by time, whose plan the planners could not be trusted with (PostgreSQL took a slice
+    filtered on a served tag for a rare one and scanned every tag: 0.9 s)."""
+    upper = where.end
+    if upper is None:  # from the slice's newest item on
+        newest = session.scalar(select(FeedbackItem.created_at).where(FeedbackItem.audience == where.audience)
+                                .order_by(FeedbackItem.created_at.desc()).limit(1))
+        if newest is None:
+            return []
+        upper = newest + timedelta(microseconds=1)
+    rows: list[Any] = []
+    for span in (*WINDOWS, None):
+        lower = None if span is None else upper - span
+        if where.start is not None and (lower is None or lower <= where.start):
+            lower = where.start
+        window = stmt.where(FeedbackItem.created_at < upper)
+        if lower is not None:
+            window = window.where(FeedbackItem.created_at >= lower)
+        rows += session.execute(window.order_by(FeedbackItem.created_at.desc()).limit(limit - len(rows))).all()
+        if len(rows) >= limit or lower is None or lower == where.start:
+            return rows
+        upper = lower
+    return rows
 
 
 def _employee_pool(rows: list[Any], min_size: int) -> list[Any]:
