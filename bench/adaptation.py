@@ -34,12 +34,14 @@ each suggestion method of `feedback.corrections.suggestions` (`margin`: margin u
 distance to the labelled items, greedily; `clusters`: one pick per cluster of an
 uncertainty-weighted k-means), adapted by the chosen rule. Every adapted model is scored on dev
 and test; the suggestion method is chosen by dev. Banking77 runs the random and suggestion
-curves (touchpoint uncertainty: 1 - the prototype score, as the service stores it).
+curves, with two touchpoint uncertainties: 1 - the prototype score the service stores with the
+tag, and 1 - the gap between the two best touchpoints' prototype scores.
 
 Last, the wall time of one whole `voc adapt` (`classifiers.training.adapt.adapt`: load, encode,
 replay cold, contrastive tuning, head refit, judge, write) at 500 corrections, on the shipped
 model. Embeddings are cached under var/cache. Prints markdown and writes
-bench/adaptation_results.json (`--quick`: bench/adaptation_results.quick.json).
+bench/adaptation_results.json (`--quick`: bench/adaptation_results.quick.json; `--out FILE` per
+process and `--merge FILE... --out bench/adaptation_results.json` to run domains side by side).
 """
 
 from __future__ import annotations
@@ -405,7 +407,7 @@ def touchpoint_domain(tagger: Any, args: argparse.Namespace) -> dict[str, Any]:
     from classifiers.training import data
     from classifiers.training.domains import macro_f1
     from classifiers.training.train import BANKING77_TOUCHPOINT
-    from feedback.corrections.suggestions import pick, pick_clusters
+    from feedback.corrections.suggestions import pick, pick_clusters, top2_uncertainty
 
     started = time.perf_counter()
     names = [s.name for s in BANK_TOUCHPOINTS]
@@ -441,7 +443,10 @@ def touchpoint_domain(tagger: Any, args: argparse.Namespace) -> dict[str, Any]:
 
     shipped_dev, shipped = both(prototypes([]))
     print(f"banking77 touchpoints: shipped macro-F1 {shipped:.4f} on {len(yt)} test queries", flush=True)
-    names_c = ["random"] + [f"suggested:{m}" for m in SUGGESTERS]
+    # uncertainty: 1 - the stored prototype score ("margin", "clusters": as the service without a
+    # tagger), or 1 - the gap between the two best touchpoints' scores ("top2", "top2-clusters")
+    suggesters = (*SUGGESTERS, "top2", "top2-clusters")
+    names_c = ["random"] + [f"suggested:{m}" for m in suggesters]
     curves: dict[str, dict[int, list[tuple[float, float]]]] = {k: {} for k in names_c}
     for seed in range(args.seeds):
         rng = np.random.default_rng(seed)
@@ -449,13 +454,16 @@ def touchpoint_domain(tagger: Any, args: argparse.Namespace) -> dict[str, Any]:
         for n in args.sizes:
             curves["random"].setdefault(n, []).append(both(prototypes(list(order[:n]))))
         candidates = rng.choice(pool_rows, int(0.6 * len(yp)), replace=False)
-        for method in SUGGESTERS:
+        for method in suggesters:
             picked: list[int] = []
             for n in args.sizes:
-                _, confidence = predict(prototypes(picked), xp[candidates])
-                unc = 1.0 - np.clip(confidence, 0.0, 1.0)  # as the service: 1 - the stored touchpoint score
+                protos = prototypes(picked)
+                if method.startswith("top2"):
+                    unc = top2_uncertainty(protos.scores(xp[candidates]))
+                else:
+                    unc = 1.0 - np.clip(predict(protos, xp[candidates])[1], 0.0, 1.0)
                 free = ~np.isin(candidates, picked)
-                chooser = pick if method == "margin" else pick_clusters
+                chooser = pick_clusters if method.endswith("clusters") else pick
                 new = chooser(unc[free], xp[candidates[free]], n - len(picked),
                               labelled=xp[picked] if picked else None)
                 picked += [int(candidates[free][i]) for i in new]
@@ -511,7 +519,24 @@ def main() -> int:
                         default=["tweet_emotion", "tweets_heldout", "employee_reviews_heldout", "banking77"])
     parser.add_argument("--quick", action="store_true", help="2 seeds, small grids (iteration only)")
     parser.add_argument("--no-wall-time", action="store_true")
+    parser.add_argument("--out", default=None, help="results file (default bench/adaptation_results.json); "
+                        "written after each domain, so domains can run as separate processes")
+    parser.add_argument("--merge", nargs="+", default=None,
+                        help="only merge these results files into --out and print the table")
     args = parser.parse_args()
+    out = Path(args.out) if args.out else ROOT / "bench" / (
+        "adaptation_results.quick.json" if args.quick else "adaptation_results.json")
+    if args.merge:
+        parts = [json.loads(Path(p).read_text()) for p in args.merge]
+        results = {**parts[0], "domains": {}, "seconds": {}}
+        for part in parts:
+            results["domains"].update(part["domains"])
+            results["seconds"].update({name: r["seconds"] for name, r in part["domains"].items()})
+            if "wall_time" in part:
+                results["wall_time"] = part["wall_time"]
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(markdown(results, results["sizes"]))
+        return 0
     args.head_grid, args.contrastive_grid = HEAD_GRID, CONTRASTIVE_GRID
     if args.quick:
         args.seeds = min(args.seeds, 2)
@@ -544,10 +569,10 @@ def main() -> int:
             replay = replay_set(tagger, "sentiment", CACHE)
             results["domains"][name] = head_domain(shipped_setup(tagger, name, loaders[name], replay), args)
         print(json.dumps(results["domains"][name]["targets"]), flush=True)
+        out.write_text(json.dumps(results, indent=2) + "\n")
     if not args.no_wall_time:
         results["wall_time"] = wall_time(500)
     results["seconds"] = round(time.perf_counter() - started, 1)
-    out = ROOT / "bench" / ("adaptation_results.quick.json" if args.quick else "adaptation_results.json")
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results, args.sizes))
     return 0

@@ -250,3 +250,30 @@ def test_need_corrections_refit_the_needs_head(settings, engine, sarcastic) -> N
     assert need["n"] >= 20 and need["challenger"] > need["champion"], need
     version = Path(row.path)
     assert NeedsModel.load(version).lex_coef.tolist() != NeedsModel.load(WEIGHTS_DIR).lex_coef.tolist()
+
+
+def test_top2_uncertainty_and_one_pick_per_cluster() -> None:
+    from feedback.corrections.suggestions import pick_clusters, top2_uncertainty
+
+    scores = np.array([[0.9, 0.1, -np.inf], [0.5, 0.49, 0.1], [0.3, 0.3, 0.3]])
+    np.testing.assert_allclose(top2_uncertainty(scores), [0.2, 0.99, 1.0])
+    # two tight groups: two picks come one from each, the most uncertain of each group
+    emb = np.array([[1, 0], [0.99, 0.141], [0, 1], [0.141, 0.99]], dtype=np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    assert sorted(pick_clusters(np.array([0.9, 0.8, 0.3, 0.5]), emb, 2)) == [0, 3]
+
+
+@pytest.mark.backends("sqlite")
+def test_touchpoint_suggestions_use_the_live_prototypes(client, sarcastic, engine, tagger) -> None:
+    from feedback.corrections.suggestions import top2_uncertainty
+    from feedback.tagging import load_embeddings
+
+    body = client.get("/v1/corrections/suggestions", params={"kind": "touchpoint", "limit": 5}).json()
+    assert "two best touchpoints" in body["method"] and len({s["item_id"] for s in body["suggestions"]}) == 5
+    with session_scope(engine) as session:
+        emb = load_embeddings(session, sarcastic)
+    protos = tagger.touchpoints
+    allowed = np.asarray([s.audience for s in protos.specs]) == "customer"
+    unc = top2_uncertainty(np.where(allowed, protos.scores(emb), -np.inf))
+    assert body["suggestions"][0]["item_id"] == sarcastic[int(unc.argmax())]  # the most torn item first
+    assert body["suggestions"][0]["uncertainty"] == pytest.approx(float(unc.max()), abs=1e-3)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
@@ -116,7 +116,7 @@ def list_corrections(
 
 @router.get("/v1/corrections/suggestions", response_model=SuggestionsOut)
 def get_suggestions(
-    session: SessionDep, principal: PrincipalDep,
+    request: Request, session: SessionDep, principal: PrincipalDep,
     kind: Literal["sentiment", "touchpoint"] = "sentiment",
     audience: Literal["customer", "employee"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
@@ -128,10 +128,15 @@ def get_suggestions(
     audiences = [a for a in AUDIENCE_SCOPE if principal.can_read(a) and (audience is None or a == audience)]
     if not audiences:
         raise HTTPException(status_code=404, detail=f"this key cannot read {audience} feedback")
-    rows = suggest(session, kind=kind, audiences=audiences, limit=limit)
-    return SuggestionsOut(kind=kind, suggestions=[SuggestionOut(**row) for row in rows],
-                          method="uncertainty (margin of the stored probabilities) x distance to the nearest "
-                                 "item already picked or corrected (stored embeddings), greedily")
+    # touchpoints: the live prototypes say how torn an item is between two touchpoints (the
+    # tagger loads on the first such request)
+    touchpoints = request.app.state.tagger_provider().touchpoints if kind == "touchpoint" else None
+    rows = suggest(session, kind=kind, audiences=audiences, limit=limit, touchpoints=touchpoints)
+    method = ("uncertainty (margin of the stored probabilities) x distance to the nearest item already picked "
+              "or corrected (stored embeddings), greedily" if kind == "sentiment" else
+              "uncertainty (gap between the two best touchpoints of the live prototypes), one pick per cluster "
+              "of an uncertainty-weighted k-means of the stored embeddings")
+    return SuggestionsOut(kind=kind, suggestions=[SuggestionOut(**row) for row in rows], method=method)
 
 
 @router.get("/v1/models", response_model=ModelsOut)

@@ -4,9 +4,12 @@
 greedy, each pick maximising uncertainty x (distance to the nearest item already picked or
 already corrected) ** `DIVERSITY`: the first picks are the most uncertain items, later ones are
 uncertain items from parts of the embedding space no label covers yet, so an hour of labelling
-does not go on twenty copies of one confusing complaint. `suggestions()` reads the candidates
-from the database: the newest tagged items without a correction of the kind, their stored
-embeddings, and the live model's probabilities stored with their tags.
+does not go on twenty copies of one confusing complaint. `pick_clusters` spreads the picks
+instead by an uncertainty-weighted k-means, one pick per cluster. `suggestions()` reads the
+candidates from the database: the newest tagged items without a correction of the kind, their
+stored embeddings, and the live model's probabilities stored with their tags (for touchpoints,
+with the live prototypes when given: the gap between the two best touchpoints). Which picker
+and which uncertainty per kind (`METHOD`) is what bench/adaptation.py chose on dev.
 """
 
 from __future__ import annotations
@@ -22,12 +25,23 @@ from feedback.models import Correction, FeedbackItem, ItemEmbedding, Tag
 
 DIVERSITY = 1.0
 CANDIDATES = 5000  # newest tagged items considered
+# How the picks are spread, per kind, as bench/adaptation.py chose on dev: "greedy" (`pick`) or
+# "clusters" (`pick_clusters`)
+METHOD = {"sentiment": "greedy", "touchpoint": "clusters"}
 
 
 def margin_uncertainty(probs: np.ndarray) -> np.ndarray:
     """1 - (top probability - second): 1 when the model is torn between two labels, 0 when sure."""
     top2 = np.sort(probs, axis=1)[:, -2:]
     return 1.0 - (top2[:, 1] - top2[:, 0])
+
+
+def top2_uncertainty(scores: np.ndarray) -> np.ndarray:
+    """1 - (best score - second best) of a score matrix (touchpoint prototype scores: -inf for a
+    touchpoint outside the item's audience): 1 when two touchpoints fit equally well."""
+    scores = np.asarray(scores, np.float64)
+    top2 = np.sort(np.where(np.isfinite(scores), scores, -1.0), axis=1)[:, -2:]
+    return np.clip(1.0 - (top2[:, 1] - top2[:, 0]), 0.0, 1.0) if scores.shape[1] > 1 else np.ones(len(scores))
 
 
 def pick(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
@@ -110,8 +124,11 @@ def pick_clusters(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
 
 
 def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit: int = 20,
-                candidates: int = CANDIDATES) -> list[dict[str, Any]]:
-    """The `limit` items whose `kind` correction would teach the live model most."""
+                candidates: int = CANDIDATES, touchpoints: Any = None) -> list[dict[str, Any]]:
+    """The `limit` items whose `kind` correction would teach the live model most. For
+    touchpoints, `touchpoints` (the live tagger's prototypes) makes the uncertainty the gap
+    between the two best touchpoints of the item's audience (`top2_uncertainty`), which
+    bench/adaptation.py chose on dev; without it, 1 - the score stored with the tag."""
     if kind not in ("sentiment", "touchpoint"):
         raise ValueError(f"suggestions are made for sentiment and touchpoint (kind={kind!r}); "
                          "their stored probabilities say how unsure the model is")
@@ -139,12 +156,19 @@ def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit:
         probs = np.asarray([[float((r.sentiment_probs or {}).get(label, 0.0))
                              for label in ("negative", "neutral", "positive")] for r in rows])
         unc = margin_uncertainty(probs)
+    elif touchpoints is not None:  # torn between two touchpoints of the item's audience
+        scores = touchpoints.scores(emb)
+        own = np.asarray([s.audience for s in touchpoints.specs])
+        allowed = np.stack([own == r.audience for r in rows])
+        allowed[~allowed.any(1)] = True  # an audience the taxonomy does not know: all of them
+        unc = top2_uncertainty(np.where(allowed, scores, -np.inf))
     else:  # the prototype score: near or under the threshold, the touchpoint is in doubt
         unc = 1.0 - np.clip(np.asarray([r.touchpoint_confidence or 0.0 for r in rows], np.float32), 0.0, 1.0)
     labelled = [np.frombuffer(v, dtype="<f2").astype(np.float32) for (v,) in session.execute(
         select(ItemEmbedding.vector).join(Correction, Correction.item_id == ItemEmbedding.item_id)
         .where(Correction.kind == kind, Correction.withdrawn_at.is_(None)).limit(20000))]
-    chosen = pick(unc, emb, limit, labelled=np.stack(labelled) if labelled else None)
+    chooser = pick_clusters if METHOD[kind] == "clusters" else pick
+    chosen = chooser(unc, emb, limit, labelled=np.stack(labelled) if labelled else None)
     out = []
     for i in chosen:
         r = rows[i]
