@@ -20,6 +20,7 @@ from feedback.privacy.groups import (
     check_employee_query,
     employee_month,
     employee_month_bounds,
+    linked_hidden,
     snap_to_weeks,
     suppressed_cells,
     suppressed_groups,
@@ -43,6 +44,18 @@ def test_respondent_sets_count_people_once() -> None:
     # Two hidden groups of the same three people hold three people, not six: hide a third group.
     sizes = {"pay": {"p1", "p2", "p3"}, "tools": {"p1", "p2", "p3"}, "manager": {f"m{i}" for i in range(8)}}
     assert suppressed_groups(sizes, min_size=K) == {"pay", "tools", "manager"}
+
+
+def test_a_coarse_group_holding_a_hidden_fine_group_is_hidden() -> None:
+    # themes within stages: tools (4) hidden with onboarding (1) in the theme table
+    pairs = [("join", "onboarding"), ("grow", "career"), ("work", "tools"), ("work", "manager")]
+    sizes = {"onboarding": 1, "career": 10, "tools": 4, "manager": 70}
+    assert linked_hidden(pairs, sizes, min_size=K) == {"join", "work"}
+    # crossing groupings (a theme in two stages) are each suppressed on their own
+    assert linked_hidden([*pairs, ("grow", "tools")], sizes, min_size=K) == set()
+    # then the coarse table completes as usual
+    stages = {"join": 1, "grow": 10, "work": 74}
+    assert suppressed_groups(stages, min_size=K, total=85, also={"join", "work"}) == {"join", "work"}
 
 
 def test_the_floor_cannot_be_configured_away() -> None:
@@ -256,3 +269,36 @@ def test_employee_quotes_carry_nothing_that_identifies(light_client, company) ->
     # a team of 8 (below 10 for comments) cannot be quoted
     response = light_client.get("/v1/quotes", params={"audience": "employee", "org_unit": "legal"})
     assert response.status_code == 400
+
+
+def test_journey_stages_and_their_themes_cannot_be_combined(light_client, engine) -> None:
+    """The review's attack: by journey stage, "grow" was hidden as the complement of a one-person
+    "join" stage while its only theme, career, was shown by theme; total - work - career gave the
+    new joiner's answer away. Now every stage holding a hidden theme is hidden, so each shown
+    stage is a sum of shown themes and hidden stages add up to the hidden themes only."""
+    from feedback.db import session_scope
+    from feedback.models import FeedbackItem
+
+    stage_of = {"onboarding": "join", "career": "grow", "tools": "work", "manager": "work", "pay": "work"}
+    rows = (team_rows("new", 1, touchpoints=("onboarding",), score=0.9)
+            + team_rows("growers", 10, touchpoints=("career",))
+            + team_rows("kit", 4, touchpoints=("tools",), score=0.8)
+            + team_rows("leads", 40, touchpoints=("manager",)) + team_rows("payroll", 30, touchpoints=("pay",)))
+    ids = write_rows(engine, rows)
+    with session_scope(engine) as session:
+        for item_id in ids:
+            item = session.get(FeedbackItem, item_id)
+            item.journey_stage = stage_of[item.touchpoint]
+    themes = {r["touchpoint"]: r for r in _rows(light_client.get(
+        "/v1/trends", params={"audience": "employee", "by": "touchpoint"}).json())}
+    stages = {r["journey_stage"]: r for r in _rows(light_client.get(
+        "/v1/trends", params={"audience": "employee", "by": "journey_stage"}).json())}
+    hidden_themes = {t for t, r in themes.items() if r["suppressed"]}
+    assert hidden_themes == {"onboarding", "tools"}
+    for stage, row in stages.items():
+        mine = [t for t, s in stage_of.items() if s == stage]
+        if any(t in hidden_themes for t in mine):
+            assert row["suppressed"], stage
+        else:  # shown: the sum of its shown themes, nothing new
+            assert not row["suppressed"] and row["n"] == sum(themes[t]["n"] for t in mine), stage
+    assert {s for s, r in stages.items() if r["suppressed"]} == {"join", "work"}

@@ -57,6 +57,7 @@ from feedback.models import FeedbackItem, TagLabel
 from feedback.privacy.groups import (
     check_employee_query,
     employee_month,
+    linked_hidden,
     snap_to_weeks,
     suppressed_cells,
     suppressed_groups,
@@ -64,6 +65,10 @@ from feedback.privacy.groups import (
 
 RANGE = "range"  # one period covering the whole slice
 ALL = "*"
+# Employee groupings offered side by side (the employee view's "group by"): a one-way table by
+# one of them is suppressed with any other nested in it in mind (`linked_hidden`), so that
+# journey stages and the themes within them cannot be combined to give a hidden group away.
+LINKED_DIMENSIONS = ("journey_stage", "org_unit", "segment", "touchpoint")
 
 
 @dataclass
@@ -429,14 +434,22 @@ def _employee_tables(session: Session, where: Slice, by: str, interval: str, row
     """The employee tables of `wanted_rows` (ALL without a row dimension) over the week-snapped `where`."""
     start, end = where.start, where.end
     items = _employee_items(session, where, by, row_dim, mixes=mixes)
+    linked = [d for d in LINKED_DIMENSIONS if d != by] if row_dim is None and by in LINKED_DIMENSIONS else []
 
     # Weekly cells: (week, row value, column value); row is ALL without a filter dimension.
     weekly: dict[date, dict[tuple[str, str], _Cell]] = defaultdict(lambda: defaultdict(_Cell))
     row_margin: dict[date, dict[str, _Cell]] = defaultdict(lambda: defaultdict(_Cell))
     col_margin: dict[date, dict[str, _Cell]] = defaultdict(lambda: defaultdict(_Cell))
     grand: dict[date, _Cell] = defaultdict(_Cell)
-    for week, respondent, stats, labels, rows, cols in items:
+    # Per week and linked dimension: (column value, its value) pairs and its groups' people.
+    link_pairs: dict[date, dict[str, set[tuple[str, str]]]] = defaultdict(lambda: defaultdict(set))
+    link_sizes: dict[date, dict[str, dict[str, set[str]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(set)))
+    for week, respondent, stats, labels, rows, cols, codes in items:
         grand[week].add(stats, respondent, labels)
+        for other in linked:
+            link_pairs[week][other].update((col, codes[other]) for col in cols)
+            link_sizes[week][other][codes[other]].add(respondent)
         for row in rows:
             row_margin[week][row].add(stats, respondent, labels)
         for col in cols:
@@ -453,7 +466,13 @@ def _employee_tables(session: Session, where: Slice, by: str, interval: str, row
         slices: dict[str, tuple[_Cell, bool]] = {}
         if row_dim is None:
             sizes = {col: cell.respondents for (_, col), cell in cells.items()}
-            hidden_cols = suppressed_groups(sizes, min_size=min_group_size, total=total)
+            # A grouping nested in this one (themes within journey stages) is a table of the
+            # same people too: hide the groups holding one of its hidden groups.
+            also: set[str] = set()
+            for other in linked:
+                also |= linked_hidden(link_pairs[week][other], link_sizes[week][other],
+                                      min_size=min_group_size, total=total)
+            hidden_cols = suppressed_groups(sizes, min_size=min_group_size, total=total, also=also)
             hidden = {(ALL, c) for c in hidden_cols}
             slice_cell = grand[week]
             slice_hidden = len(total) < min_group_size
@@ -586,10 +605,12 @@ def _employee_rows(session: Session, where: Slice, names: tuple[str, ...]) -> li
 
 
 def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None, *,
-                    mixes: bool) -> list[tuple[date, str, CellStats, list[str], list[str], list[str]]]:
+                    mixes: bool) -> list[tuple[date, str, CellStats, list[str], list[str], list[str], dict[str, str]]]:
     """Every employee item of the (week-snapped) range: week, respondent, sums, mix labels, its
-    values of `row_dim` ([ALL] without one) and of `by`."""
-    wanted = tuple(sorted({n for n in (by, row_dim) if n is not None and not dimension(n).multi}))
+    values of `row_dim` ([ALL] without one) and of `by`, and its codes of the single-valued
+    dimensions read (`by`'s, and the LINKED_DIMENSIONS' when `by` is one of them)."""
+    linked = LINKED_DIMENSIONS if row_dim is None and by in LINKED_DIMENSIONS else ()
+    wanted = tuple(sorted({n for n in (by, row_dim, *linked) if n is not None and not dimension(n).multi}))
     multi_kinds = {dimension(n).label_kind: n for n in (by, row_dim) if n is not None and dimension(n).multi}
     kinds = set(multi_kinds) | (set(MIX_KINDS) if mixes else set())
     memo = session.info.get(READ_MEMO)
@@ -616,7 +637,7 @@ def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None
             mix_labels[item_id].append(f"{kind}:{label}")
     by_single = not dimension(by).multi
     row_single = row_dim is not None and not dimension(row_dim).multi
-    out: list[tuple[date, str, CellStats, list[str], list[str], list[str]]] = []
+    out: list[tuple[date, str, CellStats, list[str], list[str], list[str], dict[str, str]]] = []
     for item_id, week, respondent, stats, codes in rows:
         mix: list[str] = []
         if mixes:
@@ -632,6 +653,6 @@ def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None
             item_rows = [codes[row_dim]]
         else:
             item_rows = multi_values[item_id][row_dim] if item_id in multi_values else []
-        out.append((week, respondent, stats, mix, item_rows, cols))
+        out.append((week, respondent, stats, mix, item_rows, cols, codes))
     return out
 

@@ -33,6 +33,7 @@ from feedback.config import ABSOLUTE_MIN_GROUP_SIZE, PrivacySettings
 K = TypeVar("K", bound=Hashable)
 R = TypeVar("R", bound=Hashable)
 C = TypeVar("C", bound=Hashable)
+F = TypeVar("F", bound=Hashable)
 
 Size = int | Collection[Hashable]
 
@@ -70,18 +71,42 @@ def _order(key: Hashable) -> str:
 
 
 def suppressed_groups(sizes: Mapping[K, Size], *, min_size: int,
-                      total: Size | None = None) -> set[K]:
-    """Groups of one table to hide: the small ones, plus complements until hidden ones hold >= min_size.
+                      total: Size | None = None, also: Iterable[K] = ()) -> set[K]:
+    """Groups of one table to hide: the small ones (and `also`), plus complements until hidden
+    ones hold >= min_size.
 
     `total` is the whole table's size when it is shown somewhere; if it is below `min_size`,
-    every group is hidden.
+    every group is hidden. `also`: groups hidden for another reason (`linked_hidden`).
     """
     if min_size < ABSOLUTE_MIN_GROUP_SIZE:
         raise PrivacyError(f"min_size {min_size} is below the floor of {ABSOLUTE_MIN_GROUP_SIZE}")
     if total is not None and _count(total) < min_size:
         return set(sizes)
-    hidden = {g for g, s in sizes.items() if _count(s) < min_size}
+    hidden = {g for g, s in sizes.items() if _count(s) < min_size} | (set(also) & set(sizes))
     return _complete(hidden, sizes, min_size)
+
+
+def linked_hidden(pairs: Iterable[tuple[K, F]], fine_sizes: Mapping[F, Size], *, min_size: int,
+                  total: Size | None = None) -> set[K]:
+    """The groups of a coarse table (K) to hide because another table of the same people, by a
+    finer grouping nested in it (F: each fine group's items all in one coarse group, as themes
+    within journey stages), hides one of their fine groups.
+
+    Both tables are published (they are two groupings of one page or API), so a coarse group
+    shown whole is the sum of its fine groups: shown beside a hidden fine group it gives that
+    group away (the coarse group minus its shown fine groups), and a coarse group hidden as a
+    complement is given away by its shown fine groups. Hiding every coarse group that holds a
+    hidden fine group makes each shown coarse group a sum of shown fine groups (nothing new),
+    and the hidden coarse groups already hold >= min_size people together. `pairs` are the
+    (coarse, fine) values of each item; without nesting there is nothing to do (empty set).
+    """
+    coarse_of: dict[F, set[K]] = {}
+    for coarse, fine in pairs:
+        coarse_of.setdefault(fine, set()).add(coarse)
+    if not coarse_of or any(len(c) != 1 for c in coarse_of.values()):
+        return set()  # not nested: two crossing partitions, each suppressed on its own
+    hidden_fine = suppressed_groups(fine_sizes, min_size=min_size, total=total)
+    return {next(iter(coarse_of[f])) for f in hidden_fine if f in coarse_of}
 
 
 def _complete(hidden: set[K], sizes: Mapping[K, Size], min_size: int) -> set[K]:
