@@ -317,8 +317,12 @@ def _write(session: Session, audience: str, computed: dict[tuple[str, date], dic
         unchanged = all(old is not None and _values(old[0]) == _values(stats)
                         for old, (_, _, stats) in zip(olds, period_rows, strict=True))
         stamp = max(old[1] for old in olds if old is not None) if unchanged and olds else now
-        for name, code, stats in period_rows:
-            records.append(_record(audience, grain, start, name, code, stats, stamp))
+        for old, (name, code, stats) in zip(olds, period_rows, strict=True):
+            # An unchanged period keeps its stored sums too, not only its stamp: sums recomputed in
+            # another order (a plan the database chose differently) can differ in the last bits,
+            # enough to move a rounded mean, and a BI copy that saw no new updated_at keeps the old.
+            kept = old[0] if unchanged and old is not None else stats
+            records.append(_record(audience, grain, start, name, code, kept, stamp))
     for grain in {g for g, _ in keys}:
         starts = sorted(p for g, p in keys if g == grain)
         for i in range(0, len(starts), 400):
