@@ -9,7 +9,10 @@ Items, tags, labels and embeddings are written straight into fresh, migrated dat
 inserts on SQLite, COPY on PostgreSQL; not through the tagger: this measures reads), each
 generated chunk into every backend, so both hold the same rows. Texts are about 150
 characters and tags carry what the tagger stores (every emotion's score, the model versions, a
-384-dimension float16 embedding), so the database sizes printed are those of real data.
+384-dimension float16 embedding near its touchpoint's), so the database sizes printed are those
+of real data. Customer items carry the built-in taxonomy's touchpoints and journey stages and
+30 keyword-named topics; employee items 40 teams, six themes with their stages, and tenure: what
+the web app's pages show (bench/web_pages.py measures them on a database kept with --db).
 PostgreSQL is then vacuumed and analysed, as autovacuum would do after a load. The rollups are
 built once, as the tagging job keeps them, and every endpoint is called through the real ASGI
 app (TestClient, with an API key, so authentication is part of the measured time), with the
