@@ -23,10 +23,12 @@ ALLOW, DENY, HIDDEN, NO_KEY = "allow", "deny", "hidden", "no key"
 # item looks absent). Every endpoint that is not here is covered by test_every_route_needs_a_key.
 CASES = [
     ("GET", "/v1/feedback", {"audience": "customer"}, {"cx", "admin"}),
-    ("GET", "/v1/feedback", {"audience": "employee"}, {"hr", "admin"}),
-    ("GET", "/v1/feedback", {}, {"admin", "cx+hr"}),
+    # Raw employee items (team, tenure, time, score: one person) only for admin; hr reads employee
+    # feedback through the privacy rules (test_hr_reads_no_raw_employee_items).
+    ("GET", "/v1/feedback", {"audience": "employee"}, {"admin"}),
+    ("GET", "/v1/feedback", {}, {"admin"}),
     ("GET", "/v1/feedback/{customer_item}", {}, {"cx", "admin"}),
-    ("GET", "/v1/feedback/{employee_item}", {}, {"hr", "admin"}),
+    ("GET", "/v1/feedback/{employee_item}", {}, {"admin"}),
     ("POST", "/v1/feedback", CUSTOMER_PUSH, {"cx", "admin"}),
     ("POST", "/v1/feedback", EMPLOYEE_PUSH, {"hr", "admin"}),
     ("POST", "/v1/classify", {"texts": ["The app crashes"], "audience": "customer"}, {"cx", "admin"}),
@@ -89,13 +91,28 @@ def test_scope_matrix(matrix) -> None:
                 ok = status == 401
             elif may:
                 ok = status not in (401, 403, 404)
-            elif "{" in path and key in ("cx", "hr"):
+            elif "{" in path and key in ("cx", "hr") and not (key == "hr" and "employee" in path):
                 ok = status == 404  # another audience's item looks absent
             else:
                 ok = status == 403 and ("scope" in response.text or "reads only" in response.text)
             if not ok:
                 wrong.append(f"{method} {url} {params.get('audience', '')} key={key}: {status} {response.text[:120]}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_hr_reads_no_raw_employee_items(light_client, scoped_client, engine) -> None:
+    """An employee item with its team, tenure, time and score singles its author out (docs/privacy.md
+    rule 5): an hr key gets no list of them and no single one, only the privacy-ruled answers."""
+    ids = write_rows(engine, team_rows("ops", 12, weeks=1))
+    hr = scoped_client("hr")
+    for url, params in (("/v1/feedback", {"audience": "employee"}),
+                        ("/v1/feedback", {"audience": "employee", "org_unit": "ops"}),
+                        (f"/v1/feedback/{ids[0]}", {})):
+        answer = hr.get(url, params=params)
+        assert answer.status_code == 403 and "scope admin" in answer.text and "ops" not in answer.text, url
+    assert hr.get("/v1/quotes", params={"audience": "employee"}).status_code == 200
+    admin = scoped_client("admin").get("/v1/feedback", params={"audience": "employee"})
+    assert admin.status_code == 200 and len(admin.json()["items"]) == 12
 
 
 def _example(path: str) -> str:

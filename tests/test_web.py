@@ -278,3 +278,103 @@ def test_empty_form_fields_are_no_filter(app, tagged_demo) -> None:
                  "/touchpoints/delivery?period=12w&start=&end=&sentiment=&quotes_since=&quotes_until=",
                  "/employee?period=12w&start=&end=", "/?week="):
         assert browser.get(page).status_code == 200, page
+
+
+ITEM_LINK = re.compile(r'href="/feedback/\d+"')
+
+
+def test_hr_explorer_singles_no_one_out(app, tagged_demo) -> None:
+    """hr reads employee comments by /v1/quotes' rules: a narrow slice (one week of onboarding,
+    one day of a team) shows nothing, a wide one shows quotes without ids, dates or teams, and an
+    item's page leaves out what identifies its author (docs/privacy.md rule 5)."""
+    settings = tagged_demo["settings"]
+    hr = sign_in(app, settings, "hr")
+    for narrow in ({"touchpoint": "onboarding", "since": "2026-10-26", "until": "2026-11-01"},
+                   {"org_unit": "marketing", "since": "2026-11-10", "until": "2026-11-10"}):
+        page = hr.get("/feedback", params={"audience": "employee", **narrow})
+        assert page.status_code == 200
+        assert "<blockquote>" not in page.text and not ITEM_LINK.search(page.text), narrow
+        assert "at least 10 people" in page.text
+    wide = hr.get("/feedback", params={"audience": "employee"}).text
+    comments = re.search(r'<ul class="quotes" id="employee-comments">(.*?)</ul>', wide, re.S).group(1)
+    assert comments.count("<blockquote>") >= 5 and not ITEM_LINK.search(comments)
+    assert not re.search(r"\d{4}-\d{2}-\d{2}|(?<!&)#\d+|Team|Tenure", comments)
+    assert "one" in hr.get("/feedback", params={"audience": "employee", "org_unit": "warehouse",
+                                                "segment": "<1y"}).text.lower()
+    searched = hr.get("/feedback", params={"audience": "employee", "q": "manager"}).text
+    assert "not offered" in searched
+    with session_scope(tagged_demo["engine"]) as session:
+        item = session.scalars(select(FeedbackItem).where(FeedbackItem.audience == "employee",
+                                                          FeedbackItem.org_unit.is_not(None),
+                                                          FeedbackItem.nps.is_not(None))).first()
+        item_id, when = item.id, item.created_at
+    page = hr.get(f"/feedback/{item_id}").text
+    for shown in ("<dt>Team</dt>", "<dt>Segment</dt>", "<dt>Created</dt>", "<dt>NPS / CSAT / stars</dt>",
+                  when.date().isoformat()):
+        assert shown not in page, shown
+    assert 'name="kind" value="sentiment"' in page  # hr still corrects its labels
+    queue = hr.get("/corrections", params={"audience": "employee"}).text
+    assert not re.search(r"Item #\d+</a>, \d{4}-", queue)
+    admin = sign_in(app, settings, "admin")  # admin reads the items themselves
+    assert ITEM_LINK.search(admin.get("/feedback", params={"audience": "employee"}).text)
+    assert "<dt>Team</dt>" in admin.get(f"/feedback/{item_id}").text
+
+
+def test_typed_dates_out_of_range_or_backwards_are_a_422_page(app, tagged_demo) -> None:
+    """Dates that used to overflow the week arithmetic (500) or fall back to 8 weeks without a
+    word: a 422 page that says why."""
+    browser = sign_in(app, tagged_demo["settings"], "admin")
+    for page, said in (("/?week=9999-12-31", "1900-01-01 to 2999-12-31"),
+                       ("/journey?period=custom&start=0001-01-01&end=0001-02-01", "1900-01-01 to 2999-12-31"),
+                       ("/touchpoints/delivery?quotes_since=0001-01-01", "1900-01-01 to 2999-12-31"),
+                       ("/journey?period=custom&start=2026-10-01&end=2026-09-01", "must come after"),
+                       ("/employee?period=custom&start=2026-10-01", "needs both dates")):
+        answer = browser.get(page)
+        assert answer.status_code == 422 and said in answer.text and "<h1" in answer.text, (page, answer.text[-400:])
+    # A week without feedback says so (not "fewer than 5 responses").
+    empty = browser.get("/?week=1900-01-01").text
+    assert "No customer feedback in week 1900-W01" in empty
+    assert "No customer feedback in week" not in browser.get("/?week=2026-09-21").text
+
+
+def test_overview_volume_is_per_week(app, tagged_demo) -> None:
+    """Volume on the overview: this week's count against last week's (change in items a week) and
+    against the 8-week baseline's weekly mean, not its sum."""
+    settings = tagged_demo["settings"]
+    browser = sign_in(app, settings, "cx")
+    api = TestClient(app)
+    api.headers["Authorization"] = f"Bearer {make_api_key(settings, 'cx')}"
+    page = browser.get("/", params={"week": "2026-10-05", "metric": "volume"}).text
+    ranges = {"current_start": "2026-10-05T00:00:00Z", "current_end": "2026-10-12T00:00:00Z", "metric": "volume"}
+    last = api.get("/v1/compare", params={**ranges, "baseline_start": "2026-09-28T00:00:00Z",
+                                          "baseline_end": "2026-10-05T00:00:00Z"}).json()
+    base = api.get("/v1/compare", params={**ranges, "baseline_start": "2026-08-10T00:00:00Z",
+                                          "baseline_end": "2026-10-05T00:00:00Z"}).json()
+    row = re.search(r'<tr class="total">(.*?)</tr>', page, re.S).group(1)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    now, before = last["rows"][0]["current"]["n"], last["rows"][0]["baseline"]["n"]
+    weeks8 = base["rows"][0]["baseline"]["n"]
+    assert cells[0] == str(now) and "[" not in cells[0]  # a count has no interval here
+    assert cells[2] == str(before) and cells[3] == f"{now - before:+.0f}"
+    assert cells[4] == f"{weeks8 / 8:.1f} a week" and cells[5] == f"{now - weeks8 / 8:+.1f}", cells
+
+
+def test_numbers_print_the_same_way_everywhere(app, tagged_demo) -> None:
+    """No "-0.00", p-values as "p < 0.001" or two significant digits, NPS whole, times in minutes."""
+    from api.web.pages import _num, _p_value, _pct
+
+    assert _num(-0.001) == "0.00" and _num(-0.004, signed=True) == "+0.00" and _pct(-0.001) == "0%"
+    assert _p_value(0.0) == "p < 0.001" and _p_value(4e-05) == "p < 0.001" and _p_value(0.01234) == "p = 0.012"
+    browser = sign_in(app, tagged_demo["settings"], "admin")
+    pages = ["/", "/journey", "/journey?period=all", "/touchpoints/delivery", "/employee", "/topics",
+             "/?audience=employee", "/journey?audience=employee"]
+    for page in pages:
+        text = browser.get(page).text
+        assert not re.search(r"(?<![\w.])-0\.0+(?!\d*[1-9])\b", text), page
+        assert not re.search(r"p = \d(\.\d+)?e-?\d+|p = 0\.0(?!\d)", text), page
+    journey = browser.get("/journey").text
+    assert not re.search(r"NPS -?\d+\.\d", journey)  # moments of truth: whole, as the table
+    with session_scope(tagged_demo["engine"]) as session:
+        item_id = session.scalar(select(FeedbackItem.id).where(FeedbackItem.audience == "customer"))
+    item = browser.get(f"/feedback/{item_id}").text
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d+", item) and " UTC" in item

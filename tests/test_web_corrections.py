@@ -362,3 +362,37 @@ def test_digests_read_and_download_as_html_and_markdown(app, digests) -> None:
     assert cx.get("/digests/2026-W39/digest.md?audience=employee").status_code == 403
     hr = sign_in(app, digests["settings"], "hr")
     assert hr.get("/digests/2026-W39/digest.html?audience=employee&download=1").status_code == 200
+
+
+def test_the_explorer_shows_the_corrected_labels(app, tagged_demo) -> None:
+    """The explorer lists what every page serves: after a correction, the analyst's label (marked),
+    not the model's."""
+    item = _item(tagged_demo["engine"], "customer", inferred_touchpoint=True)
+    browser = sign_in(app, tagged_demo["settings"], "cx")
+    sentiment = next(s for s in ("negative", "positive", "neutral") if s != item["sentiment"])
+    touchpoint = next(t for t in ("delivery", "billing", "website", "support") if t != item["inferred"])
+    page = browser.get(f"/feedback/{item['id']}").text
+    for kind, label in (("sentiment", sentiment), ("touchpoint", touchpoint)):
+        assert _post(browser, item["id"], page, kind=kind, label=label).status_code == 303
+    assert _post(browser, item["id"], page, kind="need", labels=["social"]).status_code == 303
+    listing = browser.get("/feedback", params={"cursor": item["id"] - 1}).text
+    row = re.search(rf'<tr>\s*<td><a href="/feedback/{item["id"]}">.*?</tr>', listing, re.S).group(0)
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells[3] == f"{touchpoint} corrected" and cells[4] == f"{sentiment} corrected", cells
+    assert cells[6] == "social corrected", cells
+
+
+def test_the_digest_headline_reads_like_the_other_pages(app, digests) -> None:
+    """The headline's caption counts the baseline's weeks (not a Python list of them), shares are
+    percentages and NPS a whole number, as on every other page."""
+    browser = sign_in(app, digests["settings"], "cx")
+    page = browser.get("/digests/2026-W39").text
+    caption = re.search(r'<table class="numbers" id="headline-table"><caption>(.*?)</caption>', page, re.S).group(1)
+    assert re.search(r"last week and the \d+-week baseline", caption) and "[" not in caption, caption
+    rows = {re.sub(r"<[^>]+>", "", head).strip(): [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(
+        r"<td>(.*?)</td>", cells, re.S)] for head, cells in re.findall(r'<th scope="row">(.*?)</th>(.*?)</tr>',
+                                                                      page.split('id="headline-table"')[1].split(
+                                                                          "</table>")[0], re.S)}
+    share = next(cells for name, cells in rows.items() if name.startswith("Share negative"))
+    assert re.fullmatch(r"\d+% \[\d+%, \d+%\]", share[0]) and share[1].endswith("%"), share
+    assert re.fullmatch(r"-?\d+ \[-?\d+, -?\d+\]", rows["NPS"][0]), rows["NPS"]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from api.auth import Principal, PrincipalDep
 from api.concurrency import push_turn
 from api.deps import SessionDep, SettingsDep
 from api.params import IdCursor, Moment, RowId
@@ -104,10 +105,23 @@ def _store_batch(batch: FeedbackBatchIn, session: Session, settings: Settings) -
                         unchanged=stats.unchanged, dead_lettered=stats.dead, errors=stats.dead_reasons)
 
 
-@router.get("", response_model=FeedbackPage)
+EMPLOYEE_ITEMS = ("employee items are read through the privacy rules (aggregates and /v1/quotes: groups of at "
+                  "least privacy.min_group_size_comments people, no ids, dates or team values, docs/privacy.md); "
+                  "reading them one by one needs scope admin")
+
+
+def _employee_items_allowed(principal: Principal) -> None:
+    """One employee item, with its team, tenure, time and score, singles its author out (docs/privacy.md
+    rule 5): only admin reads them raw; hr reads employee feedback through the privacy rules."""
+    if not principal.is_admin:
+        raise HTTPException(status_code=403, detail=EMPLOYEE_ITEMS)
+
+
+@router.get("", response_model=FeedbackPage, responses={403: {"description": EMPLOYEE_ITEMS}})
 def list_feedback(
     session: SessionDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     audience: str | None = None,
     touchpoint: str | None = None,
     channel: str | None = None,
@@ -121,7 +135,10 @@ def list_feedback(
     cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FeedbackPage:
-    """Items oldest first, with their tags; page with `cursor`, search with `q`."""
+    """Items oldest first, with their tags; page with `cursor`, search with `q`. Employee items
+    (audience=employee, or no audience: both) need scope admin."""
+    if audience != "customer":
+        _employee_items_allowed(principal)
     items = repository.list_items(session, audience=audience, touchpoint=touchpoint, channel=channel,
                                   org_unit=org_unit, source=source, since=since, until=until, q=q,
                                   after_id=cursor, limit=limit)
@@ -129,10 +146,12 @@ def list_feedback(
     return FeedbackPage(items=[FeedbackOut.model_validate(i) for i in items], next_cursor=next_cursor)
 
 
-@router.get("/{item_id}", response_model=FeedbackOut)
-def get_feedback(item_id: RowId, session: SessionDep) -> FeedbackOut:
-    """One item with its tags."""
+@router.get("/{item_id}", response_model=FeedbackOut, responses={403: {"description": EMPLOYEE_ITEMS}})
+def get_feedback(item_id: RowId, session: SessionDep, principal: PrincipalDep) -> FeedbackOut:
+    """One item with its tags (an employee item needs scope admin)."""
     item = repository.get_item(session, item_id)
     if item is None:
         raise HTTPException(status_code=404, detail=f"no feedback item with id {item_id}")
+    if item.audience == "employee":
+        _employee_items_allowed(principal)
     return FeedbackOut.model_validate(item)

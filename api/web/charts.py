@@ -67,6 +67,8 @@ def _step(span: float) -> float:
 
 
 def _fmt(value: float, percent: bool) -> str:
+    if round(value * 100 if percent else value, 0 if percent else 2) == 0:
+        value = 0.0  # never "-0.00"
     if percent:
         return f"{value * 100:.0f}%"
     if abs(value) >= 10 or value == int(value):

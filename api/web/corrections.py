@@ -185,3 +185,35 @@ def queue_view(session: Session, settings: Any, *, audience: str, kind: str, lim
     return {"suggestions": rows, "topics": topics,
             "recent": [(r, label_text(r.correction.kind, r.correction.label, topics),
                         label_text(r.correction.kind, r.correction.model_label, topics)) for r in recent]}
+
+
+@dataclass(frozen=True)
+class Served:
+    """An explorer row's labels as analytics serve them (the correction in force, else the model's)
+    and the kinds an analyst corrected."""
+
+    touchpoint: str | None
+    sentiment: str | None
+    emotions: list[str]
+    needs: list[str]
+    corrected: frozenset[str]
+
+
+def served_labels(session: Session, items: list[FeedbackItem]) -> dict[int, Served]:
+    """Item id -> its served labels (one query for the page's corrections)."""
+    corrections = repository.active_corrections_of(session, [item.id for item in items])
+    out = {}
+    for item in items:
+        active = corrections.get(item.id, {})
+
+        def label(kind: str, item: FeedbackItem = item, active: dict[str, Correction] = active) -> str | None:
+            row = active.get(kind)
+            return row.label if row is not None else model_label(item.tag, kind)
+
+        touchpoint = item.touchpoint or (label("touchpoint") if item.tag or "touchpoint" in active else None)
+        out[item.id] = Served(
+            touchpoint=touchpoint, sentiment=label("sentiment"),
+            emotions=[part for part in (label("emotion") or "").split("|") if part],
+            needs=[part for part in (label("need") or "").split("|") if part],
+            corrected=frozenset(kind for kind in active if not (kind == "touchpoint" and item.touchpoint)))
+    return out

@@ -7,7 +7,7 @@ and sees what the visitor's key or user may read, by the API's rules (api.auth.P
 
 from __future__ import annotations
 
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from pydantic import BeforeValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 from sqlalchemy import select
 
 from api.auth import _authenticate as authenticate_key
@@ -44,7 +44,7 @@ from feedback import accounts, repository
 from feedback.corrections import service as correction_service
 from feedback.insights import repository as digests_repo
 from feedback.insights.service import digest_summary
-from feedback.models import DeadLetter, Topic
+from feedback.models import DeadLetter, FeedbackItem, Topic
 from feedback.sources import repository as sources_repo
 from feedback.topics import service as topics_service
 from feedback.topics import taxonomy
@@ -60,8 +60,19 @@ def _blank_is_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2999, 12, 31)
+
+
+def _plausible(value: date | None) -> date | None:
+    """A typed date far from any feedback is a mistake (and year 1 or 9999 overflows the week
+    arithmetic): a 422 page, not a 500."""
+    if value is not None and not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"a date from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}")
+    return value
+
+
 # A form's empty date field arrives as `start=`: no date, not an error.
-Day = Annotated[date | None, BeforeValidator(_blank_is_none)]
+Day = Annotated[date | None, BeforeValidator(_blank_is_none), AfterValidator(_plausible)]
 EMPLOYEE_DIMENSIONS = {"org_unit": "Team", "segment": "Tenure", "journey_stage": "Journey stage",
                        "touchpoint": "Theme"}
 QUOTE_FILTERS = ("sentiment", "emotion", "need", "topic", "segment", "channel")
@@ -71,6 +82,8 @@ def _num(value: Any, digits: int = 2, signed: bool = False) -> str:
     if value is None:
         return "–"
     if isinstance(value, int | float):
+        if round(value, digits) == 0:
+            value = 0.0  # never "-0.00"
         return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
     return str(value)
 
@@ -78,6 +91,8 @@ def _num(value: Any, digits: int = 2, signed: bool = False) -> str:
 def _pct(value: Any, signed: bool = False) -> str:
     if value is None:
         return "–"
+    if round(value * 100) == 0:
+        value = 0.0  # never "-0%"
     return f"{value * 100:+.0f}%" if signed else f"{value * 100:.0f}%"
 
 
@@ -91,16 +106,34 @@ def _metric(value: Any, metric: str, signed: bool = False) -> str:
     return _num(value, 2, signed)
 
 
+def _headline(value: Any, key: str) -> str:
+    """A digest headline number as the other pages print it: shares as percentages, NPS whole."""
+    if key in ("share_negative", "share_low_rating"):
+        return _pct(value)
+    return _num(value, 0 if key == "nps" else 2)
+
+
+def _p_value(value: Any) -> str:
+    """"p < 0.001" below a thousandth, else two significant digits ("p = 0.012")."""
+    if value is None:
+        return "p –"
+    if value < 0.001:
+        return "p < 0.001"
+    return f"p = {float(f'{value:.2g}'):g}"
+
+
 def _when(value: Any) -> str:
     """A stored instant as minutes, in UTC (naive ones from SQLite are UTC)."""
     if value is None:
         return "–"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
-TEMPLATES.env.filters.update(num=_num, pct=_pct, metric=_metric, when=_when)
+TEMPLATES.env.filters.update(num=_num, pct=_pct, metric=_metric, when=_when, headline=_headline, p_value=_p_value)
 TEMPLATES.env.globals.update(METRICS=data.METRICS, EMPLOYEE_DIMENSIONS=EMPLOYEE_DIMENSIONS,
                              KIND_TITLES=web_corrections.KIND_TITLES)
 
@@ -136,6 +169,18 @@ def _audience(visitor: Visitor, requested: str | None) -> str:
             raise HTTPException(status_code=403, detail=f"{requested} feedback needs scope {scope} or admin")
         return requested
     return visitor.audiences[0]
+
+
+def _period(session: Any, audience: str, key: str, start: date | None, end: date | None) -> data.Period:
+    """The picked period; a custom one without both dates, or ending before it starts, is a 422
+    page (it used to fall back to 8 weeks without a word)."""
+    if key == "custom":
+        if start is None or end is None:
+            raise HTTPException(status_code=422, detail="a custom period needs both dates, From and Until")
+        if end <= start:
+            raise HTTPException(status_code=422, detail=f"the period's Until ({end.isoformat()}) must come after "
+                                                        f"its From ({start.isoformat()})")
+    return data.pick_period(session, audience, key, start, end)
 
 
 def _require_admin(visitor: Visitor) -> None:
@@ -241,7 +286,11 @@ def overview(request: Request, session: SessionDep, settings: SettingsDep, visit
     monday = data.monday(week) if week else data.latest_week(session, audience)
     context: dict[str, Any] = {"audience": audience, "metric": metric, "week": monday}
     if monday is not None:
-        context["view"] = data.overview_view(session, settings, audience=audience, metric=metric, week=monday)
+        view = data.overview_view(session, settings, audience=audience, metric=metric, week=monday)
+        context["view"] = _weekly_volumes(view) if metric == "volume" else view
+        context["empty_week"] = session.scalar(
+            select(FeedbackItem.id).where(FeedbackItem.audience == audience, FeedbackItem.created_at >= monday,
+                                          FeedbackItem.created_at < monday + timedelta(days=7)).limit(1)) is None
         context["week_label"] = f"{monday.isocalendar()[0]}-W{monday.isocalendar()[1]:02d}"
         context["week_end"] = monday + timedelta(days=7)
         context["week_last"] = (monday + timedelta(days=6)).date()
@@ -251,6 +300,27 @@ def overview(request: Request, session: SessionDep, settings: SettingsDep, visit
     context["digest"] = digest.payload if digest else None
     context["digest_week"] = digest.week if digest else None
     return render(request, "overview.html", visitor, **context)
+
+
+def _weekly_volumes(view: dict[str, Any]) -> dict[str, Any]:
+    """Volume on the overview per week: the baseline is its weeks' mean (not their sum) and each
+    change is items a week (/v1/compare's volume change is a rate per day)."""
+    week = 7.0
+    rows = []
+    for row in view["rows"]:
+        last = {**row["change_last"], "change": _times(row["change_last"].get("change"), week)}
+        base = row["baseline"]
+        if base is not None:
+            side = base["baseline"]
+            value = side.get("value")
+            base = {**base, "change": _times(base.get("change"), week),
+                    "baseline": {**side, "value": None if value is None else value / data.BASELINE_WEEKS}}
+        rows.append({**row, "change_last": last, "baseline": base})
+    return {**view, "rows": rows}
+
+
+def _times(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,7 +333,7 @@ def journey_page(request: Request, session: SessionDep, settings: SettingsDep, v
                  end: Day = None, metric: str = "net_sentiment", compare: str = "previous") -> Response:
     audience = _audience(visitor, audience)
     metric = metric if metric in data.METRICS else "net_sentiment"
-    chosen = data.pick_period(session, audience, period, start, end)
+    chosen = _period(session, audience, period, start, end)
     current = data.journey_view(session, settings, audience=audience, period=chosen, metric=metric)
     previous = chosen.previous() if compare == "previous" else None
     before = data.journey_view(session, settings, audience=audience, period=previous, metric=metric) \
@@ -293,7 +363,7 @@ def touchpoint_page(request: Request, session: SessionDep, settings: SettingsDep
                     topic: str | None = None, segment: str | None = None, channel: str | None = None,
                     quotes_since: Day = None, quotes_until: Day = None) -> Response:
     audience = _audience(visitor, audience)
-    chosen = data.pick_period(session, audience, period, start, end)
+    chosen = _period(session, audience, period, start, end)
     filters = {"touchpoint": name}
     weekly = data.trends_view(session, settings, audience=audience, by="touchpoint", start=chosen.start,
                               end=chosen.end, filters=filters)
@@ -373,7 +443,7 @@ def employee_page(request: Request, session: SessionDep, settings: SettingsDep, 
     _audience(visitor, "employee")
     by = by if by in EMPLOYEE_DIMENSIONS else "org_unit"
     metric = metric if metric in data.METRICS else "mean_sentiment"
-    chosen = data.pick_period(session, "employee", period, start, end)
+    chosen = _period(session, "employee", period, start, end)
     filters = {filter_by: filter_value} if filter_by in EMPLOYEE_DIMENSIONS and filter_value else {}
     view = data.trends_view(session, settings, audience="employee", by=by, start=chosen.start, end=chosen.end,
                             filters=filters)
@@ -486,16 +556,35 @@ def quotes_page(request: Request, session: SessionDep, settings: SettingsDep, vi
 # Feedback explorer
 
 
+EMPLOYEE_COMMENTS = 20
+
+
+def _raw_items_hidden(visitor: Visitor, audience: str) -> bool:
+    """Employee items are read one by one only with admin (as GET /v1/feedback): hr sees employee
+    comments as quotes (docs/privacy.md rule 5), and an employee item's page without its team,
+    tenure, stage, channel, times and scores."""
+    return audience == "employee" and not visitor.principal.is_admin
+
+
 @router.get("/feedback")
-def feedback_page(request: Request, session: SessionDep, visitor: VisitorDep, audience: str | None = None,
+def feedback_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
+                  audience: str | None = None,
                   q: Annotated[str | None, Query(max_length=500)] = None,
                   touchpoint: Annotated[str | None, Query(max_length=100)] = None,
                   channel: Annotated[str | None, Query(max_length=30)] = None,
                   org_unit: Annotated[str | None, Query(max_length=200)] = None,
+                  segment: Annotated[str | None, Query(max_length=200)] = None,
+                  journey_stage: Annotated[str | None, Query(max_length=100)] = None,
                   source: Annotated[str | None, Query(max_length=200)] = None,
+                  sentiment: Annotated[str | None, Query(max_length=20)] = None,
                   since: Day = None, until: Day = None,
                   cursor: Annotated[int | None, Query(ge=0, le=DB_INT_MAX)] = None) -> Response:
     audience = _audience(visitor, audience)
+    if _raw_items_hidden(visitor, audience):
+        chosen = {"org_unit": org_unit, "segment": segment, "journey_stage": journey_stage,
+                  "touchpoint": touchpoint}
+        return _employee_comments(request, session, settings, visitor, {k: v for k, v in chosen.items() if v},
+                                  sentiment=sentiment, since=since, until=until, searched=bool(q or source or channel))
     if q and "\x00" in q:
         raise HTTPException(status_code=400, detail="a search cannot hold a NUL character")
     items = repository.list_items(
@@ -506,7 +595,26 @@ def feedback_page(request: Request, session: SessionDep, visitor: VisitorDep, au
     params = {"audience": audience, "q": q, "touchpoint": touchpoint, "channel": channel, "org_unit": org_unit,
               "source": source, "since": since, "until": until}
     return render(request, "feedback.html", visitor, audience=audience, items=items, params=params,
-                  next_cursor=next_cursor, cursor=cursor)
+                  next_cursor=next_cursor, cursor=cursor, served=web_corrections.served_labels(session, list(items)))
+
+
+def _employee_comments(request: Request, session: Any, settings: Any, visitor: Visitor, filters: dict[str, str], *,
+                       sentiment: str | None, since: date | None, until: date | None, searched: bool) -> Response:
+    """The employee explorer for hr: the slice's comments by /v1/quotes' rules (at least
+    `min_group_size_comments` people, only their weeks, one filter, whole weeks, no id, date or
+    dimension values); no text search, which narrows a group to whoever wrote a word."""
+    error = None
+    sentiment = sentiment if sentiment in ("positive", "neutral", "negative") else None
+    try:
+        quotes = data.quotes_view(session, settings, _redactor(request).redact, audience="employee",
+                                  start=data._day(since) if since else None,
+                                  end=data._day(until + timedelta(days=1)) if until else None,
+                                  filters=filters, sentiment=sentiment, limit=EMPLOYEE_COMMENTS)
+    except ValueError as exc:  # the API's own refusal (two filters), shown
+        quotes, error = {"quotes": []}, str(exc)
+    params = {"audience": "employee", **filters, "sentiment": sentiment, "since": since, "until": until}
+    return render(request, "feedback.html", visitor, audience="employee", comments_only=True, quotes=quotes,
+                  error=error, params=params, searched=searched)
 
 
 ItemId = Annotated[int, PathParam(ge=1, le=DB_INT_MAX)]
@@ -526,6 +634,7 @@ def _item_page(request: Request, session: Any, settings: Any, visitor: Visitor, 
     if done in DONE_MESSAGES and kind in web_corrections.KIND_TITLES:
         message = DONE_MESSAGES[done].format(title=web_corrections.KIND_TITLES[kind])
     return render(request, "item.html", visitor, status_code=status_code, item=item, tag=item.tag, topic=topic,
+                  restricted=_raw_items_hidden(visitor, item.audience),
                   audience=item.audience, controls=controls, error_kind=error[0] if error else None,
                   error=error[1] if error else None, message=message, focus_kind=kind)
 
@@ -603,6 +712,7 @@ def label_queue_page(request: Request, session: SessionDep, settings: SettingsDe
     view = web_corrections.queue_view(session, settings, audience=audience, kind=kind, limit=limit)
     here = f"/corrections?{_query(audience=audience, kind=kind, limit=limit)}"
     return render(request, "corrections.html", visitor, audience=audience, kind=kind, limit=limit, view=view,
+                  restricted=_raw_items_hidden(visitor, audience),
                   here=here, done=done, withdrawn=withdrawn, kinds=web_corrections.QUEUE_KINDS,
                   sizes=web_corrections.QUEUE_SIZES, kind_titles=web_corrections.KIND_TITLES)
 
