@@ -241,7 +241,8 @@ def test_employee_view_hides_exactly_what_the_api_hides(app, tagged_demo) -> Non
                 assert cell == HIDDEN, (params, row["period_label"], row["value_code"])
                 checked_hidden += 1
             else:  # the same number as the API, and its n
-                assert cell.startswith(f"{row['mean_sentiment']:.2f}") and f"({row['n']})" in cell
+                shown_value = f"{row['mean_sentiment']:.2f}".replace("-0.00", "0.00")  # never "-0.00"
+                assert cell.startswith(shown_value) and f"({row['n']})" in cell
     assert checked_hidden > 0  # marketing (about 6 a week) is hidden somewhere
     # Combining filters is refused, as the API refuses it, rather than narrowing the group.
     page = browser.get("/quotes", params={"audience": "employee", "org_unit": "warehouse", "segment": "<1y"})
@@ -378,3 +379,21 @@ def test_numbers_print_the_same_way_everywhere(app, tagged_demo) -> None:
         item_id = session.scalar(select(FeedbackItem.id).where(FeedbackItem.audience == "customer"))
     item = browser.get(f"/feedback/{item_id}").text
     assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d+", item) and " UTC" in item
+
+
+def test_filters_offer_the_known_values_and_refuse_unknown_ones(app, tagged_demo) -> None:
+    """Quote filters are menus of known emotions, needs and topics; a typed value matching none
+    says so (it used to show "No quotes"); the explorer's touchpoint is a menu and its search hint
+    describes the engine's search."""
+    browser = sign_in(app, tagged_demo["settings"], "cx")
+    page = browser.get("/touchpoints/delivery").text
+    assert '<select id="f-emotion" name="emotion">' in page and '<option value="joy">joy</option>' in page
+    assert '<select id="f-need" name="need">' in page and '<select id="f-topic" name="topic">' in page
+    for typo, said in (({"emotion": "joyy"}, "no emotion is called &#39;joyy&#39;"),
+                       ({"topic": "Ripped Open"}, "no topic is called")):
+        answer = browser.get("/touchpoints/delivery", params=typo).text
+        assert said in answer and 'role="alert"' in answer, typo
+    assert "<blockquote>" in browser.get("/touchpoints/delivery", params={"emotion": "Annoyance"}).text
+    explorer = browser.get("/feedback").text
+    assert '<select id="ft" name="touchpoint">' in explorer and '<option value="delivery">' in explorer
+    assert "parts of words (substrings)" in explorer  # the demo runs on SQLite

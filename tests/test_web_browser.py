@@ -151,6 +151,12 @@ def test_every_page_with_each_scope_and_no_serious_accessibility_violation(open_
     hr = open_as("hr")
     assert hr.locator("h1").inner_text().startswith("Employee feedback")
     assert hr.goto("/journey?audience=customer").status == 403
+    for path in ("/feedback?audience=employee", "/corrections?audience=employee"):  # hr's own views
+        assert hr.goto(path).status == 200 and not _axe(hr), path
+    assert hr.locator("#employee-comments").count() == 0  # (the label queue) ...
+    hr.goto("/feedback?audience=employee")
+    assert hr.locator("#employee-comments blockquote").count() > 0  # ... and comments, no items
+    assert hr.locator("#employee-comments a").count() == 0
     bi = open_as("bi")
     assert "may read no pages" in bi.content()
 

@@ -40,8 +40,11 @@ from api.web.security import (
     secure_cookies,
     sign_in_limiter,
 )
+from classifiers.labels import GOEMOTIONS_LABELS, NEED_LABELS
 from feedback import accounts, repository
+from feedback.corrections import repository as correction_repository
 from feedback.corrections import service as correction_service
+from feedback.corrections.service import touchpoint_names
 from feedback.insights import repository as digests_repo
 from feedback.insights.service import digest_summary
 from feedback.models import DeadLetter, FeedbackItem, Topic
@@ -392,12 +395,19 @@ def touchpoint_page(request: Request, session: SessionDep, settings: SettingsDep
     drivers = data.drivers_view(session, settings, audience=audience, period=chosen,
                                 dimensions=("topic", "need", "emotion"), filters=filters)
     quote_filters = dict(filters)
+    topics_here = [(t.id, t.label) for t in correction_repository.active_topics(session, audience)]
+    choices = {"emotion": [(label, label) for label in GOEMOTIONS_LABELS],
+               "need": [(label, label) for label in NEED_LABELS],
+               "topic": [(str(topic_id), label) for topic_id, label in topics_here]}
     chosen_filters = {"emotion": emotion, "need": need, "topic": topic, "segment": segment, "channel": channel}
+    unknown = _unknown_choices(chosen_filters, choices)
     quote_filters.update({k: v for k, v in chosen_filters.items() if v})
     quote_start = data._day(quotes_since) if quotes_since else chosen.start
     quote_end = data._day(quotes_until + timedelta(days=1)) if quotes_until else chosen.end
     quote_error = None
     try:
+        if unknown:
+            raise ValueError(unknown)
         quotes = data.quotes_view(session, settings, _redactor(request).redact, audience=audience, start=quote_start,
                                   end=quote_end, filters=quote_filters,
                                   sentiment=sentiment if sentiment in ("positive", "neutral", "negative") else None)
@@ -406,8 +416,25 @@ def touchpoint_page(request: Request, session: SessionDep, settings: SettingsDep
     return render(request, "touchpoint.html", visitor, audience=audience, name=name, period=chosen,
                   periods=list(data.PERIODS), rows=rows, trend_charts=trend_charts, volume=volume, step=step,
                   topic_rows=topic_rows[:12], drivers=drivers, quotes=quotes, quote_error=quote_error,
-                  chosen=chosen_filters, sentiment=sentiment, quotes_since=quotes_since,
+                  chosen=chosen_filters, choices=choices, sentiment=sentiment, quotes_since=quotes_since,
                   quotes_until=quotes_until, source=weekly["source"])
+
+
+def _unknown_choices(chosen: dict[str, str | None], choices: dict[str, list[tuple[str, str]]]) -> str | None:
+    """Why a typed filter value matches nothing the menus offer (a topic may be named by its
+    label: it becomes its id in `chosen`), None if all are known."""
+    for kind, options in choices.items():
+        value = chosen.get(kind)
+        if not value:
+            continue
+        by_text = {text.lower(): code for code, text in options}
+        if value in {code for code, _ in options}:
+            continue
+        if value.lower() in by_text:
+            chosen[kind] = by_text[value.lower()]
+            continue
+        return f"no {kind} is called {value!r}: choose one from the list"
+    return None
 
 
 def _pivot(rows: list[dict[str, Any]], by: str, labels: list[str]) -> list[dict[str, Any]]:
@@ -595,7 +622,9 @@ def feedback_page(request: Request, session: SessionDep, settings: SettingsDep, 
     params = {"audience": audience, "q": q, "touchpoint": touchpoint, "channel": channel, "org_unit": org_unit,
               "source": source, "since": since, "until": until}
     return render(request, "feedback.html", visitor, audience=audience, items=items, params=params,
-                  next_cursor=next_cursor, cursor=cursor, served=web_corrections.served_labels(session, list(items)))
+                  next_cursor=next_cursor, cursor=cursor, served=web_corrections.served_labels(session, list(items)),
+                  full_text=session.get_bind().dialect.name == "postgresql",
+                  touchpoints=sorted({*touchpoint_names(settings, audience), *([touchpoint] if touchpoint else [])}))
 
 
 def _employee_comments(request: Request, session: Any, settings: Any, visitor: Visitor, filters: dict[str, str], *,
