@@ -447,9 +447,14 @@ def _employee_tables(session: Session, where: Slice, by: str, interval: str, row
         lambda: defaultdict(lambda: defaultdict(set)))
     for week, respondent, stats, labels, rows, cols, codes in items:
         grand[week].add(stats, respondent, labels)
-        for other in linked:
-            link_pairs[week][other].update((col, codes[other]) for col in cols)
-            link_sizes[week][other][codes[other]].add(respondent)
+        if linked:  # (the week's dictionaries looked up once: this runs for every item)
+            week_pairs, week_sizes = link_pairs[week], link_sizes[week]
+            for other in linked:
+                value = codes[other]
+                pairs = week_pairs[other]
+                for col in cols:
+                    pairs.add((col, value))
+                week_sizes[other][value].add(respondent)
         for row in rows:
             row_margin[week][row].add(stats, respondent, labels)
         for col in cols:
