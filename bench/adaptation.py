@@ -508,6 +508,34 @@ def markdown(results: dict[str, Any], sizes: list[int]) -> str:
                 s = r["curves"][curve][str(n)]
                 cells.append(f"{s['mean']:.3f} ({s['min']:.3f}..{s['max']:.3f})")
             lines.append(f"| {name} (n={r['n_test']}) | {r['shipped']:.3f} | {label} | " + " | ".join(cells) + " |")
+    lines.append("")
+    for name, r in results["domains"].items():
+        t = r["targets"]
+        line = [f"- {name}: start = {r['start']}; pool {r['n_pool']}; test {r['shipped']:.3f}"
+                + (f", dev {r['shipped_dev']:.3f}" if r.get("shipped_dev") is not None else "")]
+        if "fit" in r:
+            line.append(f"head-only settings chosen on dev {r['fit']} (dev at 200: {r['head_dev_at_200']:.3f}); "
+                        f"contrastive {r['contrastive_fit']} (dev at 200: {r['contrastive_dev_at_200']:.3f}); "
+                        "dev head/contrastive by size " + ", ".join(
+                            f"{n}: {v['head']:.3f}/{v['contrastive']:.3f}"
+                            for n, v in r["dev_head_vs_contrastive"].items())
+                        + f"; contrastive used from {r['min_contrastive']}")
+        if "ceiling" in r:
+            c = r["ceiling"]
+            line.append(f"whole pool ({c['n']}) labelled: adapted {c['adapted_test']:.3f} test, fresh logistic "
+                        f"regression {c['fresh_logistic_test']:.3f} test / {c['fresh_logistic_dev']:.3f} dev")
+        line.append(f"suggester chosen on dev: {r['suggester']}")
+        if "gain_at_200_random" in t:
+            line.append(f"gain at 200 random {t['gain_at_200_random']:+.3f} (+8 target met: {t['plus_8_at_200']})")
+        if "random_at_max" in t:
+            line.append(f"random at {max(sizes)} {t['random_at_max']:.3f}, suggested at {max(sizes) // 2} "
+                        f"{t['suggested_at_half']:.3f} (reached: {t['suggested_reach_random_max_with_half']})")
+        line.append(f"{r['seconds']:.0f} s")
+        lines.append("; ".join(line))
+    if "wall_time" in results:
+        w = results["wall_time"]
+        lines.append(f"- one whole adaptation at {w['corrections']} corrections ({w['methods']}): {w['seconds']} s on "
+                     f"{w['torch_threads']} torch thread(s); {w['reason']}")
     return "\n".join(lines)
 
 
