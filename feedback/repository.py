@@ -67,9 +67,26 @@ def text_search(dialect: str, query: str) -> ColumnElement[bool]:
 def list_items(session: Session, *, audience: str | None = None, touchpoint: str | None = None,
                channel: str | None = None, org_unit: str | None = None, source: str | None = None,
                since: datetime | None = None, until: datetime | None = None, q: str | None = None,
-               after_id: int | None = None, limit: int = 100) -> Sequence[FeedbackItem]:
-    """Items by id (keyset pagination: pass the last id seen as `after_id`); `q` searches their text."""
-    stmt = select(FeedbackItem).options(selectinload(FeedbackItem.tag)).order_by(FeedbackItem.id).limit(limit)
+               after_id: int | None = None, limit: int = 100, sentiment: str | None = None,
+               emotion: str | None = None, need: str | None = None, topic_id: int | None = None,
+               newest_first: bool = False) -> Sequence[FeedbackItem]:
+    """Items by id (keyset pagination: pass the last id seen as `after_id`, which with
+    `newest_first` means the items before it); `q` searches their text. `sentiment`, `emotion`,
+    `need` and `topic_id` filter on the served tags (an analyst's correction, else the model's)."""
+    from feedback.analytics.served import ServedTag, label_exists
+
+    order = FeedbackItem.id.desc() if newest_first else FeedbackItem.id
+    stmt = select(FeedbackItem).options(selectinload(FeedbackItem.tag)).order_by(order).limit(limit)
+    if sentiment or topic_id is not None:
+        stmt = stmt.join(ServedTag, ServedTag.item_id == FeedbackItem.id)
+        if sentiment:
+            stmt = stmt.where(ServedTag.sentiment == sentiment)
+        if topic_id is not None:
+            stmt = stmt.where(ServedTag.topic_id == topic_id)
+    if emotion:
+        stmt = stmt.where(label_exists(FeedbackItem.id, "emotion", emotion))
+    if need:
+        stmt = stmt.where(label_exists(FeedbackItem.id, "need", need))
     if q and q.strip():
         stmt = stmt.where(text_search(session.get_bind().dialect.name, q))
     if audience:
@@ -87,7 +104,7 @@ def list_items(session: Session, *, audience: str | None = None, touchpoint: str
     if until:
         stmt = stmt.where(FeedbackItem.created_at < until)
     if after_id:
-        stmt = stmt.where(FeedbackItem.id > after_id)
+        stmt = stmt.where(FeedbackItem.id < after_id if newest_first else FeedbackItem.id > after_id)
     return session.scalars(stmt).all()
 
 

@@ -397,3 +397,37 @@ def test_filters_offer_the_known_values_and_refuse_unknown_ones(app, tagged_demo
     explorer = browser.get("/feedback").text
     assert '<select id="ft" name="touchpoint">' in explorer and '<option value="delivery">' in explorer
     assert "parts of words (substrings)" in explorer  # the demo runs on SQLite
+
+
+def test_the_explorer_filters_on_the_served_tags_newest_first(app, tagged_demo) -> None:
+    """Sentiment, emotion, need and topic filters read the tags every page serves; the list is
+    newest first (or oldest), pages by its order; an unknown value is a 422 page that says why."""
+    from sqlalchemy import select
+
+    from feedback.analytics.served import ServedTag
+    from feedback.db import make_engine, session_scope
+    from feedback.models import FeedbackItem
+
+    browser = sign_in(app, tagged_demo["settings"], "cx")
+    ids = lambda page: [int(i) for i in re.findall(r'href="/feedback/(\d+)"', page)]  # noqa: E731
+    newest = ids(browser.get("/feedback").text)
+    assert newest == sorted(newest, reverse=True) and len(newest) > 10
+    oldest = ids(browser.get("/feedback", params={"order": "oldest"}).text)
+    assert oldest == sorted(oldest) and oldest[0] < newest[-1]
+    following = ids(browser.get("/feedback", params={"cursor": newest[-1]}).text)
+    assert following and max(following) < newest[-1]
+
+    engine = make_engine(tagged_demo["settings"].database_url)
+    with session_scope(engine) as session:
+        negative = set(session.scalars(select(ServedTag.item_id).join(
+            FeedbackItem, FeedbackItem.id == ServedTag.item_id).where(
+            ServedTag.sentiment == "negative", FeedbackItem.audience == "customer")))
+    engine.dispose()
+    shown = ids(browser.get("/feedback", params={"sentiment": "negative"}).text)
+    assert shown and set(shown) <= negative
+    angry = browser.get("/feedback", params={"emotion": "annoyance", "need": "functional"})
+    assert angry.status_code == 200 and ids(angry.text)
+    assert '<option value="annoyance" selected>' in angry.text
+    for bad in ({"emotion": "joyy"}, {"need": "love"}, {"topic": "no such topic"}):
+        answer = browser.get("/feedback", params=bad)
+        assert answer.status_code == 422 and "pick one from the menus" in answer.text, bad

@@ -604,6 +604,10 @@ def feedback_page(request: Request, session: SessionDep, settings: SettingsDep, 
                   journey_stage: Annotated[str | None, Query(max_length=100)] = None,
                   source: Annotated[str | None, Query(max_length=200)] = None,
                   sentiment: Annotated[str | None, Query(max_length=20)] = None,
+                  emotion: Annotated[str | None, Query(max_length=50)] = None,
+                  need: Annotated[str | None, Query(max_length=50)] = None,
+                  topic: Annotated[str | None, Query(max_length=200)] = None,
+                  order: str = "newest",
                   since: Day = None, until: Day = None,
                   cursor: Annotated[int | None, Query(ge=0, le=DB_INT_MAX)] = None) -> Response:
     audience = _audience(visitor, audience)
@@ -614,14 +618,33 @@ def feedback_page(request: Request, session: SessionDep, settings: SettingsDep, 
                                   sentiment=sentiment, since=since, until=until, searched=bool(q or source or channel))
     if q and "\x00" in q:
         raise HTTPException(status_code=400, detail="a search cannot hold a NUL character")
+    order = order if order in ("newest", "oldest") else "newest"
+    sentiment = sentiment if sentiment in ("negative", "neutral", "positive") else None
+    topics = [(t.id, t.label) for t in correction_repository.active_topics(session, audience)]
+    problems = []
+    if emotion and emotion not in GOEMOTIONS_LABELS:
+        problems.append(f"no emotion called {emotion!r}")
+    if need and need not in NEED_LABELS:
+        problems.append(f"no need called {need!r}")
+    topic_id = None
+    if topic:
+        topic_id = next((i for i, label in topics if topic in (str(i), label)), None)
+        if topic_id is None:
+            problems.append(f"no active topic called {topic!r}")
+    if problems:
+        raise HTTPException(status_code=422, detail="; ".join(problems) + ": pick one from the menus")
     items = repository.list_items(
         session, audience=audience, touchpoint=touchpoint or None, channel=channel or None,
         org_unit=org_unit or None, source=source or None, since=data._day(since) if since else None,
-        until=data._day(until + timedelta(days=1)) if until else None, q=q, after_id=cursor, limit=PAGE_SIZE)
+        until=data._day(until + timedelta(days=1)) if until else None, q=q, after_id=cursor, limit=PAGE_SIZE,
+        sentiment=sentiment, emotion=emotion or None, need=need or None, topic_id=topic_id,
+        newest_first=order == "newest")
     next_cursor = items[-1].id if len(items) == PAGE_SIZE else None
     params = {"audience": audience, "q": q, "touchpoint": touchpoint, "channel": channel, "org_unit": org_unit,
-              "source": source, "since": since, "until": until}
+              "source": source, "since": since, "until": until, "sentiment": sentiment, "emotion": emotion,
+              "need": need, "topic": topic, "order": order}
     return render(request, "feedback.html", visitor, audience=audience, items=items, params=params,
+                  emotions=GOEMOTIONS_LABELS, needs=NEED_LABELS, topics=topics,
                   next_cursor=next_cursor, cursor=cursor, served=web_corrections.served_labels(session, list(items)),
                   full_text=session.get_bind().dialect.name == "postgresql",
                   touchpoints=sorted({*touchpoint_names(settings, audience), *([touchpoint] if touchpoint else [])}))
