@@ -172,11 +172,7 @@ def _customer_drivers(session: Session, where: Slice, query: DriverQuery) -> dic
     if not query.regression:
         return _without_regression(total, drivers)
     regression = _regression(y, features, kept, single)
-    for d in drivers:
-        d.update(regression["coefficients"].get((d["dimension"], d["value_code"]),
-                                                {"coefficient": None, "coefficient_ci_low": None,
-                                                 "coefficient_ci_high": None, "coefficient_p_value": None,
-                                                 "reference": False}))
+    _attach_coefficients(drivers, regression)
     overall_ci = mean_ci(total)
     return {"n": len(y), "overall": {"value": _r(total.mean), "ci_low": _r(overall_ci[0]) if overall_ci else None,
                                      "ci_high": _r(overall_ci[1]) if overall_ci else None},
@@ -318,11 +314,7 @@ def _drivers_from_rollups(session: Session, where: Slice, query: DriverQuery) ->
     name = query.dimensions[0]
     by_code = {code: m for (_, code), m in groups.items()}
     regression = _one_hot_regression(n, total, by_code, list(groups), kept, name)
-    for d in drivers:
-        d.update(regression["coefficients"].get((d["dimension"], d["value_code"]),
-                                                {"coefficient": None, "coefficient_ci_low": None,
-                                                 "coefficient_ci_high": None, "coefficient_p_value": None,
-                                                 "reference": False}))
+    _attach_coefficients(drivers, regression)
     overall_ci = mean_ci(total)
     return {"n": n, "overall": {"value": _r(total.mean), "ci_low": _r(overall_ci[0]) if overall_ci else None,
                                 "ci_high": _r(overall_ci[1]) if overall_ci else None},
@@ -419,3 +411,13 @@ def _employee_drivers(session: Session, where: Slice, query: DriverQuery, min_gr
             "drivers": drivers, "regression": None,
             "start": table.start.isoformat() if table and table.start else None,
             "end": table.end.isoformat() if table and table.end else None}
+
+
+def _attach_coefficients(drivers: list[dict[str, Any]], regression: dict[str, Any]) -> None:
+    """Each driver's regression coefficient with its interval and p-value (None where the
+    regression left the value out)."""
+    for d in drivers:
+        d.update(regression["coefficients"].get((d["dimension"], d["value_code"]),
+                                                {"coefficient": None, "coefficient_ci_low": None,
+                                                 "coefficient_ci_high": None, "coefficient_p_value": None,
+                                                 "reference": False}))

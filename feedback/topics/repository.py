@@ -41,23 +41,25 @@ def fit_items(
     return sorted(((int(r[0]), r[1]) for r in rows), key=lambda r: r[0])
 
 
-def pending_items(
-    session: Session, *, audience: str, encoder: str, limit: int
-) -> list[tuple[int, str]]:
-    """(id, text) of tagged items that no topic version has assigned yet."""
+def _topic_items(session: Session, *, audience: str, encoder: str, condition: Any, order: Any,
+                 limit: int) -> list[tuple[int, str]]:
     rows = session.execute(
         select(FeedbackItem.id, FeedbackItem.text)
         .join(Tag, Tag.item_id == FeedbackItem.id)
         .join(ItemEmbedding, ItemEmbedding.item_id == FeedbackItem.id)
-        .where(
-            FeedbackItem.audience == audience,
-            Tag.topic_version.is_(None),
-            ItemEmbedding.model == encoder,
-        )
-        .order_by(FeedbackItem.id)
+        .where(FeedbackItem.audience == audience, condition, ItemEmbedding.model == encoder)
+        .order_by(order)
         .limit(limit)
     ).all()
     return [(int(r[0]), r[1]) for r in rows]
+
+
+def pending_items(
+    session: Session, *, audience: str, encoder: str, limit: int
+) -> list[tuple[int, str]]:
+    """(id, text) of tagged items that no topic version has assigned yet."""
+    return _topic_items(session, audience=audience, encoder=encoder, condition=Tag.topic_version.is_(None),
+                        order=FeedbackItem.id, limit=limit)
 
 
 def stale_items(
@@ -65,19 +67,8 @@ def stale_items(
 ) -> list[tuple[int, str]]:
     """(id, text) of tagged items an earlier topic version assigned, newest first: those a refit
     on the newest items only (`max_documents`) left out, re-assigned between refits."""
-    rows = session.execute(
-        select(FeedbackItem.id, FeedbackItem.text)
-        .join(Tag, Tag.item_id == FeedbackItem.id)
-        .join(ItemEmbedding, ItemEmbedding.item_id == FeedbackItem.id)
-        .where(
-            FeedbackItem.audience == audience,
-            Tag.topic_version < version,
-            ItemEmbedding.model == encoder,
-        )
-        .order_by(FeedbackItem.id.desc())
-        .limit(limit)
-    ).all()
-    return [(int(r[0]), r[1]) for r in rows]
+    return _topic_items(session, audience=audience, encoder=encoder, condition=Tag.topic_version < version,
+                        order=FeedbackItem.id.desc(), limit=limit)
 
 
 def set_item_topics(session: Session, rows: Sequence[dict[str, Any]]) -> None:
