@@ -281,30 +281,24 @@ def head_domain(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
     def dev_draw(seed: int, n: int) -> np.ndarray:
         return np.random.default_rng(100 + seed).choice(len(s.yp), n, replace=False)
 
+    def dev_score(n: int, head: Any, contrastive: Any) -> float:
+        """Mean dev score over the dev seeds of a model adapted on `n` random corrections."""
+        return float(np.mean([score(fitted(dev_draw(seed, n), head, seed, contrastive), s.xd, s.yd)
+                              for seed in dev_seeds]))
+
+    def best_on_dev(grid: list, score_of: Any) -> tuple[Any, float]:
+        scored = [(config, score_of(config)) for config in grid]
+        return max(scored, key=lambda pair: pair[1])  # the first of equals, as the grid lists them
+
     # 1. head fine-tuning settings, on dev at 200 random corrections
-    best_head, best_head_dev = None, -1.0
-    for config in args.head_grid:
-        value = float(np.mean([score(fitted(dev_draw(seed, 200), config, seed, None), s.xd, s.yd)
-                               for seed in dev_seeds]))
-        if value > best_head_dev:
-            best_head, best_head_dev = config, value
+    best_head, best_head_dev = best_on_dev(args.head_grid, lambda config: dev_score(200, config, None))
     print(f"  head-only chosen on dev: {best_head} (dev {best_head_dev:.4f})", flush=True)
     # 2. contrastive settings, on dev at 200
-    best_con, best_con_dev = None, -1.0
-    for config in args.contrastive_grid:
-        value = float(np.mean([score(fitted(dev_draw(seed, 200), best_head, seed, config), s.xd, s.yd)
-                               for seed in dev_seeds]))
-        if value > best_con_dev:
-            best_con, best_con_dev = config, value
+    best_con, best_con_dev = best_on_dev(args.contrastive_grid, lambda config: dev_score(200, best_head, config))
     print(f"  contrastive chosen on dev: {best_con} (dev {best_con_dev:.4f})", flush=True)
     # 3. head-only vs contrastive on dev at each size: from where is contrastive better?
-    dev_compare: dict[str, dict[str, float]] = {}
-    for n in args.sizes:
-        dev_compare[str(n)] = {
-            "head": float(np.mean([score(fitted(dev_draw(seed, n), best_head, seed, None), s.xd, s.yd)
-                                   for seed in dev_seeds])),
-            "contrastive": float(np.mean([score(fitted(dev_draw(seed, n), best_head, seed, best_con), s.xd, s.yd)
-                                          for seed in dev_seeds]))}
+    dev_compare = {str(n): {"head": dev_score(n, best_head, None), "contrastive": dev_score(n, best_head, best_con)}
+                   for n in args.sizes}
     min_contrastive = None
     for n in sorted(args.sizes, reverse=True):
         if dev_compare[str(n)]["contrastive"] > dev_compare[str(n)]["head"]:

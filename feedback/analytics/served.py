@@ -170,24 +170,24 @@ def model_versions(session: Session, where: Any) -> list[dict[str, Any]]:
     from feedback.models import FeedbackItem
 
     versions = tag_versions(session)
+    live = _live_tag_version(session)
     if len(versions) <= 1:
-        return [{"version": v, "share": 1.0, **_live(session, v)} for v in versions]
+        return [{"version": v, "share": 1.0, "live": v == live} for v in versions]
     stmt = (base_select(ServedTag.model_version, func.count(FeedbackItem.id))
             .where(ServedTag.model_version.is_not(None)).group_by(ServedTag.model_version))
     counts = {v: n for v, n in session.execute(apply_slice(stmt, where)) if n}
     ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     if where.audience == "employee":  # counts (or shares) of a small group would tell its size
-        return [{"version": v, **_live(session, v)} for v, _ in ordered]
+        return [{"version": v, "live": v == live} for v, _ in ordered]
     total = sum(counts.values())
-    return [{"version": v, "share": round(n / total, 4), "items": n, **_live(session, v)} for v, n in ordered]
+    return [{"version": v, "share": round(n / total, 4), "items": n, "live": v == live} for v, n in ordered]
 
 
-def _live(session: Session, version: str) -> dict[str, bool]:
-    """{"live": True} for the tags of the live tagger version (the one re-tagging moves towards)."""
+def _live_tag_version(session: Session) -> str:
+    """The `Tag.model_version` of the live tagger version (the one re-tagging moves towards)."""
     from feedback.corrections.versions import live_version, tag_version
 
-    live = tag_version(live_version(session)) or _shipped_version()
-    return {"live": version == live}
+    return tag_version(live_version(session)) or _shipped_version()
 
 
 @functools.cache

@@ -53,7 +53,7 @@ from feedback.ingest.service import (
     get_or_create_source,
     start_run,
 )
-from feedback.models import DeadLetter, FeedbackItem, IngestionRun, Source, Tag
+from feedback.models import FeedbackItem, IngestionRun, Source, Tag
 from feedback.tagging import TaggerLike, store_tags, tag_items
 from feedback.topics.service import assign_pending_topics, load_current_topic_models
 
@@ -339,32 +339,16 @@ class BackfillStore:
                 ingestor = Ingestor(session, source=self._sources[file.source_id], settings=self.settings,
                                     mapping=self.mapping, run=self._runs[file.run_id], redactor=self.redactor,
                                     columns=file.columns)
-                dead = [letter for chunk in file_chunks for letter in chunk.dead]
-                fresh = self._new_dead_letters(session, file, dead)
-                ingestor.store_prepared([row for chunk in file_chunks for row in chunk.rows], fresh)
+                # a rerun's bad rows are kept once: the ingestor skips dead letters it already holds
+                ingestor.store_prepared([row for chunk in file_chunks for row in chunk.rows],
+                                        [letter for chunk in file_chunks for letter in chunk.dead])
                 ingestor.stats.seen += sum(chunk.seen for chunk in file_chunks)
                 ingestor.stats.unchanged += sum(chunk.skipped for chunk in file_chunks)
-                ingestor.stats.dead += len(dead) - len(fresh)  # dead-lettered by an earlier run
                 stats[index] = ingestor.stats
                 tagged += self._store_tags(session, file, file_chunks)
             assign_pending_topics(session)  # as the tagging job: new items get a topic
             refresh_rollups(session, max_days=ROLLUP_DAYS_PER_BATCH)
         return stats, tagged
-
-    def _new_dead_letters(self, session: Session, file: BackfillFile,
-                          dead: list[tuple[RawRecord, str]]) -> list[tuple[RawRecord, str]]:
-        """The dead rows not already kept for this source (a rerun's are), by location and payload."""
-        if not dead:
-            return []
-        locations = sorted({record.location for record, _ in dead})
-        kept: set[tuple[str | None, str]] = set()
-        for start in range(0, len(locations), _ID_CHUNK):
-            kept.update(session.execute(
-                select(DeadLetter.location, DeadLetter.raw_payload)
-                .where(DeadLetter.source_id == file.source_id,
-                       DeadLetter.location.in_(locations[start:start + _ID_CHUNK]))).tuples())
-        redact = self.redactor.redact
-        return [(record, reason) for record, reason in dead if (record.location, redact(record.raw)) not in kept]
 
     def _store_tags(self, session: Session, file: BackfillFile, chunks: Sequence[Chunk]) -> int:
         latest: dict[str, tuple[dict[str, Any], Any]] = {}  # the last occurrence wins, as in ingest
