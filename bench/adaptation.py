@@ -281,10 +281,16 @@ def head_domain(s: Setup, args: argparse.Namespace) -> dict[str, Any]:
     def dev_draw(seed: int, n: int) -> np.ndarray:
         return np.random.default_rng(100 + seed).choice(len(s.yp), n, replace=False)
 
+    dev_scores: dict[tuple[int, str, str], float] = {}
+
     def dev_score(n: int, head: Any, contrastive: Any) -> float:
-        """Mean dev score over the dev seeds of a model adapted on `n` random corrections."""
-        return float(np.mean([score(fitted(dev_draw(seed, n), head, seed, contrastive), s.xd, s.yd)
-                              for seed in dev_seeds]))
+        """Mean dev score over the dev seeds of a model adapted on `n` random corrections (each
+        setting fitted once: the fits are seeded, so step 3 reuses steps 1 and 2's)."""
+        key = (n, repr(head), repr(contrastive))
+        if key not in dev_scores:
+            dev_scores[key] = float(np.mean([score(fitted(dev_draw(seed, n), head, seed, contrastive), s.xd, s.yd)
+                                             for seed in dev_seeds]))
+        return dev_scores[key]
 
     def best_on_dev(grid: list, score_of: Any) -> tuple[Any, float]:
         scored = [(config, score_of(config)) for config in grid]

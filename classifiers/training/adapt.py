@@ -18,7 +18,7 @@ reads the database.
   the head is refit on the projected embeddings. The encoder is not touched: tagging stays one
   encoder pass, the stored embedding is the encoder's, and the other heads read it unchanged.
 - **need**: the hybrid needs head (`classifiers.needs`) is refit on its own training rows plus
-  the corrections (weighted `NeedsFit.weight`), reading the challenger's sentiment and emotion
+  the corrections (weighted `NEED_CORRECTION_WEIGHT`), reading the challenger's sentiment and emotion
   outputs as it will when serving; the champion's thresholds are kept.
 - **touchpoint**: the corrected texts become example phrases of their touchpoint (the
   prototypes of `classifiers.touchpoints` read them), stored in the version's heads.json.
@@ -102,12 +102,9 @@ class ContrastiveFit:
     seed: int = 13
 
 
-@dataclass
-class NeedsFit:
-    """The needs head refit (both branches) on its original training rows plus the corrections,
-    each correction weighted `weight`; the champion's thresholds are kept."""
-
-    weight: float = 3.0
+# The needs head is refit (both branches) on its original training rows plus the corrections,
+# each correction weighted this much; the champion's thresholds are kept.
+NEED_CORRECTION_WEIGHT = 3.0
 
 
 @dataclass
@@ -423,7 +420,7 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
           cache_dir: Path | str | None = None, fit: HeadFit | None = None,
           contrastive: ContrastiveFit | None = None,
           min_contrastive: int | dict[str, int | None] | None = None,
-          needs_fit: NeedsFit | None = None, min_held_out: int = MIN_HELD_OUT) -> AdaptReport:
+          min_held_out: int = MIN_HELD_OUT) -> AdaptReport:
     """Train a challenger from `base_dir` (the champion's heads folder) on `train`, judge it on
     `held_out`, and write it to `out_dir` (whatever the verdict: a rejected candidate keeps its
     files and numbers). A kind with at least `min_contrastive` corrections (one number, or per
@@ -527,7 +524,7 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
             all_texts = texts + [e.text for e in rows]
             all_x = features(modules, np.concatenate([emb, xr]))
             all_y = np.concatenate([y, _targets(rows, labels, True)])
-            all_w = np.concatenate([weights, np.full(len(rows), (needs_fit or NeedsFit()).weight)])
+            all_w = np.concatenate([weights, np.full(len(rows), NEED_CORRECTION_WEIGHT)])
             new_needs = fit_needs(all_texts, all_x, all_y, champion_needs.recipe, sample_weight=all_w)
             new_needs.thresholds = dict(champion_needs.thresholds)
             n_train["need"] = len(rows)

@@ -118,7 +118,8 @@ def pick_clusters(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
         rows = np.flatnonzero(assign == cluster)
         chosen.append(int(rows[score[rows].argmax()]))
     if len(chosen) < k:  # fewer non-empty clusters than picks: fill by score
-        rest = [int(i) for i in np.argsort(-score) if int(i) not in set(chosen)]
+        taken = set(chosen)
+        rest = [int(i) for i in np.argsort(-score) if int(i) not in taken]
         chosen += rest[:k - len(chosen)]
     return sorted(chosen, key=lambda i: -score[i])[:k]
 
