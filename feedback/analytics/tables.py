@@ -297,11 +297,13 @@ def _from_rollups(session: Session, table: CellTable, where: Slice, by: str, int
 def rollup_table(session: Session, where: Slice, by: str, interval: str) -> CellTable | None:
     """The customer table of `where` read from the rollups, or None when they cannot answer it
     (then nothing is read: the caller takes its own way to the items)."""
-    if where.audience != "customer" or _rollup_reads(where, interval, by, False) is None:
+    reads = _rollup_reads(where, interval, by, False)
+    if reads is None or not rollups_current(session, where.audience):
         return None
-    if not rollups_current(session, where.audience):
-        return None
-    return customer_table(session, where, by, interval)
+    table = CellTable(by=by, interval=interval, audience=where.audience, start=where.start, end=where.end,
+                      source="rollups")
+    _from_rollups(session, table, where, by, interval, reads, False)
+    return table
 
 
 def _add(cells: dict[Any, CellStats | None], key: Any, stats: CellStats) -> None:
