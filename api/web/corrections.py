@@ -182,7 +182,7 @@ def queue_view(session: Session, settings: Any, *, audience: str, kind: str, lim
         rows.append({**row, "item": item,
                      "tags": _served_tags(item, tags.get(item.id), corrections.get(item.id, {}), topics),
                      "choices": (list(SENTIMENT_LABELS) if kind == "sentiment" else [*names, "unknown"])})
-    return {"suggestions": rows, "topics": topics,
+    return {"suggestions": rows,
             "recent": [(r, label_text(r.correction.kind, r.correction.label, topics),
                         label_text(r.correction.kind, r.correction.model_label, topics)) for r in recent]}
 
@@ -210,7 +210,7 @@ def served_labels(session: Session, items: list[FeedbackItem]) -> dict[int, Serv
             row = active.get(kind)
             return row.label if row is not None else model_label(item.tag, kind)
 
-        touchpoint = item.touchpoint or (label("touchpoint") if item.tag or "touchpoint" in active else None)
+        touchpoint = item.touchpoint or label("touchpoint")
         out[item.id] = Served(
             touchpoint=touchpoint, sentiment=label("sentiment"),
             emotions=[part for part in (label("emotion") or "").split("|") if part],
