@@ -375,7 +375,7 @@ def test_the_explorer_shows_the_corrected_labels(app, tagged_demo) -> None:
     for kind, label in (("sentiment", sentiment), ("touchpoint", touchpoint)):
         assert _post(browser, item["id"], page, kind=kind, label=label).status_code == 303
     assert _post(browser, item["id"], page, kind="need", labels=["social"]).status_code == 303
-    listing = browser.get("/feedback", params={"cursor": item["id"] - 1}).text
+    listing = browser.get("/feedback", params={"cursor": item["id"] - 1, "order": "oldest"}).text
     row = re.search(rf'<tr>\s*<td><a href="/feedback/{item["id"]}">.*?</tr>', listing, re.S).group(0)
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
     assert cells[3] == f"{touchpoint} corrected" and cells[4] == f"{sentiment} corrected", cells
