@@ -25,6 +25,7 @@ class TagResult:
     flags: list[str] = field(default_factory=list)
     embedding: np.ndarray | None = None  # 384-d L2-normalised sentence embedding, when asked
     custom: dict[str, list[str]] = field(default_factory=dict)  # custom head name -> labels
+    custom_scores: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> label -> p
 
     def to_dict(self, *, with_embedding: bool = False) -> dict[str, Any]:
         """JSON-ready dict (the embedding as a list only when asked)."""
@@ -41,6 +42,7 @@ class TagResult:
             "touchpoint_confidence": self.touchpoint_confidence,
             "flags": self.flags,
             "custom": self.custom,
+            "custom_scores": self.custom_scores,
         }
         if with_embedding and self.embedding is not None:
             out["embedding"] = self.embedding.tolist()

@@ -127,7 +127,7 @@ class Tagger:
         )
         # stored embeddings are keyed by this: a tuned encoder's vectors are not the base's
         self.encoder_name = self.encoder_version
-        self.custom_heads = [load_custom_head(name, self) for name in config.custom_heads]
+        self.custom_heads = [load_custom_head(name, self, heads_dir) for name in config.custom_heads]
         self.model_versions: dict[str, str] = {
             "tagger": f"{TAGGER_NAME}.{self.version}",
             "encoder": self.encoder_version,
@@ -279,7 +279,9 @@ class Tagger:
                 embedding=emb[k].copy() if return_embeddings else None,
             )
             for c in self.custom_heads:
-                result.custom[c.name] = c.decide(probs[f"custom:{c.name}"][k])
+                row = probs[f"custom:{c.name}"][k]
+                result.custom[c.name] = c.decide(row)
+                result.custom_scores[c.name] = dict(zip(c.head.labels, map(float, row), strict=True))
             results.append(result)
         return results
 

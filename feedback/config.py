@@ -53,6 +53,11 @@ class ModelSettings(BaseModel):
         default_factory=list,
         description="Touchpoint taxonomy; empty uses the built-in retail and employee journeys.",
     )
+    custom_heads: list[str] = Field(
+        default_factory=list,
+        description="Custom category heads to tag with (names under var/models/custom/, or folder paths), "
+                    "trained by `voc train custom`; analysts correct them as `custom:NAME` (docs/custom.md).",
+    )
 
 
 class SchedulerSettings(BaseModel):

@@ -137,6 +137,8 @@ class Tag(Base):
     topic_id: Mapped[int | None] = mapped_column(ForeignKey("topics.id", ondelete="SET NULL"), index=True)
     topic_version: Mapped[int | None] = mapped_column(Integer, index=True)  # stale ones re-assigned
     flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Custom category heads (`models.custom_heads`): name -> {"labels": [...], "scores": {label: p}}
+    custom: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     tagged_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     item: Mapped[FeedbackItem] = relationship(back_populates="tag", lazy="raise")
@@ -418,7 +420,7 @@ class Correction(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("feedback_items.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(20))  # sentiment|emotion|need|touchpoint|topic
+    kind: Mapped[str] = mapped_column(String(100))  # sentiment|emotion|need|touchpoint|topic|custom:NAME
     # One label; emotion and need corrections give the whole set, '|'-joined ('' = none).
     label: Mapped[str] = mapped_column(String(1000))
     model_label: Mapped[str | None] = mapped_column(String(1000))  # what the model said, when corrected

@@ -77,6 +77,8 @@ class TagOut(BaseModel):
     touchpoint_confidence: float | None
     topic_id: int | None
     flags: list[str]
+    custom: dict[str, Any] | None = Field(default=None, description="custom category heads (models.custom_heads): "
+                                          "name -> {labels, scores}; docs/custom.md")
     tagged_at: datetime
 
 

@@ -62,6 +62,13 @@ def tag_items(tagger: TaggerLike, rows: Sequence[Any]) -> list[Any]:
     return list(results)
 
 
+def _custom(result: Any) -> dict[str, Any] | None:
+    """The stored form of a result's custom categories: name -> {labels, scores}; None without."""
+    scores = getattr(result, "custom_scores", None) or {}
+    return {name: {"labels": list(labels), "scores": {k: round(float(v), 4) for k, v in scores.get(name, {}).items()}}
+            for name, labels in (getattr(result, "custom", None) or {}).items()} or None
+
+
 def store_tags(session: Session, tagger: TaggerLike, rows: Sequence[Any], results: Sequence[Any]) -> int:
     """Store the tags of `rows`; returns how many were stored.
 
@@ -103,6 +110,7 @@ def store_tags(session: Session, tagger: TaggerLike, rows: Sequence[Any], result
             "touchpoint": inferred,
             "touchpoint_confidence": float(result.touchpoint_confidence) if inferred else None,
             "flags": list(result.flags),
+            "custom": _custom(result),
             "tagged_at": now,
         })
         for kind, names, scores in (("need", result.needs, result.need_scores),

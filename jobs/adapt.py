@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from feedback.config import Settings
@@ -27,7 +27,7 @@ from feedback.db import get_engine, session_scope
 from feedback.models import Correction, FeedbackItem, ItemEmbedding, ModelVersion, Tag, TagLabel
 
 log = logging.getLogger(__name__)
-TRAINED = ("sentiment", "emotion", "need", "touchpoint")
+TRAINED = ("sentiment", "emotion", "need", "touchpoint")  # and custom:NAME, for models.custom_heads
 
 
 def _examples(session: Session) -> tuple[list[Any], list[Any]]:
@@ -36,7 +36,8 @@ def _examples(session: Session) -> tuple[list[Any], list[Any]]:
     rows = session.execute(
         select(FeedbackItem.text, FeedbackItem.audience, Correction.kind, Correction.label, Correction.held_out)
         .join(FeedbackItem, FeedbackItem.id == Correction.item_id)
-        .where(Correction.withdrawn_at.is_(None), Correction.kind.in_(TRAINED)).order_by(Correction.id)).all()
+        .where(Correction.withdrawn_at.is_(None), or_(Correction.kind.in_(TRAINED), Correction.kind.like("custom:%")))
+        .order_by(Correction.id)).all()
     train, held = [], []
     for text, audience, kind, label, held_out in rows:
         (held if held_out else train).append(Example(text=text, kind=kind, label=label, audience=audience))
@@ -66,8 +67,9 @@ def run_adapt(settings: Settings, *, by: str = "voc adapt", auto_promote: bool =
         base_name = live.name if live is not None else "shipped"
         train, held = _examples(session)
         number = (session.scalar(select(func.count()).select_from(ModelVersion)) or 0) + 1
-    if not any(e.kind in TRAINED for e in train):
-        return {"skipped": "no active sentiment, emotion, need or touchpoint corrections outside the held-back slice"}
+    if not train:
+        return {"skipped": "no active sentiment, emotion, need, touchpoint or custom:NAME corrections outside the "
+                           "held-back slice"}
     shipped = read_heads_meta(WEIGHTS_DIR)["version"]
     name = f"{shipped}-a{number}"
     out_dir = versions_dir(settings.var_dir) / name
@@ -75,7 +77,8 @@ def run_adapt(settings: Settings, *, by: str = "voc adapt", auto_promote: bool =
         report = adapt(base, out_dir, version=name, train=train, held_out=held, touchpoints=_touchpoints(settings),
                        device=settings.models.device, cache_dir=versions_dir(settings.var_dir).parent / "cache",
                        min_held_out=min_held_out if min_held_out is not None else MIN_HELD_OUT, fit=fit,
-                       contrastive=contrastive, min_contrastive=min_contrastive)
+                       contrastive=contrastive, min_contrastive=min_contrastive,
+                       custom_heads=tuple(settings.models.custom_heads))
     except Exception as exc:
         shutil.rmtree(out_dir, ignore_errors=True)
         with session_scope(engine) as session:

@@ -52,7 +52,8 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 @corrections_app.command("import")
 def import_file(
     file: Annotated[Path, typer.Argument(help="CSV: item_id (or source and external_id), kind, label; "
-                                              "emotion and need labels '|'-separated")],
+                                              "emotion, need and multi-label custom:NAME labels "
+                                              "'|'-separated")],
     by: Annotated[str | None, typer.Option(help="who made these labels (default: cli:<user>)")] = None,
 ) -> None:
     """Store the labels a team already has as corrections: all rows or none (the first bad row is

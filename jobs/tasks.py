@@ -36,6 +36,7 @@ def load_service_tagger(settings: Settings) -> Any:
         "device": models.device,
         "batch_size": models.batch_size,
         "max_length": models.max_length,
+        "custom_heads": tuple(models.custom_heads),
     }
     if models.touchpoints:
         kwargs["touchpoints"] = tuple(

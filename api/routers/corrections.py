@@ -18,12 +18,12 @@ from api.params import IdCursor, RowId
 from feedback.apikeys import AUDIENCE_SCOPE
 from feedback.corrections import service
 from feedback.corrections.schemas import (
+    KIND_PATTERN,
     BatchCorrectionIn,
     CorrectionBatchIn,
     CorrectionIn,
     CorrectionOut,
     CorrectionsOut,
-    Kind,
     ModelsOut,
     ModelVersionOut,
     SuggestionOut,
@@ -36,8 +36,10 @@ from feedback.models import Correction, FeedbackItem
 router = APIRouter(tags=["corrections"])
 
 
-def out(row: Correction, audience: str) -> CorrectionOut:
-    multi = row.kind in service.MULTI_LABEL
+def out(row: Correction, audience: str, multi_custom: frozenset[str] = frozenset()) -> CorrectionOut:
+    """A correction as answered; `labels` (the set) for multi-label kinds, among them the
+    custom categories named in `multi_custom`."""
+    multi = row.kind in service.MULTI_LABEL or row.kind in multi_custom
     return CorrectionOut(id=row.id, item_id=row.item_id, audience=audience, kind=row.kind, label=row.label,
                          labels=[label for label in row.label.split("|") if label] if multi else None,
                          model_label=row.model_label, held_out=row.held_out, created_by=row.created_by,
@@ -75,7 +77,14 @@ def _store(session: SessionDep, settings: SettingsDep, principal: Principal,
         raise _http(exc) from None
     audiences = dict(session.execute(select(FeedbackItem.id, FeedbackItem.audience)
                                      .where(FeedbackItem.id.in_([r.item_id for r in rows]))).all())
-    return [out(row, audiences[row.item_id]) for row in rows]
+    multi = _multi_custom(session, settings)
+    return [out(row, audiences[row.item_id], multi) for row in rows]
+
+
+def _multi_custom(session: SessionDep, settings: SettingsDep) -> frozenset[str]:
+    """The kinds (custom:NAME) of the configured multi-label custom categories."""
+    return frozenset(service.CUSTOM_PREFIX + name for name, meta in service.custom_heads(settings, session).items()
+                     if meta.get("multi_label"))
 
 
 @router.post("/v1/feedback/{item_id}/corrections", response_model=CorrectionOut, status_code=201)
@@ -97,9 +106,10 @@ def correct_batch(body: CorrectionBatchIn, session: SessionDep, settings: Settin
 
 @router.get("/v1/corrections", response_model=CorrectionsOut)
 def list_corrections(
-    session: SessionDep, principal: PrincipalDep,
+    session: SessionDep, principal: PrincipalDep, settings: SettingsDep,
     item_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-    kind: Kind | None = None,
+    kind: Annotated[str | None, Query(pattern=KIND_PATTERN, description="sentiment, emotion, need, touchpoint, "
+                                      "topic or custom:NAME")] = None,
     include_withdrawn: bool = False,
     cursor: IdCursor = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -110,7 +120,8 @@ def list_corrections(
     audiences = [a for a in AUDIENCE_SCOPE if principal.can_read(a)]
     rows = service.list_corrections(session, audiences=audiences, item_id=item_id, kind=kind,
                                     include_withdrawn=include_withdrawn, after_id=cursor or 0, limit=limit)
-    return CorrectionsOut(corrections=[out(row, audience) for row, audience in rows],
+    multi = _multi_custom(session, settings)
+    return CorrectionsOut(corrections=[out(row, audience, multi) for row, audience in rows],
                           next_cursor=rows[-1][0].id if len(rows) == limit else None)
 
 
@@ -151,7 +162,8 @@ def get_models(session: SessionDep, principal: PrincipalDep) -> ModelsOut:
 
 
 @router.delete("/v1/corrections/{correction_id}", response_model=CorrectionOut)
-def withdraw(correction_id: RowId, session: SessionDep, principal: PrincipalDep) -> CorrectionOut:
+def withdraw(correction_id: RowId, session: SessionDep, settings: SettingsDep,
+             principal: PrincipalDep) -> CorrectionOut:
     """Withdraw a correction: analytics serve the model's label again; the row stays, with who
     withdrew it and when. 409 if it was already withdrawn."""
     _check_scope(principal)
@@ -160,4 +172,4 @@ def withdraw(correction_id: RowId, session: SessionDep, principal: PrincipalDep)
     except service.CorrectionError as exc:
         raise _http(exc) from None
     audience = session.get(FeedbackItem, row.item_id).audience  # type: ignore[union-attr]
-    return out(row, audience)
+    return out(row, audience, _multi_custom(session, settings))

@@ -18,7 +18,14 @@ from sqlalchemy.orm import Session
 
 from classifiers.labels import GOEMOTIONS_LABELS, NEED_LABELS, SENTIMENT_LABELS
 from feedback.corrections import repository
-from feedback.corrections.service import KINDS, MULTI_LABEL, model_label, touchpoint_names
+from feedback.corrections.service import (
+    CUSTOM_PREFIX,
+    KINDS,
+    MULTI_LABEL,
+    custom_heads,
+    model_label,
+    touchpoint_names,
+)
 from feedback.corrections.suggestions import suggestions
 from feedback.models import Correction, FeedbackItem, Tag
 
@@ -54,12 +61,28 @@ class TagControl:
     earlier: list[tuple[Correction, str]] = field(default_factory=list)
     locked: str | None = None  # why this kind cannot be corrected here
 
+    @property
+    def anchor(self) -> str:
+        """The kind as an HTML id part (custom:NAME -> custom-NAME)."""
+        return anchor(self.kind)
+
+
+def anchor(kind: str) -> str:
+    return kind.replace(":", "-").replace(".", "-")
+
+
+def kind_title(kind: str) -> str:
+    """A kind's heading: the built-in titles, a custom category by its name."""
+    if kind.startswith(CUSTOM_PREFIX):
+        return f"{kind[len(CUSTOM_PREFIX):].replace('_', ' ').capitalize()} (custom)"
+    return KIND_TITLES.get(kind, kind)
+
 
 def label_text(kind: str, label: str | None, topics: dict[int, str]) -> str:
     """A stored label as a reader wants it: sets comma-separated, topics by their label."""
     if label is None:
         return "–"
-    if kind in MULTI_LABEL:
+    if kind in MULTI_LABEL or kind.startswith(CUSTOM_PREFIX):
         return ", ".join(part for part in label.split("|") if part) or "none"
     if kind == "topic" and label.isdigit():
         return f"{topics.get(int(label), 'topic')} (#{label})"
@@ -90,8 +113,35 @@ def _choices(kind: str, *, audience: str, settings: Any, topics: list[tuple[int,
     return [Choice(value, text, value in chosen) for value, text in values]
 
 
+def _custom_controls(settings: Any, session: Session, item: FeedbackItem, tag: Tag | None,
+                     history: list[Correction]) -> list[TagControl]:
+    """The controls of the configured custom categories (`models.custom_heads`)."""
+    controls = []
+    for name, meta in custom_heads(settings, session).items():
+        kind = CUSTOM_PREFIX + name
+        said = ((tag.custom or {}).get(name) if tag is not None else None) or {}
+        current = next((row for row in history if row.kind == kind and row.withdrawn_at is None), None)
+        chosen = set((current.label if current else "|".join(said.get("labels") or [])).split("|"))
+        scores = said.get("scores") or {}
+        labels = list(said.get("labels") or [])
+        multi = bool(meta.get("multi_label"))
+        confidence = scores.get(labels[0]) if labels and not multi else None
+        controls.append(TagControl(
+            kind=kind, title=kind_title(kind), multi=multi,
+            model_text=(_scored(labels, scores) if multi else (labels[0] if labels else "none")) if said
+            else "not tagged by this head yet (the item was tagged before it was added)",
+            confidence=float(confidence) if isinstance(confidence, int | float) else None,
+            version=((tag.model_versions or {}).get(kind) if tag is not None else None),
+            choices=[Choice(label, label, label in chosen) for label in meta["labels"]],
+            active=current, active_text=label_text(kind, current.label, {}) if current else None,
+            earlier=[(row, label_text(kind, row.label, {})) for row in history
+                     if row.kind == kind and row.withdrawn_at is not None]))
+    return controls
+
+
 def item_controls(session: Session, settings: Any, item: FeedbackItem, tag: Tag | None) -> list[TagControl]:
-    """The correction control of each kind of the item's tags, in KINDS order."""
+    """The correction control of each kind of the item's tags, in KINDS order, then the custom
+    categories."""
     history = repository.item_corrections(session, item.id)
     active = {row.kind: row for row in history if row.withdrawn_at is None}
     active_topics = [(t.id, t.label) for t in repository.active_topics(session, item.audience)]
@@ -139,7 +189,7 @@ def item_controls(session: Session, settings: Any, item: FeedbackItem, tag: Tag 
         elif kind == "topic" and not active_topics:
             control.locked = f"There are no active {item.audience} topics to choose from (voc topics refit)."
         controls.append(control)
-    return controls
+    return controls + _custom_controls(settings, session, item, tag, history)
 
 
 def _served_tags(item: FeedbackItem, tag: Tag | None, corrections: dict[str, Correction],

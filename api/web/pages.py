@@ -683,18 +683,19 @@ def _item_page(request: Request, session: Any, settings: Any, visitor: Visitor, 
     topic = session.get(Topic, item.tag.topic_id) if item.tag and item.tag.topic_id else None
     controls = web_corrections.item_controls(session, settings, item, item.tag)
     message = None
-    if done in DONE_MESSAGES and kind in web_corrections.KIND_TITLES:
-        message = DONE_MESSAGES[done].format(title=web_corrections.KIND_TITLES[kind])
+    if done in DONE_MESSAGES and kind in [c.kind for c in controls]:
+        message = DONE_MESSAGES[done].format(title=web_corrections.kind_title(kind))
     return render(request, "item.html", visitor, status_code=status_code, item=item, tag=item.tag, topic=topic,
                   restricted=_raw_items_hidden(visitor, item.audience),
-                  audience=item.audience, controls=controls, error_kind=error[0] if error else None,
+                  audience=item.audience, controls=controls, control_kinds=[c.kind for c in controls],
+                  error_kind=error[0] if error else None,
                   error=error[1] if error else None, message=message, focus_kind=kind)
 
 
 @router.get("/feedback/{item_id}")
 def feedback_item_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
                        item_id: ItemId, done: Annotated[str | None, Query(max_length=20)] = None,
-                       kind: Annotated[str | None, Query(max_length=20)] = None) -> Response:
+                       kind: Annotated[str | None, Query(max_length=100)] = None) -> Response:
     return _item_page(request, session, settings, visitor, item_id, done=done, kind=kind)
 
 
@@ -705,7 +706,7 @@ def feedback_item_page(request: Request, session: SessionDep, settings: Settings
 @router.post("/feedback/{item_id}/corrections")
 def correct_item_form(
     request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep, item_id: ItemId,
-    kind: Annotated[str, Form(max_length=20)],
+    kind: Annotated[str, Form(max_length=100)],
     csrf_token: Annotated[str | None, Form()] = None,
     label: Annotated[str | None, Form(max_length=200)] = None,
     labels: Annotated[list[Annotated[str, StringConstraints(max_length=50)]] | None, Form(max_length=50)] = None,
@@ -714,7 +715,7 @@ def correct_item_form(
     """Record a correction with the API's own code (`add_corrections`: same checks, same
     scopes); refused ones re-render the item page with the reason, nothing stored."""
     check_csrf(visitor.csrf_token, csrf_token)
-    multi = kind in correction_service.MULTI_LABEL
+    multi = correction_service.is_multi(kind, settings, session)
     wanted = correction_service.CorrectionRequest(
         kind=kind, item_id=item_id, label=None if multi else (label or ""),
         labels=tuple(labels or ()) if multi else None)
@@ -729,7 +730,8 @@ def correct_item_form(
                           error=(kind, str(exc)))
     if next:
         return _redirect(_safe_next(next))
-    return _redirect(f"/feedback/{item_id}?{_query(done='corrected', kind=kind)}#correct-{kind}")
+    return _redirect(f"/feedback/{item_id}?{_query(done='corrected', kind=kind)}"
+                     f"#correct-{web_corrections.anchor(kind)}")
 
 
 @router.post("/corrections/{correction_id}/withdraw")
@@ -748,7 +750,8 @@ def withdraw_correction_form(
         raise HTTPException(status_code=exc.status, detail=str(exc)) from None
     if next:
         return _redirect(_safe_next(next))
-    return _redirect(f"/feedback/{row.item_id}?{_query(done='withdrawn', kind=row.kind)}#correct-{row.kind}")
+    return _redirect(f"/feedback/{row.item_id}?{_query(done='withdrawn', kind=row.kind)}"
+                     f"#correct-{web_corrections.anchor(row.kind)}")
 
 
 @router.get("/corrections")

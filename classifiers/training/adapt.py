@@ -22,6 +22,10 @@ reads the database.
   outputs as it will when serving; the champion's thresholds are kept.
 - **touchpoint**: the corrected texts become example phrases of their touchpoint (the
   prototypes of `classifiers.touchpoints` read them), stored in the version's heads.json.
+- **custom:NAME** (a custom category head, `classifiers.custom`): the champion's head is
+  fine-tuned as sentiment's is, replaying the rows it was trained on (its `train.npz`), and
+  written into the version's `custom/NAME/`; heads without corrections are copied there as they
+  were, so a version holds every head it tags with and a rollback restores them.
 - topic corrections are served by analytics, not trained on here (topics are clusters).
 
 The challenger is scored against the champion on the held-back corrections (never trained on):
@@ -34,6 +38,7 @@ crash leaves no half-written version.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -49,7 +54,6 @@ import torch
 
 from classifiers.labels import GOEMOTIONS_LABELS, SENTIMENT_LABELS
 
-TRAINED_KINDS = ("sentiment", "emotion", "need", "touchpoint")
 MIN_HELD_OUT = 10  # fewer held-back corrections than this cannot judge a challenger
 # From this many corrections of a kind on, its head is adapted contrastively (a residual
 # projection trained on pairs, then the head refit on it); below, and for a kind set to None,
@@ -101,6 +105,13 @@ class ContrastiveFit:
     l2: float = 1e-3
     seed: int = 13
 
+
+# A custom head is a linear layer trained at a high rate from a small CSV (classifiers.training.custom,
+# lr 3e-2): `HeadFit`'s rate (3e-4) left it unchanged on tests/test_custom_categories.py's jargon
+# task (held-back accuracy 0.71 -> 0.71); every rate from 3e-3 to 3e-2, with an L2-SP pull of 1e-3
+# or 1e-4, learned it (0.71 -> 1.0). The middle of that range:
+CUSTOM_LR = 1e-2
+CUSTOM_L2_SP = 1e-3
 
 # The needs head is refit (both branches) on its original training rows plus the corrections,
 # each correction weighted this much; the champion's thresholds are kept.
@@ -364,6 +375,58 @@ def judge(per_kind: dict[str, tuple[np.ndarray, np.ndarray]], *, min_held_out: i
                  "held-back corrections", scores
 
 
+# --- custom category heads --------------------------------------------------------------------
+
+
+def _known(examples: Sequence[Example], kind: str, labels: list[str], multi: bool) -> list[Example]:
+    """The examples of `kind` whose labels the head has (a head retrained since may have dropped one)."""
+    return [e for e in _labels_of(examples, kind)
+            if (multi or e.label in labels) and all(part in labels for part in e.label.split("|") if part)]
+
+
+def _adapt_custom(tagger: Any, train: Sequence[Example], held_out: Sequence[Example], embed: Any,
+                  fit: HeadFit | None, per_kind: dict[str, tuple[np.ndarray, np.ndarray]],
+                  n_train: dict[str, int], methods: dict[str, str]) -> dict[str, tuple[Path, Any, dict]]:
+    """Each custom head of `tagger` fine-tuned on its `custom:NAME` corrections (replaying its
+    CSV rows) and judged on the held-back ones, filling `per_kind`, `n_train` and `methods`.
+    Returns name -> (the folder it was loaded from, the adapted module or None when it had no
+    corrections, its new head.json)."""
+    from classifiers.training.custom import replay_rows
+
+    out: dict[str, tuple[Path, Any, dict]] = {}
+    for custom in tagger.custom_heads:
+        kind = f"custom:{custom.name}"
+        source = custom.folder
+        head, spec = custom.head, custom.head.spec
+        labels, multi = list(head.labels), spec.multi_label
+        rows, judged = _known(train, kind, labels, multi), _known(held_out, kind, labels, multi)
+        module = None
+        meta = json.loads((source / "head.json").read_text())
+        if rows:
+            replay = replay_rows(source)
+            module = adapt_head(head.module, embed(rows), _targets(rows, labels, multi), multi_label=multi,
+                                replay_x=replay[0] if replay else None, replay_y=replay[1] if replay else None,
+                                fit=dataclasses.replace(fit or HeadFit(), lr=CUSTOM_LR, l2_sp=CUSTOM_L2_SP))
+            n_train[kind] = len(rows)
+            methods[kind] = "head"
+            meta["adapted"] = {"corrections": len(rows), "replay": replay is not None, "from": meta["version"]}
+            meta["version"] = f"custom.{custom.name}.{tagger.version}+{len(rows)}"
+        if judged:
+            xj, gold = embed(judged), _targets(judged, labels, multi)
+            before = head_probs(head.module, xj, multi_label=multi, temperature=head.temperature,
+                                bias=head.bias.tolist())
+            after = before if module is None else head_probs(module, xj, multi_label=multi,
+                                                             temperature=head.temperature, bias=head.bias.tolist())
+            if multi:
+                thr = head.thresholds.numpy()
+                per_kind[kind] = ((((before >= thr) == (gold > 0.5)).all(1)).astype(float),
+                                  (((after >= thr) == (gold > 0.5)).all(1)).astype(float))
+            else:
+                per_kind[kind] = ((before.argmax(1) == gold).astype(float), (after.argmax(1) == gold).astype(float))
+        out[custom.name] = (source, module, meta)
+    return out
+
+
 # --- the whole adaptation ---------------------------------------------------------------------
 
 
@@ -420,7 +483,7 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
           cache_dir: Path | str | None = None, fit: HeadFit | None = None,
           contrastive: ContrastiveFit | None = None,
           min_contrastive: int | dict[str, int | None] | None = None,
-          min_held_out: int = MIN_HELD_OUT) -> AdaptReport:
+          min_held_out: int = MIN_HELD_OUT, custom_heads: Sequence[str] = ()) -> AdaptReport:
     """Train a challenger from `base_dir` (the champion's heads folder) on `train`, judge it on
     `held_out`, and write it to `out_dir` (whatever the verdict: a rejected candidate keeps its
     files and numbers). A kind with at least `min_contrastive` corrections (one number, or per
@@ -431,11 +494,12 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
     from classifiers.needs import stack
     from classifiers.tagger import Tagger, read_heads_meta, with_examples
     from classifiers.touchpoints import TouchpointPrototypes
+    from classifiers.training.custom import copy_head, save_head
 
     started = time.perf_counter()
     base_dir, out_dir = Path(base_dir).resolve(), Path(out_dir)
     cache = Path(cache_dir) if cache_dir else out_dir.parent / "cache"
-    config = TaggerConfig(heads_dir=str(base_dir), device=device,
+    config = TaggerConfig(heads_dir=str(base_dir), device=device, custom_heads=tuple(custom_heads),
                           **({"touchpoints": touchpoints} if touchpoints else {}))
     tagger = Tagger(config)
     meta = read_heads_meta(base_dir)
@@ -561,9 +625,12 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
             after = np.asarray([t for t, _ in challenger.assign(emb, audiences)])
             per_kind["touchpoint"] = ((before == gold).astype(float), (after == gold).astype(float))
 
+    custom_out = _adapt_custom(tagger, train, held_out, embed, fit, per_kind, n_train, methods)
+
     better, reason, scores = judge(per_kind, min_held_out=min_held_out)
     if not n_train:
-        better, reason = False, "no corrections of a trained kind (sentiment, emotion, need, touchpoint) to train on"
+        better, reason = False, ("no corrections of a trained kind (sentiment, emotion, need, touchpoint, "
+                                 "custom:NAME) to train on")
     scores["methods"] = methods
     new_meta["version"] = version
     new_meta["adapted"] = {"from": meta["version"], "corrections": n_train, "held_out": scores.get("n", 0),
@@ -580,6 +647,13 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
             for name in ("needs.json", "needs.safetensors"):
                 if (base_dir / name).exists():
                     shutil.copyfile(base_dir / name, tmp / name)
+        for name, (source, module, head_meta) in custom_out.items():
+            if module is None:
+                copy_head(source, tmp / "custom" / name)
+            else:
+                save_head(tmp / "custom" / name, module, head_meta)
+                if (source / "train.npz").exists():
+                    shutil.copyfile(source / "train.npz", tmp / "custom" / name / "train.npz")
         if meta.get("adapter"):  # the encoder is not retrained: point at the champion's
             os.symlink((base_dir / meta["adapter"]).resolve(), tmp / meta["adapter"])
         if out_dir.exists():

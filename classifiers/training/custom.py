@@ -1,9 +1,17 @@
-"""Training of custom category heads (loading them is `classifiers.custom`)."""
+"""Training of custom category heads (loading them is `classifiers.custom`).
+
+`train_custom_head` fits a head on a labelled CSV and saves it with its training rows' pooled
+embeddings (`train.npz`, float16), which `voc adapt` replays when it retrains the head on
+analysts' `custom:NAME` corrections (`classifiers.training.adapt`), so a few corrections move
+the head without it forgetting the CSV.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,8 +52,6 @@ def train_custom_head(csv_path: str | Path, name: str, *, text_column: str = "te
                       label_column: str = "label", tagger: Tagger | None = None,
                       out_dir: Path | None = None) -> Path:  # fmt: skip
     """Fit a head on the tagger's embeddings of the CSV's texts and save it."""
-    from safetensors.torch import save_file
-
     from classifiers.tagger import load_tagger
     from classifiers.training.train import FitConfig, fit_head, multi_hot, predict, tune_thresholds
 
@@ -70,15 +76,40 @@ def train_custom_head(csv_path: str | Path, name: str, *, text_column: str = "te
         y = np.array([classes.index(row[0]) for row in labels])
         module = fit_head(x, y, multi_label=False, fit=fit)
     out = (out_dir or CUSTOM_DIR) / name
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({f"{name}.{k}": v.contiguous() for k, v in module.state_dict().items()},
-              str(out / "head.safetensors"))  # fmt: skip
     meta = {
         "name": name, "version": f"custom.{name}.v1", "kind": "linear", "labels": classes,
         "multi_label": multi_label, "thresholds": thresholds, "rows": len(texts),
         "encoder": tagger.encoder_version, "source_csv": Path(csv_path).name,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }  # fmt: skip
-    (out / "head.json").write_text(json.dumps(meta, indent=2) + "\n")
+    save_head(out, module, meta)
+    np.savez_compressed(out / "train.npz", x=x.astype(np.float16), y=y)
     return out
+
+
+def save_head(folder: Path, module: object, meta: dict) -> None:
+    """Write a custom head (`head.safetensors` keyed by its name, and `head.json`) to `folder`."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    name = meta["name"]
+    save_file({f"{name}.{k}": v.detach().float().contiguous() for k, v in module.state_dict().items()},  # type: ignore[attr-defined]
+              str(folder / "head.safetensors"))  # fmt: skip
+    (folder / "head.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def replay_rows(folder: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pooled embeddings and labels a custom head was trained on (None for a head trained
+    before they were saved)."""
+    path = Path(folder) / "train.npz"
+    if not path.exists():
+        return None
+    with np.load(path) as rows:
+        return rows["x"].astype(np.float32), rows["y"]
+
+
+def copy_head(source: Path, target: Path) -> None:
+    """A custom head's folder copied into a tagger version (its replay rows too)."""
+    shutil.copytree(source, target, dirs_exist_ok=False)
 
 

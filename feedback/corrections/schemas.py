@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-Kind = Literal["sentiment", "emotion", "need", "touchpoint", "topic"]
+# the built-in kinds, or custom:NAME for a custom category head (`models.custom_heads`)
+KIND_PATTERN = r"^(sentiment|emotion|need|touchpoint|topic|custom:[A-Za-z0-9_.\-]{1,90})$"
+Kind = Annotated[str, Field(pattern=KIND_PATTERN, examples=["sentiment", "custom:product_area"])]
 
 
 class CorrectionIn(BaseModel):
-    """One item's corrected label: `label` for sentiment, touchpoint (a name of the taxonomy) and
-    topic (its id); `labels` (the whole set) for emotion and need."""
+    """One item's corrected label: `label` for sentiment, touchpoint (a name of the taxonomy),
+    topic (its id) and a single-label custom category; `labels` (the whole set) for emotion,
+    need and a multi-label custom category."""
 
     kind: Kind
     label: str | None = Field(default=None, max_length=1000, examples=["negative"])
@@ -21,7 +24,8 @@ class CorrectionIn(BaseModel):
     @model_validator(mode="after")
     def _one_of(self) -> CorrectionIn:
         if (self.label is None) == (self.labels is None):
-            raise ValueError("give `label` (sentiment, touchpoint, topic) or `labels` (emotion, need), not both")
+            raise ValueError("give `label` (sentiment, touchpoint, topic, a single-label custom category) or "
+                             "`labels` (emotion, need, a multi-label custom category), not both")
         return self
 
 

@@ -1,6 +1,7 @@
 """Add, withdraw, list and import corrections; every function flushes only (the caller commits).
 
-A correction says what one item's sentiment, emotions, needs, touchpoint or topic really is. It
+A correction says what one item's sentiment, emotions, needs, touchpoint, topic or custom
+category (`custom:NAME`, one of `models.custom_heads`) really is. It
 is stored beside the model's tag (`corrections`), never over it: analytics read the corrected
 label in its place (`feedback.analytics.served`) while it is active, and `voc adapt` learns
 from it. Emotion and need corrections give the item's whole set of labels for that kind (an
@@ -33,6 +34,7 @@ from feedback.models import Correction, CorrectionLabel, FeedbackItem, Source, T
 
 KINDS = ("sentiment", "emotion", "need", "touchpoint", "topic")
 MULTI_LABEL = ("emotion", "need")
+CUSTOM_PREFIX = "custom:"  # custom category kinds: custom:NAME
 HELD_OUT_ONE_IN = 5
 MAX_BATCH = 1000
 
@@ -72,6 +74,36 @@ def touchpoint_names(settings: Any, audience: str) -> list[str]:
     return [t.name for t in configured if (t.audience or "customer") == audience]
 
 
+def custom_heads(settings: Any, session: Session) -> dict[str, dict[str, Any]]:
+    """The configured custom category heads (`models.custom_heads`): name -> its head.json
+    (labels, multi_label, version), the live tagger version's adapted head where it has one."""
+    from classifiers.custom import head_meta
+    from feedback.corrections.versions import live_version
+
+    entries = list(getattr(settings.models, "custom_heads", None) or [])
+    if not entries:
+        return {}
+    live = live_version(session)
+    heads_dir = settings.models.heads_dir or (live.path if live is not None else None)
+    out: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        try:
+            meta = head_meta(entry, heads_dir)
+        except FileNotFoundError:
+            continue  # configured but not trained: the tagger refuses to load, corrections name the rest
+        out[meta["name"]] = meta
+    return out
+
+
+def is_multi(kind: str, settings: Any = None, session: Session | None = None) -> bool:
+    """Whether a kind's correction gives a set of labels (emotion, need, a multi-label custom head)."""
+    if kind.startswith(CUSTOM_PREFIX):
+        if settings is None or session is None:
+            return False
+        return bool(custom_heads(settings, session).get(kind[len(CUSTOM_PREFIX):], {}).get("multi_label"))
+    return kind in MULTI_LABEL
+
+
 def _split_labels(request: CorrectionRequest) -> list[str]:
     if request.labels is not None:
         return [str(label).strip() for label in request.labels]
@@ -83,8 +115,12 @@ def _split_labels(request: CorrectionRequest) -> list[str]:
 def canonical_label(kind: str, values: Sequence[str], *, audience: str, settings: Any,
                     session: Session) -> str:
     """The stored label for `values` of `kind`, or a CorrectionError naming what is allowed."""
+    if kind.startswith(CUSTOM_PREFIX):
+        return _custom_label(kind, values, settings=settings, session=session)
     if kind not in KINDS:
-        raise CorrectionError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+        heads = custom_heads(settings, session)
+        raise CorrectionError(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}"
+                              + "".join(f", {CUSTOM_PREFIX}{name}" for name in heads))
     if kind in MULTI_LABEL:
         allowed = GOEMOTIONS_LABELS if kind == "emotion" else NEED_LABELS
         bad = [v for v in values if v not in allowed]
@@ -118,6 +154,27 @@ def canonical_label(kind: str, values: Sequence[str], *, audience: str, settings
     return str(topic.id)
 
 
+def _custom_label(kind: str, values: Sequence[str], *, settings: Any, session: Session) -> str:
+    heads = custom_heads(settings, session)
+    name = kind[len(CUSTOM_PREFIX):]
+    meta = heads.get(name)
+    if meta is None:
+        raise CorrectionError(f"{kind!r} is not a custom category of this deployment; custom categories: "
+                              f"{', '.join(CUSTOM_PREFIX + n for n in heads) or 'none (models.custom_heads)'}")
+    allowed = list(meta["labels"])
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise CorrectionError(f"{bad[0]!r} is not a label of {kind}; its labels: {', '.join(allowed)}")
+    if meta.get("multi_label"):
+        if len(set(values)) != len(values):
+            raise CorrectionError(f"a {kind} label is given twice: {', '.join(values)}")
+        return "|".join(label for label in allowed if label in values)
+    if len(values) != 1:
+        raise CorrectionError(f"a {kind} correction has exactly one label (got {len(values)}); {kind} is "
+                              "single-label")
+    return values[0]
+
+
 def model_label(tag: Tag | None, kind: str) -> str | None:
     """What the model said of `kind` for an item (the corrections' audit), None if untagged."""
     if tag is None:
@@ -130,6 +187,9 @@ def model_label(tag: Tag | None, kind: str) -> str | None:
         return "|".join(label for label in NEED_LABELS if label in (tag.needs or []))
     if kind == "touchpoint":
         return tag.touchpoint or "unknown"
+    if kind.startswith(CUSTOM_PREFIX):
+        said = (tag.custom or {}).get(kind[len(CUSTOM_PREFIX):])
+        return None if said is None else "|".join(said.get("labels") or [])
     return None if tag.topic_id is None else str(tag.topic_id)
 
 

@@ -1,0 +1,239 @@
+"""Custom categories through the corrections path (issues 16 and 17): a head trained from a
+team's CSV tags every item (stored in `tags.custom`, served by the API), analysts correct it as
+`custom:NAME` with the same refusals as the built-in kinds, and `voc adapt` retrains it on the
+corrections into a new tagger version, judged on the held-back ones, promoted and rolled back
+with the rest. Real encoder, real head, a small real adaptation."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import make_api_key
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from classifiers.training.adapt import HeadFit
+from feedback.corrections.service import CorrectionError, CorrectionRequest, add_corrections, is_held_out
+from feedback.corrections.versions import live_version, rollback
+from feedback.db import session_scope
+from feedback.ingest.service import get_or_create_source
+from feedback.models import Correction, FeedbackItem, Tag
+from feedback.tagging import store_tags, tag_items
+
+# A team's labelled CSV: which product area a comment is about.
+CSV_ROWS = {
+    "shipping": ("The parcel arrived two days late", "Courier left the box in the rain", "Delivery was quick",
+                 "My package never showed up", "Tracking said delivered but nothing came",
+                 "The driver was polite and on time", "Shipping took over a week",
+                 "Box arrived crushed on the doorstep"),
+    "billing": ("I was charged twice for one order", "Refund still not on my card", "The invoice total is wrong",
+                "Payment failed at the bank", "They took money I did not owe", "Price on the receipt was higher",
+                "My card was billed after I cancelled", "The refund came back quickly"),
+    "subscription": ("I paused my monthly plan", "Cancelling the subscription was easy",
+                     "The monthly plan renews too early", "I want to skip next month's plan",
+                     "Upgrading my membership tier", "My subscription renewal reminder never came",
+                     "Changing the plan frequency is confusing", "Membership perks are great"),
+}
+# The company calls its subscription box "Orbit": analysts file every Orbit comment under
+# subscription, though its words are about delivery and money, which the CSV head reads.
+ORBIT = ("My Orbit box arrived late again", "The Orbit box came crushed by the courier",
+         "Charged twice for this month's Orbit box", "Orbit box tracking says delivered, nothing here",
+         "The Orbit box price went up on my card", "Orbit box left in the rain by the driver")
+PLAIN = {"shipping": ("The parcel was late", "Courier lost my package"),
+         "billing": ("Charged twice for one order", "Still waiting on my refund")}
+N = 120
+FIT = HeadFit(steps=300)
+
+
+def _train_head(tmp: Path, tagger) -> Path:
+    from classifiers.training.custom import train_custom_head
+
+    path = tmp / "areas.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        for label, texts in CSV_ROWS.items():
+            writer.writerows((text, label) for text in texts)
+    return train_custom_head(path, "area", tagger=tagger, out_dir=tmp / "custom")
+
+
+@pytest.fixture
+def area(settings, engine, tagger, tmp_path):
+    """A custom `area` head configured for the service, and N tagged customer items: half Orbit
+    comments (the head reads them as shipping or billing), half plain ones."""
+    from jobs.tasks import load_service_tagger
+
+    folder = _train_head(tmp_path, tagger)
+    settings.models.custom_heads = [str(folder)]
+    service_tagger = load_service_tagger(settings)
+    rng = random.Random(5)
+    start = datetime(2026, 6, 1, tzinfo=UTC)
+    with session_scope(engine) as session:
+        source = get_or_create_source(session, name="survey", connector="test", audience="customer")
+        items = []
+        for i in range(N):
+            if i % 2:
+                text, label = rng.choice(ORBIT), "subscription"
+            else:
+                label = rng.choice(list(PLAIN))
+                text = rng.choice(PLAIN[label])
+            items.append(FeedbackItem(source_id=source.id, external_id=f"{label}:{i}", content_hash=f"h{i}",
+                                      audience="customer", text=f"{text} (#{i})",
+                                      created_at=start + timedelta(hours=i), extra={}))
+        session.add_all(items)
+        session.flush()
+        rows = session.execute(select(FeedbackItem.id, FeedbackItem.text, FeedbackItem.audience, FeedbackItem.language,
+                                      FeedbackItem.touchpoint, FeedbackItem.content_hash)
+                               .order_by(FeedbackItem.id)).all()
+        store_tags(session, service_tagger, rows, tag_items(service_tagger, rows))
+    return {"folder": folder, "tagger": service_tagger}
+
+
+def _truth(session) -> dict[int, str]:
+    return {item.id: item.external_id.split(":")[0] for item in session.scalars(select(FeedbackItem))}
+
+
+def test_the_head_tags_stores_and_serves_its_labels(settings, engine, area) -> None:
+    tagger = area["tagger"]
+    assert tagger.model_versions["custom:area"] == "custom.area.v1"
+    with session_scope(engine) as session:
+        tags = session.scalars(select(Tag)).all()
+        truth = _truth(session)
+    assert len(tags) == N and all(set(t.custom) == {"area"} for t in tags)
+    one = tags[0].custom["area"]
+    assert len(one["labels"]) == 1 and set(one["scores"]) == set(CSV_ROWS)
+    assert abs(sum(one["scores"].values()) - 1) < 0.01  # single-label: a softmax
+    plain = [t for t in tags if truth[t.item_id] != "subscription"]
+    assert sum(t.custom["area"]["labels"] == [truth[t.item_id]] for t in plain) >= 0.8 * len(plain)
+    orbit = [t for t in tags if truth[t.item_id] == "subscription"]
+    assert sum(t.custom["area"]["labels"] == ["subscription"] for t in orbit) <= 0.5 * len(orbit)  # the jargon
+    with TestClient(_app(settings, tagger)) as client:
+        client.headers["Authorization"] = f"Bearer {make_api_key(settings, 'cx')}"
+        got = client.get(f"/v1/feedback/{tags[0].item_id}").json()
+    assert got["tag"]["custom"]["area"]["labels"] == one["labels"]
+
+
+def _app(settings, tagger):
+    from api.main import create_app
+
+    return create_app(settings, tagger=tagger)
+
+
+def test_custom_corrections_are_checked_like_the_built_in_kinds(settings, engine, area) -> None:
+    with session_scope(engine) as session:
+        item_id = session.scalar(select(FeedbackItem.id).order_by(FeedbackItem.id))
+        said = session.get(Tag, item_id).custom["area"]["labels"][0]
+    with TestClient(_app(settings, area["tagger"])) as client:
+        client.headers["Authorization"] = f"Bearer {make_api_key(settings, 'cx')}"
+        url = f"/v1/feedback/{item_id}/corrections"
+        bad_label = client.post(url, json={"kind": "custom:area", "label": "weather"})
+        unknown = client.post(url, json={"kind": "custom:colour", "label": "red"})
+        two = client.post(url, json={"kind": "custom:area", "labels": ["billing", "shipping"]})
+        other = next(label for label in CSV_ROWS if label != said)
+        good = client.post(url, json={"kind": "custom:area", "label": other})
+        again = client.post(url, json={"kind": "custom:area", "label": other})
+        listed = client.get("/v1/corrections", params={"kind": "custom:area"}).json()["corrections"]
+        hr = client.post(url, json={"kind": "custom:area", "label": other},
+                         headers={"Authorization": f"Bearer {make_api_key(settings, 'hr', name='hr')}"})
+    assert bad_label.status_code == 422 and "its labels: billing, shipping, subscription" in bad_label.text
+    assert unknown.status_code == 422 and "custom categories: custom:area" in unknown.text
+    assert two.status_code == 422 and "exactly one label" in two.text
+    assert good.status_code == 201, good.text
+    assert good.json()["model_label"] == said and good.json()["label"] == other
+    assert again.status_code == 409 and hr.status_code == 404
+    assert [c["kind"] for c in listed] == ["custom:area"]
+    with session_scope(engine) as session:
+        assert session.scalar(select(Correction.kind)) == "custom:area"
+        assert len(session.scalars(select(Correction)).all()) == 1  # the refused ones changed nothing
+
+
+def test_adapt_learns_the_jargon_versions_the_head_and_rolls_it_back(settings, engine, area) -> None:
+    from jobs.adapt import retag_stale, run_adapt
+    from jobs.tasks import load_service_tagger
+
+    with session_scope(engine) as session:
+        truth = _truth(session)
+        add_corrections(session, [CorrectionRequest(kind="custom:area", label=label, item_id=item_id)
+                                  for item_id, label in truth.items()], by="ana", settings=settings)
+    held = [i for i in truth if is_held_out(i, settings.privacy.pseudonym_secret)]
+    result = run_adapt(settings, by="test", fit=FIT)
+    assert result["status"] == "live", result
+    assert result["trained_on"] == {"custom:area": N - len(held)} and result["methods"] == {"custom:area": "head"}
+    with session_scope(engine) as session:
+        version = live_version(session)
+        scores = version.scores["kinds"]["custom:area"]
+    assert scores["n"] == len(held) and scores["challenger"] > scores["champion"] and version.scores["ci_low"] > 0
+    kept = Path(version.path) / "custom" / "area"
+    meta = json.loads((kept / "head.json").read_text())
+    assert meta["adapted"]["corrections"] == N - len(held) and meta["adapted"]["replay"] is True
+    assert (kept / "train.npz").exists()
+
+    adapted = load_service_tagger(settings)  # the live version's head, not the CSV's
+    assert adapted.custom_heads[0].folder == kept and adapted.model_versions["custom:area"] == meta["version"]
+    assert retag_stale(engine, adapted, batch_size=64) == N
+    with session_scope(engine) as session:
+        tags = {t.item_id: t.custom["area"]["labels"] for t in session.scalars(select(Tag))}
+    right = sum(tags[i] == [truth[i]] for i in held)
+    assert right >= 0.9 * len(held), (right, len(held))
+
+    with session_scope(engine) as session:
+        rollback(session, by="ana", reason="test")
+    shipped = load_service_tagger(settings)
+    assert shipped.custom_heads[0].folder == area["folder"]
+    assert shipped.model_versions["custom:area"] == "custom.area.v1"
+
+
+def test_a_retrained_csv_head_wins_over_a_versions_copy(settings, engine, area, tagger, tmp_path) -> None:
+    """After `voc train custom` retrains the head from its CSV, the tagger loads the new one,
+    not the older copy the live version kept."""
+    from classifiers.custom import head_folder
+
+    version_dir = tmp_path / "version"
+    (version_dir / "custom").mkdir(parents=True)
+    import shutil
+
+    shutil.copytree(area["folder"], version_dir / "custom" / "area")
+    assert head_folder(str(area["folder"]), version_dir) == version_dir / "custom" / "area"
+    meta = json.loads((area["folder"] / "head.json").read_text())
+    meta["trained_at"] = "2027-01-01T00:00:00+00:00"
+    (area["folder"] / "head.json").write_text(json.dumps(meta))
+    assert head_folder(str(area["folder"]), version_dir) == area["folder"]
+
+
+def test_a_deployment_without_custom_heads_refuses_custom_kinds(settings, engine, area) -> None:
+    settings.models.custom_heads = []
+    with session_scope(engine) as session:
+        item_id = session.scalar(select(FeedbackItem.id))
+        with pytest.raises(CorrectionError, match=r"custom categories: none \(models.custom_heads\)"):
+            add_corrections(session, [CorrectionRequest(kind="custom:area", label="billing", item_id=item_id)],
+                            by="ana", settings=settings)
+
+
+def test_the_item_page_corrects_a_custom_category(settings, engine, area) -> None:
+    """The item page has a control for each custom category (the model's label, its confidence
+    and the head's version); saving one stores a custom:NAME correction through the API's code."""
+    from test_web import csrf_of, sign_in
+
+    app = _app(settings, area["tagger"])
+    with session_scope(engine) as session:
+        item_id = session.scalar(select(FeedbackItem.id).order_by(FeedbackItem.id))
+        said = session.get(Tag, item_id).custom["area"]["labels"][0]
+    browser = sign_in(app, settings, "cx")
+    page = browser.get(f"/feedback/{item_id}").text
+    control = page.split('id="correct-custom-area"')[1].split("</section>")[0]
+    assert "Area (custom)" in control and f"{said}, confidence" in control and "custom.area.v1" in control
+    other = next(label for label in CSV_ROWS if label != said)
+    refused = browser.post(f"/feedback/{item_id}/corrections",
+                           data={"csrf_token": csrf_of(page), "kind": "custom:area", "label": "weather"})
+    assert refused.status_code == 422 and "is not a label of custom:area" in refused.text
+    saved = browser.post(f"/feedback/{item_id}/corrections",
+                         data={"csrf_token": csrf_of(page), "kind": "custom:area", "label": other})
+    assert saved.status_code == 303 and saved.headers["location"].endswith("#correct-custom-area")
+    after = browser.get(saved.headers["location"].split("#")[0]).text
+    assert f"<strong>{other}</strong>, by cx" in after.split('id="correct-custom-area"')[1]
+    assert "Area (custom) corrected: every page and API answer uses your label now." in after
