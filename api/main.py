@@ -23,6 +23,7 @@ from api.routers import (
     classify,
     compare,
     corrections,
+    custom,
     digests,
     drivers,
     feedback,
@@ -159,7 +160,7 @@ def create_app(settings: Settings | None = None, *, tagger: Any = None) -> FastA
     app.include_router(feedback.router, dependencies=[unicode, Depends(audience_guard(None))],  # no audience: both
                        **keyed)
     app.include_router(classify.router, dependencies=by_audience, **keyed)
-    for analytics in (trends, journey, compare, drivers, quotes):
+    for analytics in (trends, journey, compare, drivers, quotes, custom):
         app.include_router(analytics.router, dependencies=by_audience, **keyed)
     app.include_router(aggregates.router, dependencies=[Depends(audience_guard("customer", also=("bi",)))],
                        **keyed)

@@ -162,3 +162,61 @@ def load_embeddings(session: Session, item_ids: Sequence[int]) -> np.ndarray:
     if missing:
         raise KeyError(f"{len(missing)} items have no stored embedding (first: {missing[:5]}); run `voc tag`")
     return np.stack([found[i] for i in ids]).astype(np.float32) if ids else np.zeros((0, 0), np.float32)
+
+
+def fill_custom(engine: Any, tagger: Any, *, batch_size: int = 1000) -> int:
+    """Give every tagged item the labels of the tagger's custom heads where its tag lacks them or
+    another version of the head made them (a head added or retrained after the item was tagged),
+    from the stored embeddings, without an encoder pass (items without one are encoded). The rest
+    of the tag is left as it is. Returns how many tags were updated; `voc custom fill` runs it."""
+    import torch
+    from sqlalchemy import update
+
+    from feedback.db import session_scope
+
+    heads = list(getattr(tagger, "custom_heads", []))
+    if not heads:
+        return 0
+    done, last = 0, 0
+    while True:
+        with session_scope(engine) as session:
+            rows = session.execute(select(Tag.item_id, Tag.model_versions, Tag.custom).where(Tag.item_id > last)
+                                   .order_by(Tag.item_id).limit(batch_size)).all()
+        if not rows:
+            return done
+        last = rows[-1].item_id
+        stale = [r for r in rows if any((r.model_versions or {}).get(f"custom:{c.name}") != c.version for c in heads)]
+        if not stale:
+            continue
+        ids = [r.item_id for r in stale]
+        with session_scope(engine) as session:
+            stored = dict(session.execute(select(ItemEmbedding.item_id, ItemEmbedding.vector).where(
+                ItemEmbedding.item_id.in_(ids), ItemEmbedding.model == getattr(tagger, "encoder_name", None))).all())
+            missing = [i for i in ids if i not in stored]
+            texts = dict(session.execute(select(FeedbackItem.id, FeedbackItem.text)
+                                         .where(FeedbackItem.id.in_(missing))).all()) if missing else {}
+        x = np.zeros((len(ids), tagger.encoder.dim), np.float32)
+        for k, item_id in enumerate(ids):
+            if item_id in stored:
+                x[k] = np.frombuffer(stored[item_id], dtype="<f2")
+        if missing:
+            encoded = tagger.embed([texts[i] for i in missing])
+            for item_id, vector in zip(missing, encoded, strict=True):
+                x[ids.index(item_id)] = vector
+        pooled = torch.from_numpy(x).to(tagger.device)
+        probs = {}
+        with torch.inference_mode():
+            for c in heads:
+                probs[c.name] = c.head.probabilities(pooled).cpu().numpy()
+        with session_scope(engine) as session:
+            for k, row in enumerate(stale):
+                custom = dict(row.custom or {})
+                versions = dict(row.model_versions or {})
+                for c in heads:
+                    custom[c.name] = {"labels": c.decide(probs[c.name][k]),
+                                      "scores": {label: round(float(p), 4)
+                                                 for label, p in zip(c.head.labels, probs[c.name][k], strict=True)}}
+                    versions[f"custom:{c.name}"] = c.version
+                session.execute(update(Tag).where(Tag.item_id == row.item_id).values(custom=custom,
+                                                                                     model_versions=versions))
+        done += len(stale)

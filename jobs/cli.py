@@ -276,10 +276,11 @@ def classify(
     out.print(f"classified {count} lines into {output}")
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(task: Annotated[str, typer.Argument(help="sentiment|emotions|needs|touchpoint|all|custom")],
           args: Annotated[list[str] | None, typer.Argument(help="extra arguments for the trainer")] = None) -> None:
-    """Retrain a shipped head from ../shared/data (reproduces the committed weights)."""
+    """Retrain a shipped head from ../shared/data (reproduces the committed weights), or train a
+    custom category head from a labelled CSV: `voc train custom --csv FILE --name NAME`."""
     from classifiers.training.train import main as train_main
 
     sys.exit(train_main([task, *(args or [])]))
@@ -307,6 +308,9 @@ app.add_typer(users_app, name="users")
 from jobs.cli_topics import topics_app  # noqa: E402  (voc topics fit|list|show|rename|merge|pin)
 
 app.add_typer(topics_app, name="topics")
+from jobs.cli_custom import app as custom_app  # noqa: E402  (voc custom list|fill)
+
+app.add_typer(custom_app, name="custom")
 from jobs.cli_corrections import corrections_app, models_app  # noqa: E402  (issue 17; lazy imports)
 
 app.add_typer(corrections_app, name="corrections")

@@ -62,13 +62,19 @@ def _train_head(tmp: Path, tagger) -> Path:
     return train_custom_head(path, "area", tagger=tagger, out_dir=tmp / "custom")
 
 
+@pytest.fixture(scope="module")
+def area_head(tmp_path_factory, tagger) -> Path:
+    """The `area` head trained once for the module (so the service tagger with it loads once)."""
+    return _train_head(tmp_path_factory.mktemp("area"), tagger)
+
+
 @pytest.fixture
-def area(settings, engine, tagger, tmp_path):
+def area(settings, engine, area_head):
     """A custom `area` head configured for the service, and N tagged customer items: half Orbit
     comments (the head reads them as shipping or billing), half plain ones."""
     from jobs.tasks import load_service_tagger
 
-    folder = _train_head(tmp_path, tagger)
+    folder = area_head
     settings.models.custom_heads = [str(folder)]
     service_tagger = load_service_tagger(settings)
     rng = random.Random(5)
@@ -98,6 +104,7 @@ def _truth(session) -> dict[int, str]:
     return {item.id: item.external_id.split(":")[0] for item in session.scalars(select(FeedbackItem))}
 
 
+@pytest.mark.backends("sqlite")
 def test_the_head_tags_stores_and_serves_its_labels(settings, engine, area) -> None:
     tagger = area["tagger"]
     assert tagger.model_versions["custom:area"] == "custom.area.v1"
@@ -152,6 +159,7 @@ def test_custom_corrections_are_checked_like_the_built_in_kinds(settings, engine
         assert len(session.scalars(select(Correction)).all()) == 1  # the refused ones changed nothing
 
 
+@pytest.mark.backends("sqlite")
 def test_adapt_learns_the_jargon_versions_the_head_and_rolls_it_back(settings, engine, area) -> None:
     from jobs.adapt import retag_stale, run_adapt
     from jobs.tasks import load_service_tagger
@@ -188,6 +196,7 @@ def test_adapt_learns_the_jargon_versions_the_head_and_rolls_it_back(settings, e
     assert shipped.model_versions["custom:area"] == "custom.area.v1"
 
 
+@pytest.mark.backends("sqlite")
 def test_a_retrained_csv_head_wins_over_a_versions_copy(settings, engine, area, tagger, tmp_path) -> None:
     """After `voc train custom` retrains the head from its CSV, the tagger loads the new one,
     not the older copy the live version kept."""
@@ -197,14 +206,17 @@ def test_a_retrained_csv_head_wins_over_a_versions_copy(settings, engine, area, 
     (version_dir / "custom").mkdir(parents=True)
     import shutil
 
+    trained = tmp_path / "trained" / "area"  # a copy: this test "retrains" it
+    shutil.copytree(area["folder"], trained)
     shutil.copytree(area["folder"], version_dir / "custom" / "area")
-    assert head_folder(str(area["folder"]), version_dir) == version_dir / "custom" / "area"
-    meta = json.loads((area["folder"] / "head.json").read_text())
+    assert head_folder(str(trained), version_dir) == version_dir / "custom" / "area"
+    meta = json.loads((trained / "head.json").read_text())
     meta["trained_at"] = "2027-01-01T00:00:00+00:00"
-    (area["folder"] / "head.json").write_text(json.dumps(meta))
-    assert head_folder(str(area["folder"]), version_dir) == area["folder"]
+    (trained / "head.json").write_text(json.dumps(meta))
+    assert head_folder(str(trained), version_dir) == trained
 
 
+@pytest.mark.backends("sqlite")
 def test_a_deployment_without_custom_heads_refuses_custom_kinds(settings, engine, area) -> None:
     settings.models.custom_heads = []
     with session_scope(engine) as session:
@@ -214,6 +226,7 @@ def test_a_deployment_without_custom_heads_refuses_custom_kinds(settings, engine
                             by="ana", settings=settings)
 
 
+@pytest.mark.backends("sqlite")
 def test_the_item_page_corrects_a_custom_category(settings, engine, area) -> None:
     """The item page has a control for each custom category (the model's label, its confidence
     and the head's version); saving one stores a custom:NAME correction through the API's code."""
@@ -237,3 +250,122 @@ def test_the_item_page_corrects_a_custom_category(settings, engine, area) -> Non
     after = browser.get(saved.headers["location"].split("#")[0]).text
     assert f"<strong>{other}</strong>, by cx" in after.split('id="correct-custom-area"')[1]
     assert "Area (custom) corrected: every page and API answer uses your label now." in after
+
+
+def test_custom_trends_serve_corrected_labels_per_week(settings, engine, area) -> None:
+    """GET /v1/custom/{name}: volume and sentiment per week and label, an analyst's label in place
+    of the head's; unknown names 404, ranges over a year 400."""
+    with session_scope(engine) as session:
+        truth = _truth(session)
+        tags = {t.item_id: t.custom["area"]["labels"][0] for t in session.scalars(select(Tag))}
+        wrong = [i for i, label in tags.items() if label != truth[i]]
+        add_corrections(session, [CorrectionRequest(kind="custom:area", label=truth[i], item_id=i) for i in wrong],
+                        by="ana", settings=settings)
+    with TestClient(_app(settings, area["tagger"])) as client:
+        client.headers["Authorization"] = f"Bearer {make_api_key(settings, 'cx')}"
+        params = {"start": "2026-06-01T00:00:00Z", "end": "2026-06-15T00:00:00Z"}
+        answer = client.get("/v1/custom/area", params=params)
+        unknown = client.get("/v1/custom/colour", params=params)
+        too_long = client.get("/v1/custom/area", params={**params, "start": "2025-01-01T00:00:00Z"})
+        hr = client.get("/v1/custom/area", params={**params, "audience": "employee"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["labels"] == sorted(CSV_ROWS) and body["head_version"] == "custom.area.v1"
+    counts: dict[str, int] = {}
+    for row in body["rows"]:
+        counts[row["label"]] = counts.get(row["label"], 0) + row["n"]
+    expected: dict[str, int] = {}
+    for label in truth.values():
+        expected[label] = expected.get(label, 0) + 1
+    assert counts == expected  # every wrong label corrected: the served counts are the truth
+    assert body["corrected_labels"] == len(wrong) > 0
+    assert sum(row["corrected"] for row in body["rows"]) == len(wrong)
+    assert {row["period"] for row in body["rows"]} == {"2026-W23"}
+    row = next(r for r in body["rows"] if r["label"] == "billing")
+    low, high = row["share_negative_ci"]
+    assert low <= row["share_negative"] <= high
+    assert unknown.status_code == 404 and "custom categories: area" in unknown.text
+    assert too_long.status_code == 400 and "at most 53 weeks" in too_long.text
+    assert hr.status_code == 403
+
+
+def test_employee_custom_cells_follow_the_minimum_group_size(settings, engine, area) -> None:
+    """An employee week with a one-person label: that cell and its complement are hidden, every
+    shown cell holds at least the minimum of distinct respondents."""
+    tagger = area["tagger"]
+    texts = ["My Orbit box arrived late again"] * 7 + ["Charged twice for one order"] * 6 + \
+        ["I paused my monthly plan"]
+    start = datetime(2026, 6, 8, 9, tzinfo=UTC)
+    with session_scope(engine) as session:
+        source = get_or_create_source(session, name="pulse", connector="test", audience="employee")
+        session.add_all(FeedbackItem(source_id=source.id, external_id=f"e{i}", content_hash=f"e{i}",
+                                     audience="employee", text=text, author=f"person{i}",
+                                     created_at=start + timedelta(hours=i), extra={})
+                        for i, text in enumerate(texts))
+        session.flush()
+        rows = session.execute(select(FeedbackItem.id, FeedbackItem.text, FeedbackItem.audience, FeedbackItem.language,
+                                      FeedbackItem.touchpoint, FeedbackItem.content_hash)
+                               .where(FeedbackItem.audience == "employee")).all()
+        store_tags(session, tagger, rows, tag_items(tagger, rows))
+        labels = [t.custom["area"]["labels"][0] for t in session.scalars(
+            select(Tag).join(FeedbackItem, FeedbackItem.id == Tag.item_id).where(FeedbackItem.audience == "employee"))]
+    with TestClient(_app(settings, tagger)) as client:
+        client.headers["Authorization"] = f"Bearer {make_api_key(settings, 'hr')}"
+        answer = client.get("/v1/custom/area", params={"audience": "employee", "start": "2026-06-08T00:00:00Z",
+                                                       "end": "2026-06-15T00:00:00Z"})
+        daily = client.get("/v1/custom/area", params={"audience": "employee", "touchpoint": "x", "segment": "y"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    small = {label for label in set(labels) if labels.count(label) < 5}
+    assert small and small <= {s["label"] for s in body["suppressed"]}
+    assert all(row["n"] >= 5 for row in body["rows"])
+    hidden = sum(labels.count(s["label"]) for s in body["suppressed"])
+    assert hidden >= 5 or not body["rows"]  # complementary: total minus the shown never singles one out
+    assert daily.status_code == 400 and "at most 1 dimension filter" in daily.text
+
+
+@pytest.mark.backends("sqlite")
+def test_voc_custom_fill_labels_items_tagged_before_the_head_was_added(settings, engine, area, tagger,
+                                                                       monkeypatch, tmp_path) -> None:
+    """Items tagged without the head get its labels from their stored embeddings (no re-tag of
+    the rest), the same labels the tagger gives; a retrained head (v2) relabels them all."""
+    from typer.testing import CliRunner
+
+    from classifiers.training.custom import train_custom_head
+    from feedback.config import get_settings
+    from jobs.cli import app
+
+    with session_scope(engine) as session:
+        before = {t.item_id: (t.custom["area"]["labels"], t.sentiment) for t in session.scalars(select(Tag))}
+        for tag in session.scalars(select(Tag)).all()[:30]:
+            tag.custom = None
+            tag.model_versions = {k: v for k, v in tag.model_versions.items() if k != "custom:area"}
+    monkeypatch.setenv("VOC_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("VOC_VAR_DIR", str(settings.var_dir))
+    import shutil
+
+    folder = tmp_path / "custom" / "area"  # a copy: this test retrains it
+    shutil.copytree(area["folder"], folder)
+    monkeypatch.setenv("VOC_MODELS__CUSTOM_HEADS", json.dumps([str(folder)]))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        listed = runner.invoke(app, ["custom", "list"])
+        filled = runner.invoke(app, ["custom", "fill"])
+        again = runner.invoke(app, ["custom", "fill"])
+        train_custom_head(area["folder"].parent.parent / "areas.csv", "area", tagger=tagger,
+                          out_dir=folder.parent)  # retrained from the CSV: v2
+        monkeypatch.setattr("classifiers.tagger._CACHE", {})  # a new process would load it afresh
+        retrained = runner.invoke(app, ["custom", "fill"])
+    finally:
+        get_settings.cache_clear()
+    assert "custom.area.v1" in listed.output and "billing, shipping, subscription" in listed.output
+    assert filled.exit_code == 0 and "labelled 30 items with area (custom.area.v1)" in filled.output, filled.output
+    assert "labelled 0 items" in again.output
+    assert f"labelled {N} items with area (custom.area.v2)" in retrained.output, retrained.output
+    with session_scope(engine) as session:
+        after = {t.item_id: (t.custom["area"]["labels"], t.sentiment) for t in session.scalars(select(Tag))}
+        versions = {t.model_versions["custom:area"] for t in session.scalars(select(Tag))}
+    assert versions == {"custom.area.v2"}
+    same = sum(after[i] == before[i] for i in before)
+    assert same >= 0.95 * N  # float16 stored embeddings: the tagger's own labels, bar a rare tie

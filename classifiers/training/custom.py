@@ -77,7 +77,7 @@ def train_custom_head(csv_path: str | Path, name: str, *, text_column: str = "te
         module = fit_head(x, y, multi_label=False, fit=fit)
     out = (out_dir or CUSTOM_DIR) / name
     meta = {
-        "name": name, "version": f"custom.{name}.v1", "kind": "linear", "labels": classes,
+        "name": name, "version": f"custom.{name}.v{_next_number(out)}", "kind": "linear", "labels": classes,
         "multi_label": multi_label, "thresholds": thresholds, "rows": len(texts),
         "encoder": tagger.encoder_version, "source_csv": Path(csv_path).name,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -85,6 +85,15 @@ def train_custom_head(csv_path: str | Path, name: str, *, text_column: str = "te
     save_head(out, module, meta)
     np.savez_compressed(out / "train.npz", x=x.astype(np.float16), y=y)
     return out
+
+
+def _next_number(folder: Path) -> int:
+    """1 for a new head, else one more than the version it replaces (tags name the version, so
+    `voc custom fill` knows which items a retrained head has not labelled yet)."""
+    try:
+        return int(json.loads((folder / "head.json").read_text())["version"].rsplit(".v", 1)[1]) + 1
+    except (FileNotFoundError, KeyError, IndexError, ValueError):
+        return 1
 
 
 def save_head(folder: Path, module: object, meta: dict) -> None:
