@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -369,3 +370,42 @@ def test_voc_custom_fill_labels_items_tagged_before_the_head_was_added(settings,
     assert versions == {"custom.area.v2"}
     same = sum(after[i] == before[i] for i in before)
     assert same >= 0.95 * N  # float16 stored embeddings: the tagger's own labels, bar a rare tie
+
+
+@pytest.mark.backends("sqlite")
+def test_suggestions_for_a_custom_category_pick_the_items_its_head_is_torn_on(settings, engine, area) -> None:
+    from feedback.corrections.suggestions import custom_uncertainty
+
+    with session_scope(engine) as session:
+        scores = {t.item_id: t.custom["area"]["scores"] for t in session.scalars(select(Tag))}
+    unc = dict(zip(scores, custom_uncertainty(list(scores.values())), strict=True))
+    with TestClient(_app(settings, area["tagger"])) as client:
+        client.headers["Authorization"] = f"Bearer {make_api_key(settings, 'cx')}"
+        got = client.get("/v1/corrections/suggestions", params={"kind": "custom:area", "limit": 10})
+        unknown = client.get("/v1/corrections/suggestions", params={"kind": "custom:colour"})
+    assert got.status_code == 200, got.text
+    picked = got.json()["suggestions"]
+    assert len(picked) == 10 and all(s["kind"] == "custom:area" for s in picked)
+    assert all(s["model_label"] in CSV_ROWS for s in picked)
+    median = sorted(unc.values())[len(unc) // 2]
+    assert sum(unc[s["item_id"]] >= median for s in picked) >= 7  # mostly the uncertain half
+    assert unknown.status_code == 404 and "custom categories: custom:area" in unknown.text
+    assert custom_uncertainty([{"a": 0.5, "b": 0.5}])[0] == 1.0  # torn
+    assert custom_uncertainty([{"a": 0.9, "b": 0.05}])[0] == pytest.approx(0.2)  # multi-label: 0.9 is 0.4 from 0.5
+
+
+@pytest.mark.backends("sqlite")
+def test_the_label_queue_offers_a_custom_category(settings, engine, area) -> None:
+    from test_web import csrf_of, sign_in
+
+    browser = sign_in(_app(settings, area["tagger"]), settings, "cx")
+    page = browser.get("/corrections", params={"kind": "custom:area", "limit": 10}).text
+    assert '<option value="custom:area" selected>area (custom)</option>' in page
+    first = re.search(r'<li class="suggestion" id="item-(\d+)"', page).group(1)
+    assert f"Area (custom) of item #{first}" in page
+    saved = browser.post(f"/feedback/{first}/corrections", data={
+        "csrf_token": csrf_of(page), "kind": "custom:area", "label": "subscription",
+        "next": "/corrections?audience=customer&kind=custom%3Aarea&limit=10&done=" + first})
+    assert saved.status_code == 303
+    after = browser.get(saved.headers["location"]).text
+    assert f'href="/feedback/{first}#correct-custom-area"' in after and f'id="item-{first}"' not in after

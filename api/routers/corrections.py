@@ -34,6 +34,7 @@ from feedback.corrections.versions import describe_versions
 from feedback.models import Correction, FeedbackItem
 
 router = APIRouter(tags=["corrections"])
+SUGGESTED_KINDS = r"^(sentiment|touchpoint|custom:[A-Za-z0-9_.\-]{1,90})$"
 
 
 def out(row: Correction, audience: str, multi_custom: frozenset[str] = frozenset()) -> CorrectionOut:
@@ -127,8 +128,9 @@ def list_corrections(
 
 @router.get("/v1/corrections/suggestions", response_model=SuggestionsOut)
 def get_suggestions(
-    request: Request, session: SessionDep, principal: PrincipalDep,
-    kind: Literal["sentiment", "touchpoint"] = "sentiment",
+    request: Request, session: SessionDep, settings: SettingsDep, principal: PrincipalDep,
+    kind: Annotated[str, Query(pattern=SUGGESTED_KINDS, description="sentiment, touchpoint or custom:NAME")]
+    = "sentiment",
     audience: Literal["customer", "employee"] | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
 ) -> SuggestionsOut:
@@ -141,10 +143,15 @@ def get_suggestions(
         raise HTTPException(status_code=404, detail=f"this key cannot read {audience} feedback")
     # touchpoints: the live prototypes say how torn an item is between two touchpoints (the
     # tagger loads on the first such request)
+    if kind.startswith(service.CUSTOM_PREFIX) and kind[len(service.CUSTOM_PREFIX):] not in service.custom_heads(
+            settings, session):
+        raise HTTPException(status_code=404, detail=f"no custom category {kind!r}; custom categories: "
+                            + (", ".join(service.CUSTOM_PREFIX + n for n in service.custom_heads(settings, session))
+                               or "none (models.custom_heads)"))
     touchpoints = request.app.state.tagger_provider().touchpoints if kind == "touchpoint" else None
     rows = suggest(session, kind=kind, audiences=audiences, limit=limit, touchpoints=touchpoints)
     method = ("uncertainty (margin of the stored probabilities) x distance to the nearest item already picked "
-              "or corrected (stored embeddings), greedily" if kind == "sentiment" else
+              "or corrected (stored embeddings), greedily" if kind != "touchpoint" else
               "uncertainty (gap between the two best touchpoints of the live prototypes), one pick per cluster "
               "of an uncertainty-weighted k-means of the stored embeddings")
     return SuggestionsOut(kind=kind, suggestions=[SuggestionOut(**row) for row in rows], method=method)

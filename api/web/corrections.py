@@ -78,6 +78,13 @@ def kind_title(kind: str) -> str:
     return KIND_TITLES.get(kind, kind)
 
 
+def queue_kinds(settings: Any, session: Session) -> tuple[str, ...]:
+    """The kinds the label queue suggests items for: sentiment, touchpoint and the single-label
+    custom categories (a multi-label set is corrected on the item page)."""
+    return QUEUE_KINDS + tuple(CUSTOM_PREFIX + name for name, meta in custom_heads(settings, session).items()
+                               if not meta.get("multi_label"))
+
+
 def label_text(kind: str, label: str | None, topics: dict[int, str]) -> str:
     """A stored label as a reader wants it: sets comma-separated, topics by their label."""
     if label is None:
@@ -225,13 +232,16 @@ def queue_view(session: Session, settings: Any, *, audience: str, kind: str, lim
     topic_ids |= {int(label) for r in recent if r.correction.kind == "topic"
                   for label in (r.correction.label, r.correction.model_label or "") if label.isdigit()}
     topics = repository.topic_labels(session, topic_ids)
-    names = touchpoint_names(settings, audience)
+    if kind.startswith(CUSTOM_PREFIX):
+        choices = list(custom_heads(settings, session)[kind[len(CUSTOM_PREFIX):]]["labels"])
+    else:
+        choices = list(SENTIMENT_LABELS) if kind == "sentiment" else [*touchpoint_names(settings, audience), "unknown"]
     rows = []
     for row in suggested:
         item = items[row["item_id"]]
         rows.append({**row, "item": item,
                      "tags": _served_tags(item, tags.get(item.id), corrections.get(item.id, {}), topics),
-                     "choices": (list(SENTIMENT_LABELS) if kind == "sentiment" else [*names, "unknown"])})
+                     "choices": choices})
     return {"suggestions": rows,
             "recent": [(r, label_text(r.correction.kind, r.correction.label, topics),
                         label_text(r.correction.kind, r.correction.model_label, topics)) for r in recent]}

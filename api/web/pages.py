@@ -762,14 +762,15 @@ def label_queue_page(request: Request, session: SessionDep, settings: SettingsDe
     """What to label next (GET /v1/corrections/suggestions' choice) with one-click forms, and
     the newest corrections with their withdraw buttons."""
     audience = _audience(visitor, audience)
-    kind = kind if kind in web_corrections.QUEUE_KINDS else "sentiment"
+    kinds = web_corrections.queue_kinds(settings, session)
+    kind = kind if kind in kinds else "sentiment"
     limit = limit if limit in web_corrections.QUEUE_SIZES else 20
     view = web_corrections.queue_view(session, settings, audience=audience, kind=kind, limit=limit)
     here = f"/corrections?{_query(audience=audience, kind=kind, limit=limit)}"
     return render(request, "corrections.html", visitor, audience=audience, kind=kind, limit=limit, view=view,
                   restricted=_raw_items_hidden(visitor, audience),
-                  here=here, done=done, withdrawn=withdrawn, kinds=web_corrections.QUEUE_KINDS,
-                  sizes=web_corrections.QUEUE_SIZES, kind_titles=web_corrections.KIND_TITLES)
+                  here=here, done=done, withdrawn=withdrawn, kinds=kinds, sizes=web_corrections.QUEUE_SIZES,
+                  kind_titles={k: web_corrections.kind_title(k) for k in kinds})
 
 
 # ---------------------------------------------------------------------------------------------

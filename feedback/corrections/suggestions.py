@@ -26,7 +26,7 @@ from feedback.models import Correction, FeedbackItem, ItemEmbedding, Tag
 DIVERSITY = 1.0
 CANDIDATES = 5000  # newest tagged items considered
 # How the picks are spread, per kind, as bench/adaptation.py chose on dev: "greedy" (`pick`) or
-# "clusters" (`pick_clusters`)
+# "clusters" (`pick_clusters`); custom categories, not measured there, take the greedy one
 METHOD = {"sentiment": "greedy", "touchpoint": "clusters"}
 
 
@@ -42,6 +42,17 @@ def top2_uncertainty(scores: np.ndarray) -> np.ndarray:
     scores = np.asarray(scores, np.float64)
     top2 = np.sort(np.where(np.isfinite(scores), scores, -1.0), axis=1)[:, -2:]
     return np.clip(1.0 - (top2[:, 1] - top2[:, 0]), 0.0, 1.0) if scores.shape[1] > 1 else np.ones(len(scores))
+
+
+def custom_uncertainty(scores: Sequence[dict[str, float]]) -> np.ndarray:
+    """For a custom head's stored probabilities: the margin between its two best labels when they
+    sum to one (a single-label head), else how near its most doubtful label is to 0.5 (a
+    multi-label head's labels are each yes or no)."""
+    labels = sorted({label for row in scores for label in row})
+    probs = np.asarray([[float(row.get(label, 0.0)) for label in labels] for row in scores], np.float64)
+    if len(labels) > 1 and np.allclose(probs.sum(1), 1.0, atol=0.02):
+        return margin_uncertainty(probs)
+    return 1.0 - 2.0 * np.abs(probs - 0.5).min(1)
 
 
 def pick(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
@@ -130,8 +141,9 @@ def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit:
     touchpoints, `touchpoints` (the live tagger's prototypes) makes the uncertainty the gap
     between the two best touchpoints of the item's audience (`top2_uncertainty`), which
     bench/adaptation.py chose on dev; without it, 1 - the score stored with the tag."""
-    if kind not in ("sentiment", "touchpoint"):
-        raise ValueError(f"suggestions are made for sentiment and touchpoint (kind={kind!r}); "
+    custom = kind[len("custom:"):] if kind.startswith("custom:") else None
+    if kind not in ("sentiment", "touchpoint") and custom is None:
+        raise ValueError(f"suggestions are made for sentiment, touchpoint and custom:NAME (kind={kind!r}); "
                          "their stored probabilities say how unsure the model is")
     corrected = exists().where(Correction.item_id == FeedbackItem.id, Correction.kind == kind,
                                Correction.withdrawn_at.is_(None))
@@ -145,11 +157,14 @@ def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit:
     if kind == "touchpoint":
         newest = newest.where(FeedbackItem.touchpoint.is_(None))  # a source's touchpoint is not the model's
     stmt = (select(FeedbackItem.id, FeedbackItem.audience, FeedbackItem.text, Tag.sentiment, Tag.sentiment_probs,
-                   Tag.touchpoint, Tag.touchpoint_confidence, ItemEmbedding.vector)
+                   Tag.touchpoint, Tag.touchpoint_confidence, ItemEmbedding.vector,
+                   *((Tag.custom,) if custom is not None else ()))
             .join(Tag, Tag.item_id == FeedbackItem.id).join(ItemEmbedding, ItemEmbedding.item_id == FeedbackItem.id)
             .where(FeedbackItem.id.in_(newest.scalar_subquery()))
             .order_by(FeedbackItem.created_at.desc(), FeedbackItem.id.desc()))
     rows = session.execute(stmt).all()
+    if custom is not None:  # items tagged before the head was added have nothing to be unsure of
+        rows = [r for r in rows if (r.custom or {}).get(custom, {}).get("scores")]
     if not rows:
         return []
     emb = np.stack([np.frombuffer(r.vector, dtype="<f2").astype(np.float32) for r in rows])
@@ -157,6 +172,8 @@ def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit:
         probs = np.asarray([[float((r.sentiment_probs or {}).get(label, 0.0))
                              for label in ("negative", "neutral", "positive")] for r in rows])
         unc = margin_uncertainty(probs)
+    elif custom is not None:
+        unc = custom_uncertainty([r.custom[custom]["scores"] for r in rows])
     elif touchpoints is not None:  # torn between two touchpoints of the item's audience
         scores = touchpoints.scores(emb)
         own = np.asarray([s.audience for s in touchpoints.specs])
@@ -168,13 +185,14 @@ def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit:
     labelled = [np.frombuffer(v, dtype="<f2").astype(np.float32) for (v,) in session.execute(
         select(ItemEmbedding.vector).join(Correction, Correction.item_id == ItemEmbedding.item_id)
         .where(Correction.kind == kind, Correction.withdrawn_at.is_(None)).limit(20000))]
-    chooser = pick_clusters if METHOD[kind] == "clusters" else pick
+    chooser = pick_clusters if METHOD.get(kind) == "clusters" else pick
     chosen = chooser(unc, emb, limit, labelled=np.stack(labelled) if labelled else None)
     out = []
     for i in chosen:
         r = rows[i]
         out.append({"item_id": r.id, "audience": r.audience, "text": r.text, "kind": kind,
-                    "model_label": r.sentiment if kind == "sentiment" else (r.touchpoint or "unknown"),
+                    "model_label": ("|".join(r.custom[custom]["labels"]) if custom is not None
+                                    else r.sentiment if kind == "sentiment" else (r.touchpoint or "unknown")),
                     "uncertainty": round(float(unc[i]), 4),
                     "reason": "uncertain, and unlike the items corrected or picked before it"})
     return out
