@@ -38,7 +38,7 @@ run: $(STAMP)
 ## make test: install if needed, then the whole suite (slow tests included) with coverage
 test: $(STAMP) sysdeps
 	$(BIN)/ruff check feedback classifiers api jobs tests bench
-	$(BIN)/python -m pytest -q --cov=feedback --cov=classifiers --cov=api --cov=jobs --cov-report=term:skip-covered
+	$(BIN)/python -m pytest -q --durations=25 --cov=feedback --cov=classifiers --cov=api --cov=jobs --cov-report=term:skip-covered
 
 serve: $(STAMP)
 	$(BIN)/voc serve --port $(PORT)
