@@ -262,7 +262,7 @@ def test_journey_and_overview_numbers_are_the_apis(app, tagged_demo) -> None:
         assert row, step["touchpoint"]
         cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row.group(1), re.S)]
         assert cells[0].startswith(f"{step['net_sentiment']:.2f}"), (step["touchpoint"], cells[0])
-    assert body["worst"]["touchpoint"] == "delivery" and 'id="worst"' in page and ">delivery</a>" in page
+    assert body["worst"]["touchpoint"] == "delivery" and 'id="worst"' in page and ">Delivery</a>" in page
     overview = browser.get("/", params={"week": "2026-09-21", "metric": "nps"}).text
     compare = api.get("/v1/compare", params={"current_start": "2026-09-21T00:00:00Z",
                                              "current_end": "2026-09-28T00:00:00Z",
@@ -387,7 +387,7 @@ def test_filters_offer_the_known_values_and_refuse_unknown_ones(app, tagged_demo
     describes the engine's search."""
     browser = sign_in(app, tagged_demo["settings"], "cx")
     page = browser.get("/touchpoints/delivery").text
-    assert '<select id="f-emotion" name="emotion">' in page and '<option value="joy">joy</option>' in page
+    assert '<select id="f-emotion" name="emotion">' in page and '<option value="joy">Joy</option>' in page
     assert '<select id="f-need" name="need">' in page and '<select id="f-topic" name="topic">' in page
     for typo, said in (({"emotion": "joyy"}, "no emotion is called &#39;joyy&#39;"),
                        ({"topic": "Ripped Open"}, "no topic is called")):

@@ -25,7 +25,7 @@ from api.params import DB_INT_MAX, FiltersDep
 from api.routers.digests import HTML_HEADERS as DIGEST_HTML_HEADERS
 from api.routers.health import health as health_status
 from api.routers.quotes import _redactor
-from api.web import charts, data
+from api.web import charts, data, names
 from api.web import corrections as web_corrections
 from api.web.security import (
     CSRF_COOKIE,
@@ -136,7 +136,8 @@ def _when(value: Any) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
-TEMPLATES.env.filters.update(num=_num, pct=_pct, metric=_metric, when=_when, headline=_headline, p_value=_p_value)
+TEMPLATES.env.filters.update(num=_num, pct=_pct, metric=_metric, when=_when, headline=_headline, p_value=_p_value,
+                             readable=names.readable)
 TEMPLATES.env.globals.update(METRICS=data.METRICS, EMPLOYEE_DIMENSIONS=EMPLOYEE_DIMENSIONS,
                              KIND_TITLES=web_corrections.KIND_TITLES)
 
@@ -476,7 +477,7 @@ def employee_page(request: Request, session: SessionDep, settings: SettingsDep, 
                             filters=filters)
     labels = sorted({r["period_label"] for r in view["rows"]})
     groups = _pivot(view["rows"], by, labels)
-    chart = charts.line_chart(labels, [(g["name"], [c.get(metric) if c else None for c in g["cells"]],
+    chart = charts.line_chart(labels, [(names.readable(g["name"]), [c.get(metric) if c else None for c in g["cells"]],
                                         [c.get(f"{metric}_ci_low") if c else None for c in g["cells"]],
                                         [c.get(f"{metric}_ci_high") if c else None for c in g["cells"]])
                                        for g in groups[:8]],
