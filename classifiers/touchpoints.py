@@ -62,20 +62,23 @@ class TouchpointPrototypes:
             best[:, i] = phrase[:, self._owner == i].max(1)
         return (centroid + best) / 2
 
+    def audience_scores(self, emb: np.ndarray, audiences: Sequence[str | None] | None = None) -> np.ndarray:
+        """`scores` with -inf for the touchpoints outside each item's audience (customer when
+        None; all of them for an audience the taxonomy does not know)."""
+        scores = self.scores(emb)
+        wanted = [(a or "customer") for a in audiences] if audiences is not None else ["customer"] * len(scores)
+        allowed = np.asarray(wanted, dtype=object)[:, None] == self._audience[None, :].astype(object)
+        allowed[~allowed.any(1)] = True
+        return np.where(allowed, scores, -np.inf)
+
     def assign(
         self, emb: np.ndarray, audiences: Sequence[str | None] | None = None
     ) -> list[tuple[str, float]]:
         """(touchpoint or "unknown", score) per item, among the touchpoints of its audience."""
         if len(emb) == 0:
             return []
-        scores = self.scores(emb)
         out = []
-        for row, score in enumerate(scores):
-            audience = audiences[row] if audiences is not None else None
-            allowed = self._audience == (audience or "customer")
-            if not allowed.any():  # an audience the taxonomy does not know: use all touchpoints
-                allowed = np.ones_like(allowed)
-            masked = np.where(allowed, score, -np.inf)
+        for masked in self.audience_scores(emb, audiences):
             best = int(masked.argmax())
             value = float(masked[best])
             out.append((self.specs[best].name if value >= self.threshold else UNKNOWN, value))

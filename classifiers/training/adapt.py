@@ -454,6 +454,7 @@ def needs_rows(tagger: Any, cache_dir: Path) -> tuple[list[str], np.ndarray, np.
     from classifiers.needs import NeedsRecipe
     from classifiers.training import data
     from classifiers.training.needs import written_rows
+    from classifiers.training.train import multi_hot
 
     texts, labels = written_rows()
     weights = [NeedsRecipe().written_weight] * len(texts)
@@ -471,11 +472,7 @@ def needs_rows(tagger: Any, cache_dir: Path) -> tuple[list[str], np.ndarray, np.
         emb, _ = tagger.head_probabilities(texts)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, emb)
-    y = np.zeros((len(texts), len(NEED_LABELS)), np.float32)
-    for i, row in enumerate(labels):
-        for label in row:
-            y[i, NEED_LABELS.index(label)] = 1.0
-    return texts, emb, y, np.asarray(weights, np.float64)
+    return texts, emb, multi_hot(labels, NEED_LABELS), np.asarray(weights, np.float64)
 
 
 def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Sequence[Example],

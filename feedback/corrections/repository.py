@@ -2,7 +2,7 @@
 corrections of some audiences, and the tags, corrections and topic labels of a page of items.
 
 Writes stay in `feedback.corrections.service` (add, withdraw, import), whose checks every caller
-goes through; nothing here changes the database.
+goes through, and which reads through these too; nothing here changes the database.
 """
 
 from __future__ import annotations
@@ -33,15 +33,12 @@ def item_corrections(session: Session, item_id: int) -> list[Correction]:
                                 .order_by(Correction.id.desc())))
 
 
-def recent_corrections(session: Session, *, audiences: Sequence[str], limit: int = 30,
-                       include_withdrawn: bool = True) -> list[RecentCorrection]:
-    """The newest `limit` corrections of items of `audiences`, newest first."""
+def recent_corrections(session: Session, *, audiences: Sequence[str], limit: int = 30) -> list[RecentCorrection]:
+    """The newest `limit` corrections (active and withdrawn) of items of `audiences`, newest first."""
     stmt = (select(Correction, FeedbackItem.audience, FeedbackItem.text)
             .join(FeedbackItem, FeedbackItem.id == Correction.item_id)
             .where(FeedbackItem.audience.in_(list(audiences)))
             .order_by(Correction.id.desc()).limit(limit))
-    if not include_withdrawn:
-        stmt = stmt.where(Correction.withdrawn_at.is_(None))
     return [RecentCorrection(row, audience, text) for row, audience, text in session.execute(stmt).all()]
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from classifiers.config import DEFAULT_TOUCHPOINTS
 from classifiers.labels import GOEMOTIONS_LABELS, NEED_LABELS, SENTIMENT_LABELS, cx_emotions
+from feedback.corrections import repository
 from feedback.db import utcnow
 from feedback.models import Correction, CorrectionLabel, FeedbackItem, Source, Tag, Topic
 
@@ -263,7 +264,7 @@ def add_corrections(session: Session, requests: Sequence[CorrectionRequest], *, 
             raise CorrectionError(
                 f"item {item.id} already has this {kind} correction (id {current.id}, by {current.created_by})",
                 status=409, index=index if len(planned) > 1 else None)
-    tags = {tag.item_id: tag for tag in _tags(session, sorted({item.id for item, _, _ in planned}))}
+    tags = repository.tags_of(session, [item.id for item, _, _ in planned])
     now = utcnow()
     secret = settings.privacy.pseudonym_secret
     stored: list[Correction] = []
@@ -283,23 +284,12 @@ def add_corrections(session: Session, requests: Sequence[CorrectionRequest], *, 
     return stored
 
 
-def _tags(session: Session, ids: Sequence[int]) -> list[Tag]:
-    out: list[Tag] = []
-    for start in range(0, len(ids), 900):
-        out.extend(session.scalars(select(Tag).where(Tag.item_id.in_(ids[start:start + 900]))))
-    return out
-
-
 def _active_for(session: Session, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Correction]:
-    keys = list(keys)
-    ids = sorted({item_id for item_id, _ in keys})
-    out: dict[tuple[int, str], Correction] = {}
-    for start in range(0, len(ids), 900):
-        for row in session.scalars(select(Correction).where(
-                Correction.item_id.in_(ids[start:start + 900]), Correction.withdrawn_at.is_(None))):
-            out[(row.item_id, row.kind)] = row
-    wanted = set(keys)
-    return {k: v for k, v in out.items() if k in wanted}
+    """The active correction of each (item id, kind) asked for that has one."""
+    keys = set(keys)
+    active = repository.active_corrections_of(session, [item_id for item_id, _ in keys])
+    return {(item_id, kind): row for item_id, rows in active.items() for kind, row in rows.items()
+            if (item_id, kind) in keys}
 
 
 def _label_rows(row: Correction) -> list[CorrectionLabel]:

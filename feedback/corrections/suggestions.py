@@ -55,6 +55,16 @@ def custom_uncertainty(scores: Sequence[dict[str, float]]) -> np.ndarray:
     return 1.0 - 2.0 * np.abs(probs - 0.5).min(1)
 
 
+def nearest_labelled(emb: np.ndarray, labelled: np.ndarray | None) -> np.ndarray:
+    """Each row's cosine distance to the nearest labelled item (2.0 where none is labelled)."""
+    nearest = np.full(len(emb), 2.0, np.float32)
+    if labelled is not None and len(labelled):
+        for start in range(0, len(labelled), 2048):
+            sims = emb @ np.asarray(labelled[start:start + 2048], np.float32).T
+            nearest = np.minimum(nearest, (1.0 - sims).min(1))
+    return nearest
+
+
 def pick(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
          labelled: np.ndarray | None = None, diversity: float = DIVERSITY) -> list[int]:
     """Indexes of `k` items to label (see the module docstring); embeddings L2-normalised."""
@@ -63,11 +73,7 @@ def pick(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
     if k <= 0:
         return []
     emb = np.asarray(embeddings, np.float32)
-    nearest = np.full(n, 2.0, np.float32)  # cosine distance to the nearest labelled item (2: none)
-    if labelled is not None and len(labelled):
-        for start in range(0, len(labelled), 2048):
-            sims = emb @ np.asarray(labelled[start:start + 2048], np.float32).T
-            nearest = np.minimum(nearest, (1.0 - sims).min(1))
+    nearest = nearest_labelled(emb, labelled)
     chosen: list[int] = []
     taken = np.zeros(n, bool)
     unc = np.clip(np.asarray(uncertainty, np.float32), 1e-6, None)
@@ -116,11 +122,7 @@ def pick_clusters(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
     if k <= 0:
         return []
     emb = np.asarray(embeddings, np.float32)
-    nearest = np.full(n, 2.0, np.float32)
-    if labelled is not None and len(labelled):
-        for start in range(0, len(labelled), 2048):
-            sims = emb @ np.asarray(labelled[start:start + 2048], np.float32).T
-            nearest = np.minimum(nearest, (1.0 - sims).min(1))
+    nearest = nearest_labelled(emb, labelled)
     score = np.clip(np.asarray(uncertainty, np.float64), 1e-6, None) * np.power(np.clip(nearest, 1e-6, None),
                                                                                diversity)
     assign = kmeans(emb, k, weights=score, seed=seed)
@@ -175,11 +177,7 @@ def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit:
     elif custom is not None:
         unc = custom_uncertainty([r.custom[custom]["scores"] for r in rows])
     elif touchpoints is not None:  # torn between two touchpoints of the item's audience
-        scores = touchpoints.scores(emb)
-        own = np.asarray([s.audience for s in touchpoints.specs])
-        allowed = np.stack([own == r.audience for r in rows])
-        allowed[~allowed.any(1)] = True  # an audience the taxonomy does not know: all of them
-        unc = top2_uncertainty(np.where(allowed, scores, -np.inf))
+        unc = top2_uncertainty(touchpoints.audience_scores(emb, [r.audience for r in rows]))
     else:  # the prototype score: near or under the threshold, the touchpoint is in doubt
         unc = 1.0 - np.clip(np.asarray([r.touchpoint_confidence or 0.0 for r in rows], np.float32), 0.0, 1.0)
     labelled = [np.frombuffer(v, dtype="<f2").astype(np.float32) for (v,) in session.execute(
