@@ -19,13 +19,14 @@ Banking77's 77 intents stand for a team's custom category (`custom:intent`). Per
 Every head is scored on the test split (3,080 queries, never drawn from nor chosen on): macro-F1
 and accuracy, mean and range over the seeds. Banking77 has no dev split: a fixed 15% of train
 (the same rows as bench/adaptation.py's) is the dev, never drawn into a CSV or a correction; it
-checks the custom head's two constants, `CUSTOM_LR` (3e-3, 1e-2, 3e-2) x `CUSTOM_L2_SP` (1e-4,
-1e-3, 1e-2), on random corrections at every size with two dev seeds of their own, and the
-verdict says whether the shipped pair is the dev-best (the test curves are the shipped pair's;
-when dev prefers another, its test curve is printed beside them, as information: the constants
-are not changed here). Also on dev, as a diagnosis only: `adapt(fit=HeadFit(correction_share,
-steps))` (0.5, 0.25, 0.1 x 300, 100, 1000) beside the retrain from scratch, since the service
-passes no `fit` and sentiment and emotion share `HeadFit`.
+chooses the custom head's method: the shipped refit (the head fitted afresh, as
+`train_custom_head` fits it, on its CSV rows plus the corrections) against fine-tuning the live
+head with its CSV rows replayed, at `CUSTOM_LR` (3e-3, 1e-2, 3e-2) x `CUSTOM_L2_SP` (1e-4, 1e-3,
+1e-2), on random corrections at every size with two dev seeds of their own; the verdict says
+whether the shipped method is the dev-best (the test curves are the shipped method's; when dev
+prefers another, its test curve is printed beside them, as information). With
+`--head-fit-grid`, also on dev, as a diagnosis of the fine-tune path:
+`adapt(fit=HeadFit(correction_share, steps))` (0.5, 0.25, 0.1 x 300, 100, 1000).
 
 Two correction scenarios: `random` (any pool query, as the issue's curves are drawn) and
 `mistakes` (pool queries the CSV head labels wrong, in the same random order: what analysts
@@ -63,7 +64,8 @@ from adaptation import _embed, summary  # noqa: E402
 
 NAME = "intent"
 KIND = f"custom:{NAME}"
-GRID = [(lr, l2_sp) for lr in (3e-3, 1e-2, 3e-2) for l2_sp in (1e-4, 1e-3, 1e-2)]  # CUSTOM_LR, CUSTOM_L2_SP
+# the shipped refit, and fine-tuning at CUSTOM_LR x CUSTOM_L2_SP
+GRID = [("refit",)] + [("finetune", lr, l2_sp) for lr in (3e-3, 1e-2, 3e-2) for l2_sp in (1e-4, 1e-3, 1e-2)]
 # adapt()'s HeadFit (correction_share, steps), a dev diagnosis only: the service passes none, and
 # sentiment and emotion share it
 FIT_GRID = [(share, steps) for share in (0.5, 0.25, 0.1) for steps in (300, 100, 1000)]
@@ -130,18 +132,27 @@ def encoder_cache(table: dict[str, np.ndarray], encoder_version: str) -> Iterato
         Tagger.embed, Tagger.head_probabilities = embed, head_probabilities  # type: ignore[method-assign]
 
 
+REFIT = ("refit",)  # the shipped method: the head refit on its CSV rows plus the corrections
+
+
 @contextlib.contextmanager
-def custom_fit(lr: float, l2_sp: float) -> Iterator[None]:
-    """`adapt()` with `CUSTOM_LR` and `CUSTOM_L2_SP` set for the dev check (module constants,
-    read when a custom head is adapted; restored after)."""
+def custom_fit(setting: tuple) -> Iterator[None]:
+    """`adapt()` with the custom head's method set for the dev check: `REFIT`, or ("finetune",
+    CUSTOM_LR, CUSTOM_L2_SP), the live head fine-tuned with its CSV rows replayed (module
+    constants, read when a custom head is adapted; restored after)."""
     from classifiers.training import adapt as adapt_module
 
-    shipped = adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP
-    adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP = lr, l2_sp
+    shipped = adapt_module.CUSTOM_REFIT, adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP
+    if setting != REFIT:
+        adapt_module.CUSTOM_REFIT, adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP = False, setting[1], setting[2]
     try:
         yield
     finally:
-        adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP = shipped
+        adapt_module.CUSTOM_REFIT, adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP = shipped
+
+
+def setting_name(setting: tuple) -> str:
+    return "refit" if setting == REFIT else f"fine-tune lr={setting[1]:g} l2_sp={setting[2]:g}"
 
 
 @dataclass
@@ -250,21 +261,22 @@ def run(domain: Domain, tagger: Any, *, seeds: Sequence[int], k: int, sizes: Seq
     scratch, then the test curves over `seeds` for every scenario (module docstring)."""
     from classifiers.training import adapt as adapt_module
 
-    shipped = (adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP)
+    shipped = REFIT if adapt_module.CUSTOM_REFIT else ("finetune", adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP)
     started = time.perf_counter()
-    dev_f1: dict[tuple[float, float], dict[int, float]] = {}
+    dev_f1: dict[tuple, dict[int, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for i, setting in enumerate(grid):
-            with custom_fit(*setting):
+            with custom_fit(setting):
                 runs = [curve(domain, tagger, seed=s, k=k, sizes=sizes, eval_rows=domain.dev, scenarios=("random",),
                               scratch=False, tmp=Path(tmp) / f"dev{i}") for s in dev_seeds]
             dev_f1[setting] = {n: float(np.mean([r["random"]["adapted"][n][0] for r in runs])) for n in sizes}
             dev_start = float(np.mean([r["start"][0] for r in runs]))  # the same CSV heads for every setting
-            print(f"  dev lr={setting[0]:g} l2_sp={setting[1]:g}: "
+            print(f"  dev {setting_name(setting)}: "
                   + ", ".join(f"{n}: {v:.3f}" for n, v in dev_f1[setting].items()), flush=True)
     best = max(grid, key=lambda setting: np.mean(list(dev_f1[setting].values())))
     dev_fit: dict[str, dict[int, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    finetune = ("finetune", adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP)
+    with tempfile.TemporaryDirectory() as tmp, custom_fit(finetune):
         for i, (share, steps) in enumerate(fit_grid):
             runs = [curve(domain, tagger, seed=s, k=k, sizes=sizes, eval_rows=domain.dev, scenarios=("random",),
                           scratch=i == 0, tmp=Path(tmp) / f"fit{i}",
@@ -276,16 +288,16 @@ def run(domain: Domain, tagger: Any, *, seeds: Sequence[int], k: int, sizes: Seq
             print(f"  dev correction_share={share:g} steps={steps}: "
                   + ", ".join(f"{n}: {v:.3f}" for n, v in dev_fit[f"{share:g}/{steps}"].items()), flush=True)
     settings = [shipped] if best == shipped else [shipped, best]
-    tests: dict[tuple[float, float], list[dict[str, Any]]] = {}
+    tests: dict[tuple, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for j, setting in enumerate(settings):
             tests[setting] = []
-            with custom_fit(*setting):
+            with custom_fit(setting):
                 for s in seeds:
                     r = curve(domain, tagger, seed=s, k=k, sizes=sizes, eval_rows=None, scenarios=tuple(SCENARIOS),
                               scratch=setting == shipped, tmp=Path(tmp) / f"setting{j}")
                     tests[setting].append(r)
-                    print(f"  seed {s} lr={setting[0]:g} l2_sp={setting[1]:g}: start {r['start'][0]:.3f}; " + "; ".join(
+                    print(f"  seed {s} {setting_name(setting)}: start {r['start'][0]:.3f}; " + "; ".join(
                         f"{sc} adapted {[round(r[sc]['adapted'][n][0], 3) for n in sizes]}"
                         + (f" scratch {[round(r[sc]['scratch'][n][0], 3) for n in sizes]}" if r[sc]["scratch"] else "")
                         for sc in SCENARIOS), flush=True)
@@ -299,11 +311,11 @@ def run(domain: Domain, tagger: Any, *, seeds: Sequence[int], k: int, sizes: Seq
         "k": k, "csv_rows": int(len(draw(domain.labels, domain.dev, k, seeds[0]).csv_rows)), "sizes": list(sizes),
         "seeds": list(seeds), "dev_seeds": list(dev_seeds), "n_test": len(domain.test_labels),
         "n_dev": int(len(domain.dev)), "n_pool": len(domain.labels) - int(len(domain.dev)),
-        "shipped": {"lr": shipped[0], "l2_sp": shipped[1]},
+        "shipped": setting_name(shipped),
         "dev_start_macro_f1": dev_start,
-        "dev_macro_f1": [{"lr": lr, "l2_sp": l2, **{str(n): v for n, v in c.items()}}
-                         for (lr, l2), c in dev_f1.items()],
-        "dev_best": {"lr": best[0], "l2_sp": best[1]}, "shipped_is_dev_best": best == shipped,
+        "dev_macro_f1": [{"setting": setting_name(setting), **{str(n): v for n, v in c.items()}}
+                         for setting, c in dev_f1.items()],
+        "dev_best": setting_name(best), "shipped_is_dev_best": best == shipped,
         "dev_head_fit": {key: {str(n): v for n, v in c.items()} for key, c in dev_fit.items()},
         "start": {metric: summary([r["start"][m] for r in main]) for m, metric in enumerate(("macro_f1", "accuracy"))},
         "scenarios": {},
@@ -337,9 +349,9 @@ def markdown(r: dict[str, Any]) -> str:
         return f"{s['mean']:.3f} ({s['min']:.3f}..{s['max']:.3f})"
 
     shipped, best = r["shipped"], r["dev_best"]
-    names = {"adapted": f"`adapt()` (shipped lr {shipped['lr']:g}, l2_sp {shipped['l2_sp']:g})",
+    names = {"adapted": f"`adapt()`, shipped: {shipped}",
              "scratch": "retrain from scratch on CSV + corrections",
-             "adapted_dev_best": f"`adapt()` at the dev-best lr {best['lr']:g}, l2_sp {best['l2_sp']:g} (not shipped)"}
+             "adapted_dev_best": f"`adapt()`, dev-best: {best} (not shipped)"}
     lines = [f"Banking77 intents as a custom category: a CSV of {r['k']} queries per intent ({r['csv_rows']} rows) "
              f"trains the start head; test n={r['n_test']}; mean (min..max) over {len(r['seeds'])} seeds"]
     for got in r["scenarios"].values():
@@ -356,17 +368,19 @@ def markdown(r: dict[str, Any]) -> str:
                          f"{got['judge_dev_accuracy'][str(n)]['champion']:.3f} -> "
                          f"{got['judge_dev_accuracy'][str(n)]['challenger']:.3f} ({got['judge_better'][str(n)]})"
                          for n in sizes) + " |")
-    lines += ["", f"Dev macro-F1 of `adapt()` on random corrections by CUSTOM_LR and CUSTOM_L2_SP (dev n={r['n_dev']}, "
-              f"mean over dev seeds {r['dev_seeds']}; their CSV heads score {r['dev_start_macro_f1']:.3f}):", "",
-              "| CUSTOM_LR | CUSTOM_L2_SP | " + " | ".join(str(n) for n in sizes) + " | mean |",
-              "|---|---|" + "---|" * (len(sizes) + 1)]
+    lines += ["", f"Dev macro-F1 of `adapt()` on random corrections, refit or fine-tuned at CUSTOM_LR x CUSTOM_L2_SP "
+              f"(dev n={r['n_dev']}, mean over dev seeds {r['dev_seeds']}; their CSV heads score "
+              f"{r['dev_start_macro_f1']:.3f}):", "",
+              "| custom head method | " + " | ".join(str(n) for n in sizes) + " | mean |",
+              "|---|" + "---|" * (len(sizes) + 1)]
     for row in r["dev_macro_f1"]:
-        mark = " (shipped)" if (row["lr"], row["l2_sp"]) == (shipped["lr"], shipped["l2_sp"]) else ""
-        mark += " (dev-best)" if (row["lr"], row["l2_sp"]) == (best["lr"], best["l2_sp"]) else ""
-        lines.append(f"| {row['lr']:g}{mark} | {row['l2_sp']:g} | " + " | ".join(f"{row[str(n)]:.3f}" for n in sizes)
+        mark = " (shipped)" if row["setting"] == shipped else ""
+        mark += " (dev-best)" if row["setting"] == best else ""
+        lines.append(f"| {row['setting']}{mark} | " + " | ".join(f"{row[str(n)]:.3f}" for n in sizes)
                      + f" | {np.mean([row[str(n)] for n in sizes]):.3f} |")
-    lines += ["", "Dev macro-F1 of `adapt(fit=HeadFit(correction_share=..., steps=...))` at the shipped constants "
-              "(the service passes no `fit`: 0.5 / 300), and the retrain from scratch on the same rows (CSV heads: "
+    lines += ["", "Dev macro-F1 of the fine-tune path with `adapt(fit=HeadFit(correction_share=..., steps=...))` at "
+              "CUSTOM_LR and CUSTOM_L2_SP (the service passes no `fit`: 0.5 / 300), and the retrain from scratch on "
+              "the same rows (CSV heads: "
               f"{r['dev_start_macro_f1']:.3f}):", "",
               "| correction_share / steps | " + " | ".join(str(n) for n in sizes) + " | mean |",
               "|---|" + "---|" * (len(sizes) + 1)]
@@ -375,9 +389,8 @@ def markdown(r: dict[str, Any]) -> str:
         label += " (default)" if key == "0.5/300" else ""
         lines.append(f"| {label} | " + " | ".join(f"{c[str(n)]:.3f}" for n in sizes)
                      + f" | {np.mean([c[str(n)] for n in sizes]):.3f} |")
-    verdict = ("the shipped CUSTOM_LR and CUSTOM_L2_SP are the dev-best" if r["shipped_is_dev_best"] else
-               f"dev prefers lr {best['lr']:g}, l2_sp {best['l2_sp']:g} over the shipped "
-               f"lr {shipped['lr']:g}, l2_sp {shipped['l2_sp']:g}")
+    verdict = (f"the shipped method ({shipped}) is the dev-best" if r["shipped_is_dev_best"] else
+               f"dev prefers {best} over the shipped {shipped}")
     lines += ["", f"- {verdict}; one `adapt()` call (load, fine-tune, judge on {r['n_dev']}, write) took "
               + ", ".join(f"{s:.1f} s at {n}" for n, s in r["adapt_seconds"].items())
               + f" with cached embeddings; whole run {r['seconds']:.0f} s"]
@@ -400,8 +413,10 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 200, 500])
     parser.add_argument("--quick", action="store_true", help="2 seeds, one dev seed, sizes 50 and 200 (iteration only)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--head-fit-grid", action="store_true",
+                        help="also diagnose the fine-tune path's HeadFit (correction_share x steps) on dev")
     args = parser.parse_args()
-    dev_seeds, fit_grid = DEV_SEEDS, FIT_GRID
+    dev_seeds, fit_grid = DEV_SEEDS, (FIT_GRID if args.head_fit_grid else FIT_GRID[:1])
     if args.quick:
         args.seeds, args.sizes, dev_seeds, fit_grid = min(args.seeds, 2), [50, 200], DEV_SEEDS[:1], FIT_GRID[:2]
     out = Path(args.out) if args.out else ROOT / "bench" / (

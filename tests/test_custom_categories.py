@@ -172,14 +172,14 @@ def test_adapt_learns_the_jargon_versions_the_head_and_rolls_it_back(settings, e
     held = [i for i in truth if is_held_out(i, settings.privacy.pseudonym_secret)]
     result = run_adapt(settings, by="test", fit=FIT)
     assert result["status"] == "live", result
-    assert result["trained_on"] == {"custom:area": N - len(held)} and result["methods"] == {"custom:area": "head"}
+    assert result["trained_on"] == {"custom:area": N - len(held)} and result["methods"] == {"custom:area": "refit"}
     with session_scope(engine) as session:
         version = live_version(session)
         scores = version.scores["kinds"]["custom:area"]
     assert scores["n"] == len(held) and scores["challenger"] > scores["champion"] and version.scores["ci_low"] > 0
     kept = Path(version.path) / "custom" / "area"
     meta = json.loads((kept / "head.json").read_text())
-    assert meta["adapted"]["corrections"] == N - len(held) and meta["adapted"]["replay"] is True
+    assert meta["adapted"] == {"corrections": N - len(held), "method": "refit", "from": "custom.area.v1"}
     assert (kept / "train.npz").exists()
 
     adapted = load_service_tagger(settings)  # the live version's head, not the CSV's
@@ -409,3 +409,29 @@ def test_the_label_queue_offers_a_custom_category(settings, engine, area) -> Non
     assert saved.status_code == 303
     after = browser.get(saved.headers["location"]).text
     assert f'href="/feedback/{first}#correct-custom-area"' in after and f'id="item-{first}"' not in after
+
+
+@pytest.mark.backends("sqlite")
+def test_the_categories_page_shows_each_label_over_the_weeks(settings, engine, area) -> None:
+    """/categories: per label of the head, items, share negative with its interval, mean
+    sentiment, corrected labels and a weekly sparkline; linked from the menu only when a custom
+    head is configured; the numbers are GET /v1/custom/{name}'s."""
+    from test_web import sign_in
+
+    with session_scope(engine) as session:
+        item_id = session.scalar(select(FeedbackItem.id).order_by(FeedbackItem.id))
+        add_corrections(session, [CorrectionRequest(kind="custom:area", label="subscription", item_id=item_id)],
+                        by="ana", settings=settings)
+        served: dict[str, int] = {}
+        for tag in session.scalars(select(Tag)):
+            label = "subscription" if tag.item_id == item_id else tag.custom["area"]["labels"][0]
+            served[label] = served.get(label, 0) + 1
+    browser = sign_in(_app(settings, area["tagger"]), settings, "cx")
+    page = browser.get("/categories", params={"weeks": 4}).text
+    assert '<a href="/categories?audience=customer" aria-current="page">Categories</a>' in page
+    rows = dict(re.findall(r'<tr data-label="(\w+)">\s*<th scope="row">[^<]+</th>\s*<td>(\d+)</td>', page))
+    assert {label: int(n) for label, n in rows.items() if int(n)} == served
+    assert "(1 here)" in page and "head custom.area.v1" in page and 'class="spark"' in page
+    settings.models.custom_heads = []
+    empty = browser.get("/categories").text
+    assert "No custom categories yet" in empty and 'href="/categories' not in empty.split("<main")[0]

@@ -19,11 +19,12 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 def install(app: FastAPI) -> None:
     """Serve the pages and their static assets from `app`, with their security headers."""
-    from api.web import pages
+    from api.web import categories, pages
 
     app.add_middleware(PageHeaders)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
+    app.include_router(categories.router)
 
     @app.exception_handler(SignInRequired)
     async def _sign_in(request: Request, _: SignInRequired) -> Response:

@@ -53,28 +53,15 @@ def train_custom_head(csv_path: str | Path, name: str, *, text_column: str = "te
                       out_dir: Path | None = None) -> Path:  # fmt: skip
     """Fit a head on the tagger's embeddings of the CSV's texts and save it."""
     from classifiers.tagger import load_tagger
-    from classifiers.training.train import FitConfig, fit_head, multi_hot, predict, tune_thresholds
+    from classifiers.training.train import multi_hot
 
     texts, labels = read_labelled_csv(csv_path, text_column, label_column)
     tagger = tagger or load_tagger()
     x = tagger.embed(texts)
     classes = sorted({label for row in labels for label in row})
     multi_label = any(len(row) > 1 for row in labels)
-    fit = FitConfig(kind="linear", epochs=80, lr=3e-2, weight_decay=1e-3, batch_size=64)
-    thresholds: dict[str, float] = {}
-    if multi_label:
-        y = multi_hot(labels, classes)
-        if len(texts) >= 20:  # out-of-fold thresholds
-            folds = np.arange(len(texts)) % 5
-            oof = np.zeros_like(y)
-            for k in range(5):
-                m = fit_head(x[folds != k], y[folds != k], multi_label=True, fit=fit, seed=k)
-                oof[folds == k] = predict(m, x[folds == k], multi_label=True)
-            thresholds = tune_thresholds(oof, y, classes)
-        module = fit_head(x, y, multi_label=True, fit=fit)
-    else:
-        y = np.array([classes.index(row[0]) for row in labels])
-        module = fit_head(x, y, multi_label=False, fit=fit)
+    y = multi_hot(labels, classes) if multi_label else np.array([classes.index(row[0]) for row in labels])
+    module, thresholds = fit_custom(x, y, classes, multi_label=multi_label)
     out = (out_dir or CUSTOM_DIR) / name
     meta = {
         "name": name, "version": f"custom.{name}.v{_next_number(out)}", "kind": "linear", "labels": classes,
@@ -85,6 +72,26 @@ def train_custom_head(csv_path: str | Path, name: str, *, text_column: str = "te
     save_head(out, module, meta)
     np.savez_compressed(out / "train.npz", x=x.astype(np.float16), y=y)
     return out
+
+
+def fit_custom(x: np.ndarray, y: np.ndarray, classes: list[str], *, multi_label: bool) -> tuple[object, dict]:
+    """A custom head (linear, 80 epochs at 3e-2) fitted on pooled embeddings `x` and labels `y`
+    (class ids, or a 0/1 matrix when multi-label, then with thresholds tuned out of fold from
+    20 rows on); returns (module, thresholds). The CSV training and the adaptation on
+    corrections (`classifiers.training.adapt`, refitting on the CSV rows plus the corrections)
+    both fit with it."""
+    from classifiers.training.train import FitConfig, fit_head, predict, tune_thresholds
+
+    fit = FitConfig(kind="linear", epochs=80, lr=3e-2, weight_decay=1e-3, batch_size=64)
+    thresholds: dict[str, float] = {}
+    if multi_label and len(x) >= 20:  # out-of-fold thresholds
+        folds = np.arange(len(x)) % 5
+        oof = np.zeros_like(y, dtype=np.float32)
+        for k in range(5):
+            m = fit_head(x[folds != k], y[folds != k], multi_label=True, fit=fit, seed=k)
+            oof[folds == k] = predict(m, x[folds == k], multi_label=True)
+        thresholds = tune_thresholds(oof, y, classes)
+    return fit_head(x, y, multi_label=multi_label, fit=fit), thresholds
 
 
 def _next_number(folder: Path) -> int:

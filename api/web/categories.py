@@ -1,0 +1,83 @@
+"""The custom categories page (`/categories`): each label of a custom category head
+(`models.custom_heads`, docs/custom.md) over the last weeks, what `GET /v1/custom/{name}` answers.
+
+Its numbers are `feedback.analytics.custom.custom_table`'s, privacy rules included: employee
+cells below the minimum group size never enter a total, and the page says how many were hidden.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import func, select
+
+from api.deps import SessionDep, SettingsDep
+from api.web import charts, data
+from api.web.security import VisitorDep
+from feedback.analytics.cells import Slice, iso_week_label
+from feedback.analytics.custom import custom_table
+from feedback.analytics.stats import wilson_ci
+from feedback.corrections.service import custom_heads
+from feedback.models import FeedbackItem
+from feedback.privacy.groups import week_floor
+
+router = APIRouter()
+WEEKS = (4, 12, 26, 52)
+
+
+def _weeks_ending(session: Any, audience: str, weeks: int) -> tuple[datetime, datetime, list[str]]:
+    """[start, end) of the `weeks` whole weeks up to the audience's newest item, and their labels."""
+    newest = session.scalar(select(func.max(FeedbackItem.created_at)).where(FeedbackItem.audience == audience))
+    last = week_floor(newest if newest is not None else datetime.now(UTC))
+    first = last - timedelta(weeks=weeks - 1)
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(weeks=1)
+    return start, end, [iso_week_label(first + timedelta(weeks=i)) for i in range(weeks)]
+
+
+def category_view(session: Any, settings: Any, *, audience: str, name: str, weeks: int) -> dict[str, Any]:
+    """Per label: the period's volume, share negative with its interval, mean sentiment,
+    corrected labels and weekly volumes (None for a week with nothing shown)."""
+    start, end, week_labels = _weeks_ending(session, audience, weeks)
+    table = custom_table(session, settings, name, Slice(audience=audience, start=start, end=end),
+                         interval="week", min_group_size=data.sizes(settings)[0])
+    by_label: dict[str, dict[str, Any]] = {}
+    for row in table["rows"]:
+        cell = by_label.setdefault(row["label"], {"n": 0, "negative": 0, "sentiment_sum": 0.0, "corrected": 0,
+                                                  "weekly": dict.fromkeys(week_labels)})
+        cell["n"] += row["n"]
+        cell["negative"] += round((row["share_negative"] or 0.0) * row["n"])
+        cell["sentiment_sum"] += (row["mean_sentiment"] or 0.0) * row["n"]
+        cell["corrected"] += row["corrected"]
+        cell["weekly"][row["period"]] = row["n"]
+    labels = [*table["labels"], *sorted(set(by_label) - set(table["labels"]))]
+    rows = []
+    for label in labels:
+        cell = by_label.get(label)
+        if cell is None:
+            rows.append({"label": label, "n": 0})
+            continue
+        weekly = list(cell["weekly"].values())
+        rows.append({"label": label, "n": cell["n"], "share_negative": cell["negative"] / cell["n"],
+                     "ci": wilson_ci(cell["negative"], cell["n"]), "mean_sentiment": cell["sentiment_sum"] / cell["n"],
+                     "corrected": cell["corrected"], "spark": charts.sparkline(weekly),
+                     "weekly": list(zip(week_labels, weekly, strict=True))})
+    return {"table": table, "rows": rows, "weeks": week_labels, "total": sum(r["n"] for r in rows),
+            "hidden": len(table["suppressed"])}
+
+
+@router.get("/categories")
+def categories_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
+                    audience: str | None = None, category: str | None = None, weeks: int = 12) -> Response:
+    from api.web.pages import _audience, render
+
+    audience = _audience(visitor, audience)
+    heads = custom_heads(settings, session)
+    name = category if category in heads else next(iter(heads), None)
+    weeks = weeks if weeks in WEEKS else 12
+    view = category_view(session, settings, audience=audience, name=name, weeks=weeks) if name else None
+    return render(request, "categories.html", visitor, audience=audience, heads=heads, name=name, weeks=weeks,
+                  week_choices=WEEKS, view=view)
