@@ -286,6 +286,16 @@ def test_custom_trends_serve_corrected_labels_per_week(settings, engine, area) -
     low, high = row["share_negative_ci"]
     assert low <= row["share_negative"] <= high
     assert unknown.status_code == 404 and "custom categories: area" in unknown.text
+    from feedback.analytics.cells import Slice
+    from feedback.analytics.custom import _item_cells, _sql_cells
+
+    where = Slice(start=datetime(2026, 6, 1, tzinfo=UTC), end=datetime(2026, 6, 15, tzinfo=UTC))
+    with session_scope(engine) as session:
+        for interval in ("week", "month"):
+            by_sql = _sql_cells(session, "area", where, interval)
+            by_items = _item_cells(session, "area", where, interval)
+            assert {k: (c.n, c.negative, round(c.sentiment_sum, 6), c.corrected) for k, c in by_sql.items()} == \
+                {k: (c.n, c.negative, round(c.sentiment_sum, 6), c.corrected) for k, c in by_items.items()}
     assert too_long.status_code == 400 and "at most 53 weeks" in too_long.text
     assert hr.status_code == 403
 

@@ -5,12 +5,15 @@ An item's label is the analyst's `custom:NAME` correction where one is active, e
 (`tags.custom`); its sentiment is the served one (corrections in place, `ServedTag`). Items
 tagged before the head was added carry no label of it and are counted as `untagged`.
 
-The labels live in the tag's JSON, so this reads the items of the slice (one query, streamed)
-rather than the rollups; a period range is required to be at most `MAX_WEEKS` weeks so the read
-stays bounded. Employee cells follow docs/privacy.md like every employee aggregate: weekly
-cells of distinct respondents, hidden below the minimum group size with complementary
-suppression across the week's labels (`suppressed_groups`), and a month adds up only the
-weekly cells that were shown.
+The labels live in the tag's JSON, not in the rollups, and a range is at most `MAX_WEEKS` weeks
+so the read stays bounded. Customer cells of a single-label head are counted by the database
+(`_sql_cells`: the label read out of the JSON, grouped by period and label: 0.53 s against
+4.1 s read item by item for 12 weeks of 230,000 items, `bench/custom_trends.py`); a multi-label
+head's, and employee cells, are counted from the items of the slice (`_item_cells`, one
+streamed query). Employee cells follow
+docs/privacy.md like every employee aggregate: weekly cells of distinct respondents, hidden
+below the minimum group size with complementary suppression across the week's labels
+(`suppressed_groups`), and a month adds up only the weekly cells that were shown.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_
+from sqlalchemy import and_, case, func, literal
 from sqlalchemy.orm import Session, aliased
 
 from feedback.analytics.cells import (
@@ -31,6 +34,7 @@ from feedback.analytics.cells import (
     base_select,
     floor_period,
     period_label,
+    period_start,
     respondent_key,
 )
 from feedback.analytics.stats import wilson_ci
@@ -91,23 +95,11 @@ def custom_table(session: Session, settings: Any, name: str, where: Slice, *, in
     employee = where.audience == "employee"
     start, end = _window(where, employee=employee)
     where = Slice(audience=where.audience, start=start, end=end, filters=where.filters)
-    corrected = aliased(Correction)
-    stmt = apply_slice(base_select(FeedbackItem.created_at, respondent_key(), Tag.item_id, Tag.sentiment,
-                                   Tag.sentiment_score, Tag.custom, corrected.label), where)
-    stmt = stmt.outerjoin(corrected, and_(corrected.item_id == FeedbackItem.id, corrected.kind == CUSTOM_PREFIX + name,
-                                          corrected.withdrawn_at.is_(None)))
     weekly = interval if not employee else "week"  # employee cells are weekly first (privacy rule 3)
-    cells: dict[tuple[date, str], _Cell] = defaultdict(_Cell)
-    for created, respondent, tagged, sentiment, score, custom, correction in session.execute(
-            stmt.execution_options(yield_per=5000)):
-        if tagged is None:
-            continue  # not tagged yet: counted by the tag job's own numbers, not here
-        said = ((custom or {}).get(name) or {}).get("labels")
-        labels = ([p for p in correction.split("|") if p] if correction is not None
-                  else (list(said) if said is not None else [UNTAGGED]))
-        period = floor_period(as_date(created), weekly)
-        for label in labels or ["none"]:
-            cells[(period, label)].add(sentiment, score, correction is not None, respondent)
+    if employee or meta.get("multi_label"):
+        cells = _item_cells(session, name, where, weekly)
+    else:
+        cells = _sql_cells(session, name, where, weekly)
     suppressed: list[dict[str, str]] = []
     if employee:
         cells, suppressed = _suppress(cells, min_group_size, interval)
@@ -123,6 +115,57 @@ def custom_table(session: Session, settings: Any, name: str, where: Slice, *, in
             "head_version": meta.get("version"), "audience": where.audience, "interval": interval,
             "start": start, "end": end, "rows": rows, "suppressed": suppressed,
             "corrected_labels": sum(cell.corrected for cell in cells.values())}
+
+
+def _corrected(name: str) -> Any:
+    return aliased(Correction, name="custom_correction")
+
+
+def _join_correction(stmt: Any, name: str, corrected: Any) -> Any:
+    return stmt.outerjoin(corrected, and_(corrected.item_id == FeedbackItem.id,
+                                          corrected.kind == CUSTOM_PREFIX + name, corrected.withdrawn_at.is_(None)))
+
+
+def _item_cells(session: Session, name: str, where: Slice, interval: str) -> dict[tuple[date, str], _Cell]:
+    """Cells from the items of the slice, with each cell's distinct respondents (what employee
+    suppression needs; a multi-label item counts in each of its labels)."""
+    corrected = _corrected(name)
+    stmt = _join_correction(apply_slice(base_select(FeedbackItem.created_at, respondent_key(), Tag.item_id,
+                                                    Tag.sentiment, Tag.sentiment_score, Tag.custom, corrected.label),
+                                        where), name, corrected)
+    cells: dict[tuple[date, str], _Cell] = defaultdict(_Cell)
+    for created, respondent, tagged, sentiment, score, custom, correction in session.execute(
+            stmt.execution_options(yield_per=5000)):
+        if tagged is None:
+            continue  # not tagged yet: counted by the tag job's own numbers, not here
+        said = ((custom or {}).get(name) or {}).get("labels")
+        labels = ([p for p in correction.split("|") if p] if correction is not None
+                  else (list(said) if said is not None else [UNTAGGED]))
+        period = floor_period(as_date(created), interval)
+        for label in labels or ["none"]:
+            cells[(period, label)].add(sentiment, score, correction is not None, respondent)
+    return cells
+
+
+def _sql_cells(session: Session, name: str, where: Slice, interval: str) -> dict[tuple[date, str], _Cell]:
+    """The same cells for a single-label head, counted by the database (no respondents: customer
+    cells are not suppressed)."""
+    corrected = _corrected(name)
+    said = Tag.custom[(name, "labels", 0)].as_string()
+    label = func.coalesce(corrected.label, said, literal(UNTAGGED))
+    period = period_start(session.get_bind().dialect.name, interval, FeedbackItem.created_at)
+    stmt = _join_correction(apply_slice(base_select(
+        period.label("period"), label.label("label"), func.count().label("n"),
+        func.coalesce(func.sum(case((Tag.sentiment == "negative", 1), else_=0)), 0).label("negative"),
+        func.coalesce(func.sum(Tag.sentiment_score), 0.0).label("sentiment_sum"),
+        func.count(corrected.id).label("corrected")), where), name, corrected)
+    stmt = stmt.where(Tag.item_id.is_not(None)).group_by(period, label)
+    cells: dict[tuple[date, str], _Cell] = {}
+    for row in session.execute(stmt):
+        cells[(as_date(row.period), row.label)] = _Cell(n=row.n, negative=int(row.negative),
+                                                         sentiment_sum=float(row.sentiment_sum),
+                                                         corrected=row.corrected)
+    return cells
 
 
 def _suppress(cells: dict[tuple[date, str], _Cell], min_size: int,
