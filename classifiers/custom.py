@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,18 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 CUSTOM_DIR = Path(
     os.environ.get("VOC_CUSTOM_MODELS_DIR", REPO_ROOT / "var" / "models" / "custom")
 )
+
+
+# A head's name is a folder, a key of the tags' JSON and part of a correction kind (custom:NAME).
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,89}")
+
+
+def check_name(name: str) -> str:
+    """`name` if it can name a custom head, else ValueError saying what may."""
+    if not NAME.fullmatch(name) or ".." in name:
+        raise ValueError(f"custom head name {name!r}: use 1-90 letters, digits, '_', '.' or '-' (not starting "
+                         "with '.' or '-'), e.g. product_area")
+    return name
 
 
 @dataclass
@@ -88,6 +101,7 @@ def load_custom_head(name_or_path: str, tagger: Tagger, heads_dir: Path | str | 
 
     folder = head_folder(name_or_path, heads_dir)
     meta = json.loads((folder / "head.json").read_text())
+    check_name(meta["name"])
     if meta["encoder"] != tagger.encoder_version:
         raise ValueError(
             f"custom head {meta['name']!r} was trained on encoder {meta['encoder']!r} but the "

@@ -22,16 +22,6 @@ console = Console(stderr=True)
 out = Console()
 
 
-def _trained(entry: str) -> bool:
-    from classifiers.custom import head_folder
-
-    try:
-        head_folder(entry)
-    except FileNotFoundError:
-        return False
-    return True
-
-
 @app.command("list")
 def list_heads(as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False) -> None:
     """The configured custom heads (models.custom_heads): labels, version, the live version's copy."""
@@ -40,7 +30,8 @@ def list_heads(as_json: Annotated[bool, typer.Option("--json", help="JSON lines"
     settings = get_settings()
     with session_scope(get_engine(settings.database_url)) as session:
         heads = custom_heads(settings, session)
-    missing = [entry for entry in settings.models.custom_heads if not _trained(entry)]
+    missing = [entry for entry in settings.models.custom_heads
+               if entry not in heads and not any(entry.rstrip("/").endswith(f"/{name}") for name in heads)]
     if as_json:
         for name, meta in heads.items():
             out.print(json.dumps({"name": name, "version": meta.get("version"), "labels": meta["labels"],
@@ -52,8 +43,8 @@ def list_heads(as_json: Annotated[bool, typer.Option("--json", help="JSON lines"
                           "yes" if meta.get("multi_label") else "no")
         out.print(table)
     for name in missing:
-        console.print(f"[yellow]warning:[/yellow] {name!r} is configured but not trained: "
-                      f"voc train custom --csv FILE --name {name}")
+        console.print(f"[yellow]warning:[/yellow] {name!r} is configured but not trained (or its name cannot be "
+                      f"a kind): voc train custom --csv FILE --name {name}")
     if not settings.models.custom_heads:
         console.print("no custom heads configured (models.custom_heads; docs/custom.md)")
 

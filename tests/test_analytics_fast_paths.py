@@ -11,6 +11,7 @@ import pytest
 from analytics_data import MONDAY, add_topics, customer_rows, team_rows, write_rows
 
 from feedback.analytics import compare as compare_module
+from feedback.analytics import tables as tables_module
 from feedback.analytics.cells import SUM_FIELDS, CellStats, Slice
 from feedback.analytics.compare import CompareQuery, compare
 from feedback.analytics.drivers import DriverQuery, key_drivers
@@ -169,6 +170,44 @@ def test_shared_reads_give_the_tables_of_reads_of_their_own(engine) -> None:
                              min_group_size=5, mixes=mixes) for by, interval, f, mixes in asks * 2]
     for a, b in zip(own * 2, shared, strict=True):
         assert a.cells == b.cells and a.totals == b.totals
+
+
+def _same_table(a, b) -> bool:
+    """The same cells (hidden ones None) and totals, sums equal up to the order they were added in."""
+    def sums(cells):
+        return {k: None if v is None else ([getattr(v, f) for f in SUM_FIELDS], dict(v.labels))
+                for k, v in cells.items()}
+    return _close(sums(a.cells), sums(b.cells)) and _close(sums(a.totals), sums(b.totals))
+
+
+def test_a_shared_read_of_more_weeks_answers_the_weeks_within_it(engine, monkeypatch) -> None:
+    """The overview reads 20 weeks for what is still going, then the last week and the 8 before
+    it: those come from the rows already read, and are the tables of reads of their own."""
+    _teams(engine)
+    first = MONDAY - timedelta(weeks=1)  # a week before the data, so the long read holds every range
+    asks = [(MONDAY + timedelta(weeks=5), MONDAY + timedelta(weeks=6), "org_unit", RANGE, {}, False),
+            (MONDAY + timedelta(weeks=1), MONDAY + timedelta(weeks=5), "org_unit", RANGE, {}, False),
+            (MONDAY, MONDAY + timedelta(weeks=3), "touchpoint", "week", {}, True),
+            (MONDAY + timedelta(weeks=2), MONDAY + timedelta(weeks=6), "need", RANGE, {"org_unit": "stores"}, False),
+            (MONDAY + timedelta(weeks=4), MONDAY + timedelta(weeks=7), "org_unit", RANGE, {}, False)]  # not within
+    with session_scope(engine) as session:
+        own = [cell_table(session, Slice.make("employee", s, e, f), by, interval, min_group_size=5, mixes=mixes)
+               for s, e, by, interval, f, mixes in asks]
+    reads = []
+    real_read = tables_module._employee_rows
+    monkeypatch.setattr(tables_module, "_employee_rows",
+                        lambda session, where, names: reads.append(where) or real_read(session, where, names))
+    with session_scope(engine) as session:
+        share_reads(session)
+        cell_table(session, Slice.make("employee", first, MONDAY + timedelta(weeks=6)), "org_unit", "week",
+                   min_group_size=5)
+        shared = [cell_table(session, Slice.make("employee", s, e, f), by, interval, min_group_size=5, mixes=mixes)
+                  for s, e, by, interval, f, mixes in asks]
+    # the long read, and one of the range that goes past it
+    assert [(w.start, w.end) for w in reads] == [(first, MONDAY + timedelta(weeks=6)),
+                                                 (MONDAY + timedelta(weeks=4), MONDAY + timedelta(weeks=7))]
+    for a, b in zip(own, shared, strict=True):
+        assert _same_table(a, b)
 
 
 def test_cell_stats_add_every_sum() -> None:

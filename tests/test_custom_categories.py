@@ -388,7 +388,8 @@ def test_suggestions_for_a_custom_category_pick_the_items_its_head_is_torn_on(se
 
     with session_scope(engine) as session:
         scores = {t.item_id: t.custom["area"]["scores"] for t in session.scalars(select(Tag))}
-    unc = dict(zip(scores, custom_uncertainty(list(scores.values())), strict=True))
+    unc = dict(zip(scores, custom_uncertainty(list(scores.values()), sorted(CSV_ROWS), multi_label=False),
+                   strict=True))
     with TestClient(_app(settings, area["tagger"])) as client:
         client.headers["Authorization"] = f"Bearer {make_api_key(settings, 'cx')}"
         got = client.get("/v1/corrections/suggestions", params={"kind": "custom:area", "limit": 10})
@@ -400,8 +401,9 @@ def test_suggestions_for_a_custom_category_pick_the_items_its_head_is_torn_on(se
     median = sorted(unc.values())[len(unc) // 2]
     assert sum(unc[s["item_id"]] >= median for s in picked) >= 7  # mostly the uncertain half
     assert unknown.status_code == 404 and "custom categories: custom:area" in unknown.text
-    assert custom_uncertainty([{"a": 0.5, "b": 0.5}])[0] == 1.0  # torn
-    assert custom_uncertainty([{"a": 0.9, "b": 0.05}])[0] == pytest.approx(0.2)  # multi-label: 0.9 is 0.4 from 0.5
+    assert custom_uncertainty([{"a": 0.5, "b": 0.5}], ["a", "b"], multi_label=False)[0] == 1.0  # torn
+    multi = custom_uncertainty([{"a": 0.9, "b": 0.05}], ["a", "b"], multi_label=True)[0]
+    assert multi == pytest.approx(0.2)  # multi-label: 0.9 is 0.4 from 0.5
 
 
 @pytest.mark.backends("sqlite")
@@ -445,3 +447,53 @@ def test_the_categories_page_shows_each_label_over_the_weeks(settings, engine, a
     settings.models.custom_heads = []
     empty = browser.get("/categories").text
     assert "No custom categories yet" in empty and 'href="/categories' not in empty.split("<main")[0]
+
+
+def test_employee_custom_tables_refuse_filters_that_could_be_differenced(settings, engine, area) -> None:
+    """The review's attack: one person of team A labelled L in a week, teams B and C large. With a
+    filter each team's row was suppressed on its own, so (unfiltered - B - C) gave A's hidden
+    cell; an employee table with a dimension filter is refused instead."""
+    tagger = area["tagger"]
+    texts = {"A": ["My Orbit box arrived late again"], "B": ["My Orbit box arrived late again"] * 6,
+             "C": ["My Orbit box arrived late again"] * 6}
+    start = datetime(2026, 6, 8, 9, tzinfo=UTC)
+    with session_scope(engine) as session:
+        source = get_or_create_source(session, name="pulse", connector="test", audience="employee")
+        n = 0
+        for team, rows in texts.items():
+            for text in rows:
+                session.add(FeedbackItem(source_id=source.id, external_id=f"e{n}", content_hash=f"e{n}",
+                                         audience="employee", text=text, author=f"person{n}", org_unit=team,
+                                         created_at=start + timedelta(hours=n), extra={}))
+                n += 1
+        session.flush()
+        rows = session.execute(select(FeedbackItem.id, FeedbackItem.text, FeedbackItem.audience, FeedbackItem.language,
+                                      FeedbackItem.touchpoint, FeedbackItem.content_hash)
+                               .where(FeedbackItem.audience == "employee")).all()
+        store_tags(session, tagger, rows, tag_items(tagger, rows))
+    with TestClient(_app(settings, tagger)) as client:
+        client.headers["Authorization"] = f"Bearer {make_api_key(settings, 'hr')}"
+        week = {"audience": "employee", "start": "2026-06-08T00:00:00Z", "end": "2026-06-15T00:00:00Z"}
+        whole = client.get("/v1/custom/area", params=week)
+        answers = {team: client.get("/v1/custom/area", params={**week, "org_unit": team}) for team in texts}
+    assert whole.status_code == 200 and sum(r["n"] for r in whole.json()["rows"]) in (0, 13)
+    for answer in answers.values():
+        assert answer.status_code == 400 and "take no dimension filter" in answer.text
+
+
+@pytest.mark.backends("sqlite")
+def test_head_names_and_labels_the_service_cannot_carry_are_refused(tmp_path, tagger) -> None:
+    from classifiers.custom import check_name
+    from classifiers.training.custom import train_custom_head
+
+    for bad in ('a"b', "../x", "two words", ".hidden", "x" * 91, ""):
+        with pytest.raises(ValueError, match="custom head name"):
+            check_name(bad)
+    for good in ("area", "a.b-c", "9", "product_area"):
+        assert check_name(good) == good
+    path = tmp_path / "odd.csv"
+    path.write_text("text,label\n" + "".join(f"comment {i},{'(untagged)' if i % 2 else 'fine'}\n" for i in range(6)))
+    with pytest.raises(ValueError, match="starts with '\\('"):
+        train_custom_head(path, "odd", tagger=tagger, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="custom head name"):
+        train_custom_head(path, "../odd", tagger=tagger, out_dir=tmp_path)

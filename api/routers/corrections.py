@@ -143,13 +143,15 @@ def get_suggestions(
         raise HTTPException(status_code=404, detail=f"this key cannot read {audience} feedback")
     # touchpoints: the live prototypes say how torn an item is between two touchpoints (the
     # tagger loads on the first such request)
-    if kind.startswith(service.CUSTOM_PREFIX) and kind[len(service.CUSTOM_PREFIX):] not in service.custom_heads(
-            settings, session):
-        raise HTTPException(status_code=404, detail=f"no custom category {kind!r}; custom categories: "
-                            + (", ".join(service.CUSTOM_PREFIX + n for n in service.custom_heads(settings, session))
-                               or "none (models.custom_heads)"))
+    head = None
+    if kind.startswith(service.CUSTOM_PREFIX):
+        heads = service.custom_heads(settings, session)
+        head = heads.get(kind[len(service.CUSTOM_PREFIX):])
+        if head is None:
+            raise HTTPException(status_code=404, detail=f"no custom category {kind!r}; custom categories: "
+                                + (", ".join(service.CUSTOM_PREFIX + n for n in heads) or "none (models.custom_heads)"))
     touchpoints = request.app.state.tagger_provider().touchpoints if kind == "touchpoint" else None
-    rows = suggest(session, kind=kind, audiences=audiences, limit=limit, touchpoints=touchpoints)
+    rows = suggest(session, kind=kind, audiences=audiences, limit=limit, touchpoints=touchpoints, custom_head=head)
     method = ("uncertainty (margin of the stored probabilities) x distance to the nearest item already picked "
               "or corrected (stored embeddings), greedily" if kind != "touchpoint" else
               "uncertainty (gap between the two best touchpoints of the live prototypes), one pick per cluster "

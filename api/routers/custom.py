@@ -20,7 +20,8 @@ router = APIRouter(prefix="/v1", tags=["analytics"])
 class CustomRow(BaseModel):
     period: str
     period_start: str
-    label: str = Field(description="a label of the head; 'untagged' for items tagged before the head was added")
+    label: str = Field(description="a label of the head; '(untagged)' for items tagged before the head was added, "
+                       "'(no label)' for a multi-label item with none")
     n: int
     share_negative: float | None
     share_negative_ci: list[float] | None = Field(description="95% Wilson interval")
@@ -49,7 +50,8 @@ def get_custom(request: Request, name: str, session: SessionDep, settings: Setti
     """Volume, share negative (with its 95% interval) and mean sentiment per period and label of the
     custom category `name` (`voc train custom`, `models.custom_heads`), the analysts' `custom:NAME`
     corrections in place of the head's labels. Default range: the last 12 weeks; at most
-    53 weeks (MAX_WEEKS). Employee cells below the minimum group size are hidden (`suppressed`)."""
+    53 weeks (MAX_WEEKS). Employee cells below the minimum group size are hidden (`suppressed`),
+    and employee tables take no dimension filter."""
     if where.audience == "employee":
         check_employee_query(where.filters, interval=interval)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
@@ -76,8 +76,12 @@ def categories_page(request: Request, session: SessionDep, settings: SettingsDep
 
     audience = _audience(visitor, audience)
     heads = custom_heads(settings, session)
-    name = category if category in heads else next(iter(heads), None)
-    weeks = weeks if weeks in WEEKS else 12
+    if category is not None and category not in heads:
+        raise HTTPException(status_code=404, detail=f"no custom category {category!r}; custom categories: "
+                            f"{', '.join(heads) or 'none'}")
+    if weeks not in WEEKS:
+        raise HTTPException(status_code=422, detail=f"weeks is one of {', '.join(map(str, WEEKS))}, not {weeks}")
+    name = category or next(iter(heads), None)
     view = category_view(session, settings, audience=audience, name=name, weeks=weeks) if name else None
     return render(request, "categories.html", visitor, audience=audience, heads=heads, name=name, weeks=weeks,
                   week_choices=WEEKS, view=view)

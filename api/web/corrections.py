@@ -68,7 +68,9 @@ class TagControl:
 
 
 def anchor(kind: str) -> str:
-    return kind.replace(":", "-").replace(".", "-")
+    """custom:NAME -> custom-NAME (one ':' only, so two kinds never share an id; '.' and '-' are
+    valid in an HTML id)."""
+    return kind.replace(":", "-", 1)
 
 
 def kind_title(kind: str) -> str:
@@ -220,7 +222,8 @@ def _served_tags(item: FeedbackItem, tag: Tag | None, corrections: dict[str, Cor
 def queue_view(session: Session, settings: Any, *, audience: str, kind: str, limit: int) -> dict[str, Any]:
     """The label queue: the suggested items (GET /v1/corrections/suggestions' choice) with their
     text, served tags and choices, and the newest corrections of the audience."""
-    suggested = suggestions(session, kind=kind, audiences=[audience], limit=limit)
+    head = custom_heads(settings, session).get(kind[len(CUSTOM_PREFIX):]) if kind.startswith(CUSTOM_PREFIX) else None
+    suggested = suggestions(session, kind=kind, audiences=[audience], limit=limit, custom_head=head)
     ids = [row["item_id"] for row in suggested]
     items = repository.items_of(session, ids)
     tags = repository.tags_of(session, ids)

@@ -28,6 +28,8 @@ from feedback.analytics.shares import configured_estimator
 from feedback.analytics.tables import share_reads
 from feedback.analytics.trends import TrendQuery, table_rows, trend_table
 from feedback.config import Settings
+from feedback.insights.digest import DigestOptions
+from feedback.insights.standing import LOOKBACK_WEEKS, MIN_WEEKS, find_standing
 from feedback.models import FeedbackItem
 from feedback.privacy.groups import min_sizes
 
@@ -173,3 +175,26 @@ def overview_view(session: Session, settings: Settings, *, audience: str, metric
                      "last": row["baseline"], "change_last": row, "baseline": baseline_rows.get(row.get("value_code"))})
     return {"by": by, "rows": rows, "current": last["current"], "last": last["baseline"],
             "baseline": base["baseline"]}
+
+
+# What the overview's "Still going" section looks at. Customer: touchpoints and topics (weekly
+# rollups, cheap). Employee: teams, the overview's grouping (themes would be a second privacy
+# pass over 20 weeks of employee items in Python).
+STANDING_DIMENSIONS = {"customer": ("touchpoint", "topic"), "employee": ("org_unit",)}
+
+
+def standing_view(session: Session, settings: Settings, *, audience: str, week: datetime) -> dict[str, Any]:
+    """Problems still going in the week starting at `week`: cells whose share negative has stayed
+    up since it rose, tested with the digest's alert test against the weeks before the rise
+    (feedback.insights.standing); employee cells through the same privacy-checked tables. With
+    the rule's numbers, for the page to say what it checked."""
+    share_reads(session)
+    options = DigestOptions.from_settings(settings)
+    problems = find_standing(session, audience=audience, week=week, dimensions=STANDING_DIMENSIONS[audience],
+                             policy=options.policy, min_n=options.cell_min_n(audience),
+                             min_group_size=sizes(settings)[0],
+                             estimator=options.share_estimator or configured_estimator(settings))
+    rule = {"min_weeks": MIN_WEEKS, "lookback": LOOKBACK_WEEKS, "baseline_weeks": options.policy.baseline_weeks,
+            "min_increase": options.policy.min_share_increase, "fdr": options.policy.fdr,
+            "min_n": options.cell_min_n(audience)}
+    return {"problems": problems, "rule": rule}

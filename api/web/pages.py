@@ -290,6 +290,8 @@ def overview(request: Request, session: SessionDep, settings: SettingsDep, visit
     monday = data.monday(week) if week else data.latest_week(session, audience)
     context: dict[str, Any] = {"audience": audience, "metric": metric, "week": monday}
     if monday is not None:
+        # first: its employee read of 20 weeks also answers the overview's shorter ranges
+        context["standing"] = data.standing_view(session, settings, audience=audience, week=monday)
         view = data.overview_view(session, settings, audience=audience, metric=metric, week=monday)
         context["view"] = _weekly_volumes(view) if metric == "volume" else view
         context["empty_week"] = session.scalar(

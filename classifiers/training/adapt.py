@@ -389,7 +389,8 @@ def _known(examples: Sequence[Example], kind: str, labels: list[str], multi: boo
 
 def _adapt_custom(tagger: Any, train: Sequence[Example], held_out: Sequence[Example], embed: Any,
                   fit: HeadFit | None, per_kind: dict[str, tuple[np.ndarray, np.ndarray]],
-                  n_train: dict[str, int], methods: dict[str, str]) -> dict[str, tuple[Path, Any, dict]]:
+                  n_train: dict[str, int], methods: dict[str, str], *,
+                  version: str) -> dict[str, tuple[Path, Any, dict]]:
     """Each custom head of `tagger` refit on its CSV rows plus its `custom:NAME` corrections (a
     head without its CSV rows: fine-tuned on the corrections) and judged on the held-back ones,
     filling `per_kind`, `n_train` and `methods`.
@@ -422,7 +423,7 @@ def _adapt_custom(tagger: Any, train: Sequence[Example], held_out: Sequence[Exam
                 methods[kind] = "head"
             n_train[kind] = len(rows)
             meta["adapted"] = {"corrections": len(rows), "method": methods[kind], "from": meta["version"]}
-            meta["version"] = f"custom.{custom.name}.{tagger.version}+{len(rows)}"
+            meta["version"] = f"custom.{custom.name}.{version}"  # the tagger version being written: unique
         if judged:
             xj, gold = embed(judged), _targets(judged, labels, multi)
             before = head_probs(head.module, xj, multi_label=multi, temperature=head.temperature,
@@ -640,7 +641,7 @@ def adapt(base_dir: Path | str, out_dir: Path | str, *, version: str, train: Seq
             after = np.asarray([t for t, _ in challenger.assign(emb, audiences)])
             per_kind["touchpoint"] = ((before == gold).astype(float), (after == gold).astype(float))
 
-    custom_out = _adapt_custom(tagger, train, held_out, embed, fit, per_kind, n_train, methods)
+    custom_out = _adapt_custom(tagger, train, held_out, embed, fit, per_kind, n_train, methods, version=version)
 
     better, reason, scores = judge(per_kind, min_held_out=min_held_out)
     if not n_train:

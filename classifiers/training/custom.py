@@ -45,6 +45,10 @@ def read_labelled_csv(
                 labels.append(row_labels)
     if len(texts) < 4:
         raise ValueError(f"{path} has {len(texts)} labelled rows; a custom head needs at least 4")
+    odd = sorted({label for row in labels for label in row if label.startswith("(")})
+    if odd:
+        raise ValueError(f"label {odd[0]!r} in {Path(path).name} starts with '(': those names are kept for the "
+                         "buckets the service adds, such as '(untagged)'; rename it")
     return texts, labels
 
 
@@ -52,6 +56,9 @@ def train_custom_head(csv_path: str | Path, name: str, *, text_column: str = "te
                       label_column: str = "label", tagger: Tagger | None = None,
                       out_dir: Path | None = None) -> Path:  # fmt: skip
     """Fit a head on the tagger's embeddings of the CSV's texts and save it."""
+    from classifiers.custom import check_name
+
+    check_name(name)
     from classifiers.tagger import load_tagger
     from classifiers.training.train import multi_hot
 

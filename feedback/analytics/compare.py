@@ -103,8 +103,10 @@ def _metric_value(stats: CellStats, metric: str, estimator: ShareEstimator
     return m.mean, m.n, mean_ci(m, lo=lo, hi=hi)
 
 
-def _test(base: CellStats, cur: CellStats, metric: str, days: tuple[float, float],
-          estimator: ShareEstimator) -> TestResult | None:
+def change_test(base: CellStats, cur: CellStats, metric: str, days: tuple[float, float],
+                estimator: ShareEstimator) -> TestResult | None:
+    """The change of `metric` from `base` to `cur` with its 95% interval and two-sided p-value,
+    as /v1/compare reports it (`days`: each side's length, for volume's rate)."""
     if metric == "volume":
         return rate_test(base.n, days[0], cur.n, days[1])
     counted = metric == "share_negative" and estimator.method == "cc"
@@ -161,7 +163,7 @@ def compare(session: Session, query: CompareQuery, *, min_group_size: int,
         row: dict[str, Any] = {query.by: "(all)" if code is None else labels.get(code, code),
                                "value_code": code, "baseline": _side(base, query.metric, estimator),
                                "current": _side(cur, query.metric, estimator)}
-        test = (_test(base, cur, query.metric, days, estimator)  # type: ignore[arg-type]
+        test = (change_test(base, cur, query.metric, days, estimator)  # type: ignore[arg-type]
                 if base is not None and cur is not None else None)
         row.update(change=_r(test.change) if test else None,
                    change_ci_low=_r(test.ci[0]) if test else None, change_ci_high=_r(test.ci[1]) if test else None,

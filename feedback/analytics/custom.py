@@ -3,7 +3,7 @@ a custom category head (`models.custom_heads`), what `GET /v1/custom/{name}` ans
 
 An item's label is the analyst's `custom:NAME` correction where one is active, else the head's
 (`tags.custom`); its sentiment is the served one (corrections in place, `ServedTag`). Items
-tagged before the head was added carry no label of it and are counted as `untagged`.
+tagged before the head was added carry no label of it and are counted as `(untagged)`.
 
 The labels live in the tag's JSON, not in the rollups, and a range is at most `MAX_WEEKS` weeks
 so the read stays bounded. Customer cells of a single-label head are counted by the database
@@ -40,11 +40,13 @@ from feedback.analytics.cells import (
 from feedback.analytics.stats import wilson_ci
 from feedback.corrections.service import CUSTOM_PREFIX, custom_heads
 from feedback.models import Correction, FeedbackItem
-from feedback.privacy.groups import employee_month, snap_to_weeks, suppressed_groups
+from feedback.privacy.groups import PrivacyError, employee_month, snap_to_weeks, suppressed_groups
 
 MAX_WEEKS = 53
 DEFAULT_WEEKS = 12
-UNTAGGED = "untagged"
+# Buckets outside any head's labels (a label may not start with "(": classifiers.training.custom)
+UNTAGGED = "(untagged)"  # items tagged before the head was added
+NO_LABEL = "(no label)"  # a multi-label item with none of the head's labels
 
 
 class UnknownCategory(LookupError):
@@ -78,6 +80,8 @@ def _window(where: Slice, *, employee: bool) -> tuple[datetime, datetime]:
     start = where.start or end - timedelta(weeks=DEFAULT_WEEKS)
     if employee:
         start, end = snap_to_weeks(start, end)  # type: ignore[assignment]
+    if end <= start:
+        raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
     if end - start > timedelta(weeks=MAX_WEEKS):
         raise ValueError(f"a custom category table covers at most {MAX_WEEKS} weeks (asked for "
                          f"{(end - start).days} days); narrow start and end")
@@ -93,6 +97,13 @@ def custom_table(session: Session, settings: Any, name: str, where: Slice, *, in
         raise UnknownCategory(f"no custom category {name!r}; custom categories: "
                               f"{', '.join(heads) or 'none (models.custom_heads)'}")
     employee = where.audience == "employee"
+    if employee and where.filters:
+        # A filtered employee table is one row of a two-way table (filter value x label), whose
+        # other rows and unfiltered total can be asked for too: suppressed row by row, a hidden
+        # cell is their difference (docs/privacy.md, rule 3). Refused, not half-protected.
+        raise PrivacyError("employee custom category tables take no dimension filter (a filtered table could "
+                           "be differenced against the unfiltered one to single one person out); ask for the "
+                           "whole audience, by week or month")
     start, end = _window(where, employee=employee)
     where = Slice(audience=where.audience, start=start, end=end, filters=where.filters)
     weekly = interval if not employee else "week"  # employee cells are weekly first (privacy rule 3)
@@ -142,7 +153,7 @@ def _item_cells(session: Session, name: str, where: Slice, interval: str) -> dic
         labels = ([p for p in correction.split("|") if p] if correction is not None
                   else (list(said) if said is not None else [UNTAGGED]))
         period = floor_period(as_date(created), interval)
-        for label in labels or ["none"]:
+        for label in labels or [NO_LABEL]:
             cells[(period, label)].add(sentiment, score, correction is not None, respondent)
     return cells
 

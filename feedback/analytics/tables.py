@@ -611,6 +611,31 @@ def _employee_rows(session: Session, where: Slice, names: tuple[str, ...]) -> li
     return rows
 
 
+def _within_a_shared_read(memo: dict[Any, Any], key: tuple[str, datetime | None, datetime | None],
+                          wanted: tuple[str, ...]) -> None:
+    """Answer the (week-snapped) range `key` from a shared read of a range that holds it (a page
+    that reads 20 weeks, then the last week and the 8 before it): its rows of those weeks, and
+    their labels when it has them, stored for the range as its own read would be."""
+    audience, start, end = key
+    for entry in list(memo):
+        if len(entry) != 2 or entry[0] != "rows" or entry[1][0] != audience:
+            continue
+        read, rows = memo[entry]
+        if not set(wanted) <= set(read):
+            continue
+        first, after = entry[1][1], entry[1][2]
+        if (first is not None and (start is None or first > start)) or (
+                after is not None and (end is None or after < end)):
+            continue
+        low, high = (start.date() if start else date.min), (end.date() if end else date.max)
+        memo[("rows", key)] = (read, [r for r in rows if low <= r[1] < high])
+        labels = memo.get(("labels", entry[1]))
+        if labels is not None:
+            ids = {r[0] for r in memo[("rows", key)][1]}
+            memo[("labels", key)] = [row for row in labels if row[0] in ids]
+        return
+
+
 def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None, *,
                     mixes: bool) -> list[tuple[date, str, CellStats, list[str], list[str], list[str], dict[str, str]]]:
     """Every employee item of the (week-snapped) range: week, respondent, sums, mix labels, its
@@ -626,6 +651,8 @@ def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None
         rows = _employee_rows(session, where, wanted)
         labels = item_labels(session, [r[0] for r in rows], kinds) if kinds and rows else []
     else:  # shared: read once for the range, again only when a dimension not yet read is asked for
+        if ("rows", key) not in memo:
+            _within_a_shared_read(memo, key, wanted)
         read, rows = memo.get(("rows", key), ((), []))
         if ("rows", key) not in memo or not set(wanted) <= set(read):
             read = tuple(sorted(set(read) | set(wanted)))

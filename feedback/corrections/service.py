@@ -78,7 +78,7 @@ def touchpoint_names(settings: Any, audience: str) -> list[str]:
 def custom_heads(settings: Any, session: Session) -> dict[str, dict[str, Any]]:
     """The configured custom category heads (`models.custom_heads`): name -> its head.json
     (labels, multi_label, version), the live tagger version's adapted head where it has one."""
-    from classifiers.custom import head_meta
+    from classifiers.custom import check_name, head_meta
     from feedback.corrections.versions import live_version
 
     entries = list(getattr(settings.models, "custom_heads", None) or [])
@@ -90,8 +90,9 @@ def custom_heads(settings: Any, session: Session) -> dict[str, dict[str, Any]]:
     for entry in entries:
         try:
             meta = head_meta(entry, heads_dir)
-        except FileNotFoundError:
-            continue  # configured but not trained: the tagger refuses to load, corrections name the rest
+            check_name(meta["name"])
+        except (FileNotFoundError, ValueError):
+            continue  # not trained, or a name no kind can carry: the tagger refuses it, corrections name the rest
         out[meta["name"]] = meta
     return out
 

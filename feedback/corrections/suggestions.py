@@ -44,13 +44,12 @@ def top2_uncertainty(scores: np.ndarray) -> np.ndarray:
     return np.clip(1.0 - (top2[:, 1] - top2[:, 0]), 0.0, 1.0) if scores.shape[1] > 1 else np.ones(len(scores))
 
 
-def custom_uncertainty(scores: Sequence[dict[str, float]]) -> np.ndarray:
-    """For a custom head's stored probabilities: the margin between its two best labels when they
-    sum to one (a single-label head), else how near its most doubtful label is to 0.5 (a
+def custom_uncertainty(scores: Sequence[dict[str, float]], labels: Sequence[str], *, multi_label: bool) -> np.ndarray:
+    """For a custom head's stored probabilities over its `labels`: the margin between its two
+    best labels (a single-label head), or how near its most doubtful label is to 0.5 (a
     multi-label head's labels are each yes or no)."""
-    labels = sorted({label for row in scores for label in row})
     probs = np.asarray([[float(row.get(label, 0.0)) for label in labels] for row in scores], np.float64)
-    if len(labels) > 1 and np.allclose(probs.sum(1), 1.0, atol=0.02):
+    if not multi_label and len(labels) > 1:
         return margin_uncertainty(probs)
     return 1.0 - 2.0 * np.abs(probs - 0.5).min(1)
 
@@ -138,12 +137,16 @@ def pick_clusters(uncertainty: np.ndarray, embeddings: np.ndarray, k: int, *,
 
 
 def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit: int = 20,
-                candidates: int = CANDIDATES, touchpoints: Any = None) -> list[dict[str, Any]]:
+                candidates: int = CANDIDATES, touchpoints: Any = None,
+                custom_head: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The `limit` items whose `kind` correction would teach the live model most. For
     touchpoints, `touchpoints` (the live tagger's prototypes) makes the uncertainty the gap
     between the two best touchpoints of the item's audience (`top2_uncertainty`), which
-    bench/adaptation.py chose on dev; without it, 1 - the score stored with the tag."""
+    bench/adaptation.py chose on dev; without it, 1 - the score stored with the tag. For
+    custom:NAME, `custom_head` is the head's head.json (its labels, whether multi-label)."""
     custom = kind[len("custom:"):] if kind.startswith("custom:") else None
+    if custom is not None and custom_head is None:
+        raise ValueError(f"suggestions for {kind} need its head's labels (custom_head)")
     if kind not in ("sentiment", "touchpoint") and custom is None:
         raise ValueError(f"suggestions are made for sentiment, touchpoint and custom:NAME (kind={kind!r}); "
                          "their stored probabilities say how unsure the model is")
@@ -175,7 +178,8 @@ def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit:
                              for label in ("negative", "neutral", "positive")] for r in rows])
         unc = margin_uncertainty(probs)
     elif custom is not None:
-        unc = custom_uncertainty([r.custom[custom]["scores"] for r in rows])
+        unc = custom_uncertainty([r.custom[custom]["scores"] for r in rows], custom_head["labels"],  # type: ignore[index]
+                                 multi_label=bool(custom_head.get("multi_label")))  # type: ignore[union-attr]
     elif touchpoints is not None:  # torn between two touchpoints of the item's audience
         unc = top2_uncertainty(touchpoints.audience_scores(emb, [r.audience for r in rows]))
     else:  # the prototype score: near or under the threshold, the touchpoint is in doubt

@@ -130,6 +130,7 @@ def negative_share_alerts(
     min_n: int | None = None,
     already_alerted: Collection[tuple[str, str]] = (),
     estimator: ShareEstimator = COUNT_NEGATIVE,
+    also_in_family: int = 0,
 ) -> list[Alert]:
     """Alerts for cells whose share of negative feedback rose significantly against the baseline.
 
@@ -138,7 +139,9 @@ def negative_share_alerts(
     cell alerts when either rose (each needs `min_n` items with that reading this week). `cells`
     maps (dimension, value) to (this week, [baseline weeks]); every cell passed is tested, so
     pass only cells that may be published (employee groups under the minimum size left out).
-    Cells in `already_alerted` (last week's alerts) are `continuing`.
+    Cells in `already_alerted` (last week's alerts) are `continuing`. `also_in_family` counts
+    tests made elsewhere that cannot alert: each joins the Benjamini-Hochberg family with p = 1
+    (q-values can only rise with it), so a caller that skips cells with no chance keeps the family.
     """
     min_n = policy.min_n if min_n is None else min_n
     tested: list[tuple[tuple[str, str], str, tuple[int, int], tuple[int, int], int, tuple[float, float],
@@ -158,7 +161,7 @@ def negative_share_alerts(
             tested.append((key, measure, (k, n), (k0, n0), len(weeks), (share, base), p))
     evidence: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for (key, measure, (k, n), (k0, n0), n_weeks, (share, base), p), q in zip(
-        tested, bh_adjust([t[-1] for t in tested]), strict=True
+        tested, bh_adjust([t[-1] for t in tested] + [1.0] * also_in_family)[:len(tested)], strict=True
     ):
         reading = {
             "measure": measure,
@@ -205,7 +208,7 @@ def negative_share_alerts(
                     f"one-sided {_text_test(estimator)} of the share of negative texts and "
                     f"Fisher exact test of the share of low ratings vs the {lead['weeks']}-week "
                     f"baseline, over-dispersion adjusted; "
-                    f"Benjamini-Hochberg q <= {policy.fdr} across {len(tested)} tests"
+                    f"Benjamini-Hochberg q <= {policy.fdr} across {len(tested) + also_in_family} tests"
                 ),
                 severity="high"
                 if max(r["share"] - r["baseline"] for r in passed) >= 0.25

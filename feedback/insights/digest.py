@@ -86,6 +86,11 @@ class DigestOptions:
     # How the share negative is estimated; None: the one stored with the configured heads.
     share_estimator: ShareEstimator | None = None
 
+    def cell_min_n(self, audience: str) -> int:
+        """Items a cell needs this week to be tested: customer `min_cell_n`; employee the privacy
+        minimum, at least 10."""
+        return max(self.min_group_size_scores, 10) if audience == "employee" else self.min_cell_n
+
     @classmethod
     def from_settings(cls, settings: Settings) -> DigestOptions:
         digests = getattr(settings, "digests", None)
@@ -766,7 +771,7 @@ class _Builder:
             else {"suppressed": True}
         )
         main = "org_unit" if employee else "touchpoint"
-        min_n = max(self.options.min_group_size_scores, 10) if employee else self.options.min_cell_n
+        min_n = self.options.cell_min_n(self.audience)
 
         # Alerts: negative-share spikes per published cell, emerging phrases, topic spikes.
         # What last week's digest alerted (against its own baseline) is continuing, not new.

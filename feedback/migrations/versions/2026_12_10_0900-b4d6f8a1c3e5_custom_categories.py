@@ -31,6 +31,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # custom:NAME corrections have no place in the older schema (and their kinds do not fit it)
+    op.execute(sa.text("DELETE FROM corrections WHERE kind LIKE 'custom:%'"))
     with op.batch_alter_table('corrections', schema=None) as batch_op:
         batch_op.alter_column('kind', existing_type=sa.String(length=100), type_=sa.String(length=20),
                               existing_nullable=False)
