@@ -120,7 +120,8 @@ def _axe(page: Any) -> list[dict[str, Any]]:
 
 
 ADMIN_PAGES = ["/", "/?audience=employee", "/journey", "/journey?audience=employee", "/touchpoints/delivery",
-               "/topics", "/quotes?touchpoint=delivery", "/feedback", "/feedback?q=swiftship", "/employee",
+               "/topics", "/topics?sort=trend&page=2", "/quotes?touchpoint=delivery", "/feedback",
+               "/feedback?q=swiftship", "/employee",
                "/digests", "/digests/2026-W39?audience=customer", "/sources", "/corrections",
                "/corrections?audience=employee&kind=touchpoint"]
 
@@ -204,6 +205,50 @@ def test_admin_renames_a_topic(open_as) -> None:
     cx = open_as("cx")
     cx.goto("/topics")
     assert cx.locator("summary:has-text('Edit')").count() == 0  # edits are for admins
+
+
+def _fits(page: Any) -> bool:
+    """No horizontal scroll of the page body."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_the_overview_says_what_is_still_going(open_as) -> None:
+    page = open_as("cx")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    row = page.locator("#standing-table tr[data-value='delivery']")
+    assert row.count() == 1 and row.get_attribute("data-since") >= "2026-W39"
+    assert _fits(page)
+    row.locator("a").click()
+    assert page.url.split("?")[0].endswith("/touchpoints/delivery")
+    assert page.locator("h1").inner_text() == "Touchpoint: Delivery"
+    hr = open_as("hr")
+    hr.goto("/?audience=employee")
+    teams = hr.locator("#standing-table tr[data-dimension='org_unit']")
+    assert "warehouse" in [teams.nth(i).get_attribute("data-value") for i in range(teams.count())]
+    assert _fits(hr) and not _axe(hr)
+
+
+def test_topics_fit_at_1280_and_page_with_the_keyboard(open_as) -> None:
+    page = open_as("admin")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto("/topics")
+    first = page.locator("#topics-table tbody tr").first.get_attribute("data-topic")
+    assert page.locator("#topics-table tbody tr").count() == 25 and _fits(page)
+    row = page.locator("#topics-table tbody tr").first
+    row.locator("summary:has-text('Edit')").click()  # the admin's forms open
+    row.locator("summary:has-text('quotes')").click()
+    assert _fits(page)
+    _tab_to(page, "el.rel === 'next'", limit=400)
+    assert _focus_ring(page) != "none"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*page=2.*"))
+    assert page.locator("#topics-table tbody tr").first.get_attribute("data-topic") != first
+    assert _fits(page) and not _axe(page)
+    page.select_option("#topic-sort", "trend")
+    page.click("form[role=search] button")
+    page.wait_for_url(re.compile(r".*sort=trend.*"))
+    assert "page=2" in page.locator("a[rel=next]").get_attribute("href")
+    assert "sort=trend" in page.locator("a[rel=next]").get_attribute("href")
 
 
 def _weekly(page: Any, table: str, row: str | None = None) -> dict[str, float]:

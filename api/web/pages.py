@@ -496,19 +496,63 @@ def employee_page(request: Request, session: SessionDep, settings: SettingsDep, 
 # Topics
 
 
+TOPICS_PER_PAGE = 25
+TOPIC_ORDERS = {"volume": "largest first", "trend": "rising first"}
+
+
+def _topic_order(topics: list[dict[str, Any]], sort: str, q: str | None) -> list[dict[str, Any]]:
+    """The active topics whose label or keywords hold `q`, largest first, or rising first: the
+    emerging ones, then by how far the latest week's share of items is above the topic's
+    baseline share (the numbers behind the emerging flag), hidden ones last."""
+    words = (q or "").strip().lower()
+    shown = [t for t in topics if t["status"] == "active"
+             and (not words or words in t["label"].lower() or any(words in k.lower() for k in t["keywords"]))]
+    if sort != "trend":
+        return shown
+
+    def rising(topic: dict[str, Any]) -> tuple[bool, bool, float, int, int]:
+        trend = topic.get("trend") or {}
+        growth = (trend.get("share") or 0.0) - (trend.get("baseline_share") or 0.0)
+        return (not trend, not trend.get("emerging"), -growth, -(topic.get("size") or 0), topic["id"])
+
+    return sorted(shown, key=rising)
+
+
+def _topic_page(ordered: list[dict[str, Any]], page: int) -> tuple[int, int, list[dict[str, Any]]]:
+    """(page, pages, its topics): a page past the last shows the last."""
+    pages = max(1, -(-len(ordered) // TOPICS_PER_PAGE))
+    page = min(page, pages)
+    return page, pages, ordered[(page - 1) * TOPICS_PER_PAGE:page * TOPICS_PER_PAGE]
+
+
 @router.get("/topics")
 def topics_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
-                audience: str | None = None, message: str | None = None) -> Response:
+                audience: str | None = None, message: str | None = None, sort: str = "volume",
+                page: Annotated[int, Query(ge=1, le=DB_INT_MAX)] = 1,
+                q: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    """The active topics, TOPICS_PER_PAGE a page, largest or rising first, filtered by a word of
+    their label or keywords; quotes are read for the page's topics only."""
     audience = _audience(visitor, audience)
+    sort = sort if sort in TOPIC_ORDERS else "volume"
+
+    def on_the_page(topics: list[dict[str, Any]]) -> list[int]:
+        return [t["id"] for t in _topic_page(_topic_order(topics, sort, q), page)[2]]
+
     listing = topics_service.list_topics(session, settings=settings, audience=audience, interval="week", periods=12,
-                                         with_totals=False)  # not shown, and they read every item
-    for topic in listing["topics"]:
+                                         with_totals=False,  # not shown, and they read every item
+                                         quotes_for=on_the_page)
+    ordered = _topic_order(listing["topics"], sort, q)
+    page, pages, shown = _topic_page(ordered, page)
+    for topic in shown:
         periods = (topic.get("trend") or {}).get("periods") or []
         topic["spark"] = charts.sparkline([p.get("n") for p in periods])
         topic["spark_text"] = ", ".join(f"{p.get('period_label', p.get('period'))}: "
                                         f"{'hidden' if p.get('n') is None else p.get('n')}" for p in periods)
     active = [t for t in listing["topics"] if t["status"] == "active"]
-    return render(request, "topics.html", visitor, audience=audience, listing=listing, topics=active,
+    here = {"audience": audience, "sort": sort, "q": q}
+    return render(request, "topics.html", visitor, audience=audience, listing=listing, topics=shown,
+                  all_topics=sorted(active, key=lambda t: t["id"]), matching=len(ordered), page=page, pages=pages,
+                  first=(page - 1) * TOPICS_PER_PAGE + 1, sort=sort, words=q, orders=TOPIC_ORDERS, here=here,
                   message=message)
 
 
@@ -522,42 +566,54 @@ def _topic_edit(session: Any, visitor: Visitor, topic_id: int, csrf_token: str |
 
 
 TopicId = Annotated[int, PathParam(ge=1, le=DB_INT_MAX)]
+TopicSort = Annotated[str | None, Form(max_length=20)]
+TopicPage = Annotated[int | None, Form(ge=1, le=DB_INT_MAX)]
+TopicWords = Annotated[str | None, Form(max_length=200)]
+
+
+def _back_to_topics(topic: Topic, message: str, sort: str | None, page: int | None, q: str | None) -> Response:
+    """The topics page the edit was made on (its order, page and words), saying what happened."""
+    sort = sort if sort in TOPIC_ORDERS else None
+    return _redirect(f"/topics?{_query(audience=topic.audience, sort=sort, page=page, q=q, message=message)}")
 
 
 @router.post("/topics/{topic_id}/rename")
 def rename_topic(session: SessionDep, visitor: VisitorDep, topic_id: TopicId,
                  label: Annotated[str, Form(min_length=1, max_length=200)],
-                 csrf_token: Annotated[str | None, Form()] = None) -> Response:
+                 csrf_token: Annotated[str | None, Form()] = None, sort: TopicSort = None, page: TopicPage = None,
+                 q: TopicWords = None) -> Response:
     topic = _topic_edit(session, visitor, topic_id, csrf_token)
     try:
         taxonomy.rename(session, topic_id=topic_id, label=label)
     except TopicEditError as exc:
-        return _redirect(f"/topics?{_query(audience=topic.audience, message=str(exc))}")
-    return _redirect(f"/topics?{_query(audience=topic.audience, message=f'Renamed topic {topic_id}.')}")
+        return _back_to_topics(topic, str(exc), sort, page, q)
+    return _back_to_topics(topic, f"Renamed topic {topic_id}.", sort, page, q)
 
 
 @router.post("/topics/{topic_id}/pin")
 def pin_topic(session: SessionDep, visitor: VisitorDep, topic_id: TopicId,
-              pinned: Annotated[bool, Form()], csrf_token: Annotated[str | None, Form()] = None) -> Response:
+              pinned: Annotated[bool, Form()], csrf_token: Annotated[str | None, Form()] = None,
+              sort: TopicSort = None, page: TopicPage = None, q: TopicWords = None) -> Response:
     topic = _topic_edit(session, visitor, topic_id, csrf_token)
     try:
         taxonomy.pin(session, topic_id=topic_id, pinned=pinned)
     except TopicEditError as exc:
-        return _redirect(f"/topics?{_query(audience=topic.audience, message=str(exc))}")
+        return _back_to_topics(topic, str(exc), sort, page, q)
     done = "Pinned" if pinned else "Unpinned"
-    return _redirect(f"/topics?{_query(audience=topic.audience, message=f'{done} topic {topic_id}.')}")
+    return _back_to_topics(topic, f"{done} topic {topic_id}.", sort, page, q)
 
 
 @router.post("/topics/{topic_id}/merge")
 def merge_topic(session: SessionDep, visitor: VisitorDep, topic_id: TopicId,
                 into: Annotated[int, Form(ge=1, le=DB_INT_MAX)],
-                csrf_token: Annotated[str | None, Form()] = None) -> Response:
+                csrf_token: Annotated[str | None, Form()] = None, sort: TopicSort = None, page: TopicPage = None,
+                q: TopicWords = None) -> Response:
     topic = _topic_edit(session, visitor, topic_id, csrf_token)
     try:
         target = taxonomy.merge(session, topic_id=topic_id, into_id=into)
     except (TopicEditError, LookupError) as exc:
-        return _redirect(f"/topics?{_query(audience=topic.audience, message=str(exc))}")
-    return _redirect(f"/topics?{_query(audience=topic.audience, message=f'Merged topic {topic_id} into {target.id}.')}")
+        return _back_to_topics(topic, str(exc), sort, page, q)
+    return _back_to_topics(topic, f"Merged topic {topic_id} into {target.id}.", sort, page, q)
 
 
 @router.get("/quotes")

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -413,9 +413,14 @@ def list_topics(
     topic_ids: list[int] | None = None,
     full_series: bool = False,
     with_totals: bool = True,
+    quotes_for: Callable[[list[dict[str, Any]]], Collection[int]] | None = None,
 ) -> dict[str, Any]:
     """Topics of an audience with size, sentiment, trend, emerging flag and 3 quotes; the
-    audience's item counts unless `with_totals` is False (they read every item)."""
+    audience's item counts unless `with_totals` is False (they read every item).
+
+    `quotes_for`, given the listed topics (numbered, no quotes yet), names the ids whose quotes
+    are read (a page that shows 25 of them); the others list none. Default: every topic's.
+    """
     current = taxonomy.current_version(session, audience)
     rows = repository.topics(session, audience=audience, include_inactive=include_inactive)
     if topic_ids is not None:
@@ -453,6 +458,7 @@ def list_topics(
     flags = over_time.emerging(series, [t.id for t in rows if t.status == "active"])
     redact = _redactor(settings)
     out = []
+    quoted: dict[int, tuple[Topic, int]] = {}  # topics whose quotes may be read, with their people
     for topic in rows:
         n = numbers.get(
             topic.id,
@@ -481,9 +487,7 @@ def list_topics(
                 quotes_withheld=f"fewer than {min_scores} people in this topic",
             )
         else:
-            quotes, withheld = _quotes(
-                session, topic, settings=settings, redact=redact, respondents=n["respondents"]
-            )
+            quoted[topic.id] = (topic, n["respondents"])
             flag = flags.get(topic.id, {"emerging": False, "reason": None})
             if (
                 audience == "employee"
@@ -508,12 +512,19 @@ def list_topics(
                         series, topic.id, interval, None if full_series else periods, hidden_cells
                     ),
                 },
-                quotes=quotes,
+                quotes=[],  # read below, for the topics asked for
+            )
+        out.append(entry)
+    out.sort(key=lambda e: (e["status"] != "active", -(e["size"] or 0), e["id"]))
+    wanted = set(quoted) if quotes_for is None else set(quotes_for(out)) & set(quoted)
+    for entry in out:
+        if entry["id"] in wanted:
+            topic, respondents = quoted[entry["id"]]
+            entry["quotes"], withheld = _quotes(
+                session, topic, settings=settings, redact=redact, respondents=respondents
             )
             if withheld:
                 entry["quotes_withheld"] = withheld
-        out.append(entry)
-    out.sort(key=lambda e: (e["status"] != "active", -(e["size"] or 0), e["id"]))
     totals = repository.audience_totals(session, audience=audience) if with_totals else None
     return {
         "audience": audience,
