@@ -378,8 +378,10 @@ def test_the_explorer_shows_the_corrected_labels(app, tagged_demo) -> None:
     listing = browser.get("/feedback", params={"cursor": item["id"] - 1, "order": "oldest"}).text
     row = re.search(rf'<tr>\s*<td><a href="/feedback/{item["id"]}">.*?</tr>', listing, re.S).group(0)
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
-    assert cells[3] == f"{touchpoint} corrected" and cells[4] == f"{sentiment} corrected", cells
-    assert cells[6] == "social corrected", cells
+    from api.web.names import readable
+
+    assert cells[3] == f"{readable(touchpoint)} corrected" and cells[4] == f"{sentiment} corrected", cells
+    assert cells[6] == f"{readable('social')} corrected", cells
 
 
 def test_the_digest_headline_reads_like_the_other_pages(app, digests) -> None:
