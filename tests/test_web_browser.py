@@ -123,7 +123,7 @@ ADMIN_PAGES = ["/", "/?audience=employee", "/journey", "/journey?audience=employ
                "/topics", "/topics?sort=trend&page=2", "/quotes?touchpoint=delivery", "/feedback",
                "/feedback?q=swiftship", "/employee",
                "/digests", "/digests/2026-W39?audience=customer", "/sources", "/corrections",
-               "/corrections?audience=employee&kind=touchpoint"]
+               "/corrections?audience=employee&kind=touchpoint", "/categories"]
 
 
 def test_every_page_with_each_scope_and_no_serious_accessibility_violation(open_as) -> None:
@@ -438,3 +438,33 @@ def test_the_audience_switch_waits_for_enter_from_the_keyboard(open_as) -> None:
     page.select_option("#aud-switch", "customer")  # a pointer's choice submits at once
     page.wait_for_url(re.compile(r".*audience=customer.*"))
     assert page.locator("h1").inner_text().startswith("Customer feedback")
+
+
+def test_the_categories_page_of_a_custom_head_in_the_browser(site, open_as, tagger, tmp_path) -> None:
+    """A custom head trained from a CSV, configured, and filled in over the demo's stored
+    embeddings (`voc custom fill`): /categories is in the menu, shows each label, and axe finds
+    no serious violation, for cx and for hr (employee cells by the privacy rules)."""
+    from test_custom_categories import _train_head
+
+    from feedback.db import make_engine
+    from feedback.tagging import fill_custom
+    from jobs.tasks import load_service_tagger
+
+    settings = site["settings"]
+    folder = _train_head(tmp_path, tagger)
+    settings.models.custom_heads = [str(folder)]
+    try:
+        engine = make_engine(settings.database_url)
+        assert fill_custom(engine, load_service_tagger(settings)) > 6000
+        engine.dispose()
+        page = open_as("cx")
+        page.click("nav >> text=Categories")
+        page.wait_for_url(re.compile(r".*/categories.*"))
+        rows = page.locator("#categories-table tbody tr")
+        assert rows.count() >= 3 and page.locator("#categories-table svg.spark").count() >= 3
+        assert not _axe(page)
+        hr = open_as("hr")
+        assert hr.goto("/categories?audience=employee&weeks=26").status == 200
+        assert hr.locator("#categories-table tbody tr").count() >= 1 and not _axe(hr)
+    finally:
+        settings.models.custom_heads = []
