@@ -56,14 +56,14 @@ def category_view(session: Any, settings: Any, *, audience: str, name: str, week
     labels = [*table["labels"], *sorted(set(by_label) - set(table["labels"]))]
     rows = []
     for label in labels:
-        cell = by_label.get(label)
-        if cell is None:
+        got = by_label.get(label)
+        if got is None:
             rows.append({"label": label, "n": 0})
             continue
-        weekly = list(cell["weekly"].values())
-        rows.append({"label": label, "n": cell["n"], "share_negative": cell["negative"] / cell["n"],
-                     "ci": wilson_ci(cell["negative"], cell["n"]), "mean_sentiment": cell["sentiment_sum"] / cell["n"],
-                     "corrected": cell["corrected"], "spark": charts.sparkline(weekly),
+        weekly = list(got["weekly"].values())
+        rows.append({"label": label, "n": got["n"], "share_negative": got["negative"] / got["n"],
+                     "ci": wilson_ci(got["negative"], got["n"]), "mean_sentiment": got["sentiment_sum"] / got["n"],
+                     "corrected": got["corrected"], "spark": charts.sparkline(weekly),
                      "weekly": list(zip(week_labels, weekly, strict=True))})
     return {"table": table, "rows": rows, "weeks": week_labels, "total": sum(r["n"] for r in rows),
             "hidden": len(table["suppressed"])}
