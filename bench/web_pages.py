@@ -116,7 +116,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--digest-weeks", type=int, default=2, help="digests to make if missing (newest weeks)")
     parser.add_argument("--only", default=None, help="measure only the pages whose path contains this")
+    parser.add_argument("--fresh-reads", action="store_true",
+                        help="no reuse of an earlier page's employee items (as right after a write: every "
+                             "request reads them, feedback.analytics.employee_cells.RecentReads)")
     args = parser.parse_args()
+    if args.fresh_reads:
+        from feedback.analytics.employee_cells import RECENT_READS
+
+        RECENT_READS.ttl_s = -1.0
     upgrade(args.database)
     settings = Settings(database_url=args.database, _env_file=None)
     found = prepare(settings, args.digest_weeks)
@@ -134,7 +141,8 @@ def main() -> int:
         token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/signin").text).group(1)
         assert client.post("/signin", data={"csrf_token": token, "api_key": key}).status_code == 303
         print(f"\n{items:,} items, {settings.database_url.split(':')[0]}, {args.repeat} requests per page "
-              f"after a warm-up; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+              f"after a warm-up; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+              + ("; employee items read by every request" if args.fresh_reads else ""))
         # cpu: the process's CPU time per request (server and client), what the page costs
         # whatever else the cores run; p50 and p95 are wall time, the target's measure
         print(f"{'page':64s} {'p50 ms':>8s} {'p95 ms':>8s} {'cpu ms':>8s} {'KiB':>7s}")

@@ -30,7 +30,7 @@ BOTH_BACKENDS = frozenset({
     "test_topics_taxonomy", "test_digest", "test_alerts", "test_privacy_groups", "test_migrations",
     "test_crash_resume", "test_concurrency", "test_auth", "test_webhooks", "test_end_to_end",
     "test_workers", "test_backfill", "test_postgres", "test_api_fuzz", "test_feedback_search", "test_ingest_bulk",
-    "test_corrections", "test_analytics_fast_paths", "test_custom_categories",
+    "test_corrections", "test_analytics_fast_paths", "test_custom_categories", "test_employee_tables_identical",
 })
 
 

@@ -194,8 +194,8 @@ def test_a_shared_read_of_more_weeks_answers_the_weeks_within_it(engine, monkeyp
         own = [cell_table(session, Slice.make("employee", s, e, f), by, interval, min_group_size=5, mixes=mixes)
                for s, e, by, interval, f, mixes in asks]
     reads = []
-    real_read = tables_module._employee_rows
-    monkeypatch.setattr(tables_module, "_employee_rows",
+    real_read = tables_module.read_employee_items
+    monkeypatch.setattr(tables_module, "read_employee_items",
                         lambda session, where, names: reads.append(where) or real_read(session, where, names))
     with session_scope(engine) as session:
         share_reads(session)
