@@ -178,7 +178,8 @@ def test_auth_can_be_disabled_for_local_use(settings, scoped_client) -> None:
 
     open_settings = settings.model_copy(update={"api": settings.api.model_copy(update={"auth_enabled": False})})
     client = TestClient(create_app(open_settings))
-    assert client.get("/v1/trends", params={"audience": "employee"}).status_code == 200
+    response = client.get("/v1/trends", params={"audience": "employee"})
+    assert response.status_code == 200, response.text
 
 
 def test_cli_keys_create_list_revoke(settings, monkeypatch) -> None:

@@ -164,6 +164,20 @@ def test_awkward_tables_are_the_item_by_item_ones(engine) -> None:
     compare_all(engine, cases, shared=True)
 
 
+def test_no_employee_items_give_empty_tables_like_the_item_by_item_ones(engine) -> None:
+    """An empty database, and a range holding no employee item, answer empty tables (a fresh
+    install's employee pages once failed on this with a 400)."""
+    cases = [(Slice.make("employee", start, stop, wanted), by, interval, mixes, 5)
+             for start, stop in ((None, None), (MONDAY, MONDAY + timedelta(weeks=4)))
+             for wanted in ({}, {"org_unit": "warehouse"}) for by in GROUPINGS
+             for interval in ("week", "month", RANGE) for mixes in (False, True)]
+    assert compare_all(engine, cases, shared=False) == (0, 0)
+    write_rows(engine, [row for row, _ in awkward_rows(1)])  # items, but none in the asked range
+    later = MONDAY + timedelta(weeks=200)
+    assert compare_all(engine, [(Slice.make("employee", later, later + timedelta(weeks=4)), by, "week", True, 5)
+                                for by in GROUPINGS], shared=True) == (0, 0)
+
+
 def _reads(monkeypatch) -> list[int]:
     """Counts the reads of employee items (one entry per read, its item count)."""
     counted: list[int] = []

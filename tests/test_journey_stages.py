@@ -54,10 +54,10 @@ def test_the_journey_answer_and_map_show_the_stages(settings, engine) -> None:
     token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/signin").text).group(1)
     assert browser.post("/signin", data={"csrf_token": token, "api_key": make_api_key(settings, "admin")}
                         ).status_code == 303
-    for audience, stages in (("customer", ["discover", "purchase", "receive", "service"]),
-                             ("employee", ["join", "work", "grow"])):
+    for audience, stages in (("customer", ["Discover", "Purchase", "Receive", "Service"]),  # readable names
+                             ("employee", ["Join", "Work", "Grow"])):
         page = browser.get(f"/journey?audience={audience}&period=all").text
         table = page[page.index('id="journey-table"'):]
         assert re.findall(r'<th scope="rowgroup"[^>]*>([^<]+)</th>', table) == stages, audience
-        assert "other" not in re.findall(r'class="stage-label">([^<]*)<', page) and "<td>None</td>" not in table
+        assert "Other" not in re.findall(r'class="stage-label">([^<]*)<', page) and "<td>None</td>" not in table
         assert all(f'class="stage-label">{stage}<' in page for stage in stages)

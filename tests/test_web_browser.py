@@ -276,7 +276,7 @@ def _before_after(series: dict[str, float], week: str) -> tuple[float, float]:
 def test_the_planted_stories_are_where_a_cx_lead_looks(open_as) -> None:
     page = open_as("admin")
     page.goto("/journey?period=custom&start=2026-09-21&end=2026-11-16")
-    assert "delivery" in page.locator("#worst").inner_text()
+    assert "Worst touchpoint: Delivery," in page.locator("#worst").inner_text()
     assert page.locator("tr.worst[data-touchpoint='delivery']").count() == 1
     _screenshot(page, "journey.png")
     page.goto("/touchpoints/delivery?period=all")

@@ -24,7 +24,7 @@ from feedback.corrections.service import custom_heads
 from feedback.models import FeedbackItem
 from feedback.privacy.groups import week_floor
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)
 WEEKS = (4, 12, 26, 52)
 
 

@@ -491,7 +491,7 @@ def _links(items: EmployeeItems, other: str, cols: _Entries, week: np.ndarray
     days, starts = np.unique(found // width // n_cols, return_index=True)
     col_names = np.array(cols.values, dtype=object)[found // width % n_cols].tolist()
     other_names = np.array(values, dtype=object)[found % width].tolist()
-    ends = [*starts[1:].tolist(), len(found)]
+    ends = [*starts[1:].tolist(), len(found)] if len(found) else []  # no items: no weeks
     pairs = {day: list(zip(col_names[a:b], other_names[a:b], strict=True))
              for day, a, b in zip(days.tolist(), starts.tolist(), ends, strict=True)}
     group, count = _numbered(week * width + codes)
