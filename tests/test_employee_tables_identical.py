@@ -52,7 +52,8 @@ def asks(session, *, end: datetime, weeks=(4, 52, None), sizes=(5,)) -> list[tup
     team, theme = first(FeedbackItem.org_unit), first(FeedbackItem.touchpoint)
     need = session.scalar(select(TagLabel.label).join(FeedbackItem, FeedbackItem.id == TagLabel.item_id).where(
         FeedbackItem.audience == "employee", TagLabel.kind == "need").order_by(TagLabel.label).limit(1))
-    filters = [{}, {"org_unit": team}, {"touchpoint": theme}, {"need": need or "help"}]
+    filters = [{}, {"org_unit": team}, {"touchpoint": theme}, {"need": need or "help"},
+               {"org_unit": "nobody"}]  # a value no item holds: nothing shown, by that dimension too
     out = []
     for span in weeks:
         start = end - timedelta(weeks=span) if span else None

@@ -383,7 +383,7 @@ def employee_cells(items: EmployeeItems, by: str, row_dim: str | None, wanted_ro
     wanted_set = set(wanted_rows)
     row_index = {value: i for i, value in enumerate(rows.values)}
     wanted_codes = {row_index[r] for r in wanted_rows if r in row_index}
-    col_code = cols.values.index(wanted_col) if wanted_col in cols.values else None
+    col_code = cols.values.index(wanted_col) if wanted_col in cols.values else -1  # -1: a value none holds
     weeks_in_order = list(week_cells)
     if row_dim is None:
         grand_sums = _sums(week_of_item, items.sums, n_weeks)
@@ -411,7 +411,7 @@ def employee_cells(items: EmployeeItems, by: str, row_dim: str | None, wanted_ro
                 if g is not None and wanted_col not in hidden_cols and col_people[g]:
                     kept_totals[ALL].append((day, col_sums[g]))
             for c in cells:
-                if col_code is not None and cell_col[c] != col_code:
+                if wanted_col is not None and cell_col[c] != col_code:
                     continue
                 (hidden if cols.values[cell_col[c]] in hidden_cols else kept)[ALL].append(c)
     else:
