@@ -12,17 +12,15 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
 
 from api.deps import SessionDep, SettingsDep
 from api.web import charts, data
+from api.web.pages import _audience, render
 from api.web.security import VisitorDep
 from feedback.analytics.cells import Slice, iso_week_label
 from feedback.analytics.custom import custom_table
 from feedback.analytics.stats import wilson_ci
 from feedback.corrections.service import custom_heads
-from feedback.models import FeedbackItem
-from feedback.privacy.groups import week_floor
 
 router = APIRouter(include_in_schema=False)
 WEEKS = (4, 12, 26, 52)
@@ -30,12 +28,9 @@ WEEKS = (4, 12, 26, 52)
 
 def _weeks_ending(session: Any, audience: str, weeks: int) -> tuple[datetime, datetime, list[str]]:
     """[start, end) of the `weeks` whole weeks up to the audience's newest item, and their labels."""
-    newest = session.scalar(select(func.max(FeedbackItem.created_at)).where(FeedbackItem.audience == audience))
-    last = week_floor(newest if newest is not None else datetime.now(UTC))
-    first = last - timedelta(weeks=weeks - 1)
-    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(weeks=1)
-    return start, end, [iso_week_label(first + timedelta(weeks=i)) for i in range(weeks)]
+    last = data.latest_week(session, audience) or data.monday(datetime.now(UTC).date())
+    start = last - timedelta(weeks=weeks - 1)
+    return start, last + timedelta(weeks=1), [iso_week_label(start + timedelta(weeks=i)) for i in range(weeks)]
 
 
 def category_view(session: Any, settings: Any, *, audience: str, name: str, weeks: int) -> dict[str, Any]:
@@ -72,8 +67,6 @@ def category_view(session: Any, settings: Any, *, audience: str, name: str, week
 @router.get("/categories")
 def categories_page(request: Request, session: SessionDep, settings: SettingsDep, visitor: VisitorDep,
                     audience: str | None = None, category: str | None = None, weeks: int = 12) -> Response:
-    from api.web.pages import _audience, render
-
     audience = _audience(visitor, audience)
     heads = custom_heads(settings, session)
     if category is not None and category not in heads:

@@ -179,8 +179,8 @@ def overview_view(session: Session, settings: Settings, *, audience: str, metric
 
 # What the overview's "Still going" section looks at: the overview's own grouping. Topics would
 # cost the customer overview another 6 ms (a second weekly rollup read, 30 topics x 20 weeks:
-# a quarter of the page), employee themes a second privacy pass over 20 weeks of items; the
-# section takes any dimension the weekly tables do.
+# a quarter of the page), employee themes a second privacy pass over 20 weeks of items. The
+# section names and links touchpoints and teams only (by their codes, overview.html).
 STANDING_DIMENSIONS = {"customer": ("touchpoint",), "employee": ("org_unit",)}
 
 
@@ -191,11 +191,10 @@ def standing_view(session: Session, settings: Settings, *, audience: str, week: 
     the rule's numbers, for the page to say what it checked."""
     share_reads(session)
     options = DigestOptions.from_settings(settings)
+    min_n = options.cell_min_n(audience)
     problems = find_standing(session, audience=audience, week=week, dimensions=STANDING_DIMENSIONS[audience],
-                             policy=options.policy, min_n=options.cell_min_n(audience),
-                             min_group_size=sizes(settings)[0],
+                             policy=options.policy, min_n=min_n, min_group_size=sizes(settings)[0],
                              estimator=options.share_estimator or configured_estimator(settings))
     rule = {"min_weeks": MIN_WEEKS, "lookback": LOOKBACK_WEEKS, "baseline_weeks": options.policy.baseline_weeks,
-            "min_increase": options.policy.min_share_increase, "fdr": options.policy.fdr,
-            "min_n": options.cell_min_n(audience)}
+            "min_increase": options.policy.min_share_increase, "fdr": options.policy.fdr, "min_n": min_n}
     return {"problems": problems, "rule": rule}

@@ -34,15 +34,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from classifiers.quantify import ShareEstimator
-from feedback.analytics.cells import CellStats, Slice, value_labels
+from feedback.analytics.cells import CellStats, Slice
 from feedback.analytics.compare import change_test
 from feedback.analytics.tables import cell_table
-from feedback.insights.alerts import AlertPolicy, negative_share_alerts
+from feedback.insights.alerts import AlertPolicy, estimated_negative_share, negative_share_alerts
 from feedback.insights.repository import CellWeek
 from feedback.insights.significance import Moments
 from feedback.insights.weeks import week_label
@@ -57,8 +56,7 @@ class StandingProblem:
     """One cell whose share negative has stayed up since `since`, with the numbers behind it."""
 
     dimension: str
-    value: str  # the value code (a touchpoint, a team, a topic id)
-    name: str  # what the pages call it (a topic's label)
+    value: str  # the value code (a touchpoint, a team)
     since: date  # the Monday of the run's first week
     weeks: int  # the run's weeks, the week shown included
     n: int  # tagged items over the run
@@ -100,9 +98,10 @@ def _shown(cells: Sequence[CellStats | None], lo: int, hi: int) -> list[tuple[in
     return [(i, c) for i, c in enumerate(cells[max(0, lo):hi], start=max(0, lo)) if c is not None and c.n_tagged]
 
 
-def _share(stats: CellStats, estimator: ShareEstimator) -> float | None:
-    """The estimated share negative of a cell (`alerts.estimated_negative_share`'s, from its sums)."""
-    return estimator.estimate(n=stats.n_tagged, count=stats.n_negative, prob_sum=stats.p_negative_sum)
+def _onsets(weeks: int, policy: AlertPolicy, lookback: int, min_weeks: int) -> range:
+    """The week indices a run may start at: within the last `lookback` weeks, after enough
+    baseline weeks, leaving at least `min_weeks` weeks up to the last."""
+    return range(max(policy.min_baseline_weeks, weeks - lookback), weeks - min_weeks + 1)
 
 
 def onset(cells: Sequence[CellStats | None], *, policy: AlertPolicy, estimator: ShareEstimator,
@@ -117,7 +116,7 @@ def onset(cells: Sequence[CellStats | None], *, policy: AlertPolicy, estimator: 
         week = sums[i]
         share = None if week is None else estimator.estimate(n=week[0], count=week[1], prob_sum=week[2])
         lowest[i] = float("-inf") if share is None else min(share, lowest[i + 1])  # a gap ends every run
-    for start in range(max(policy.min_baseline_weeks, last - lookback), last - min_weeks + 1):
+    for start in _onsets(last, policy, lookback, min_weeks):
         if lowest[start] == float("-inf"):
             continue
         base = [w for w in sums[max(0, start - policy.baseline_weeks):start] if w is not None]
@@ -131,13 +130,12 @@ def onset(cells: Sequence[CellStats | None], *, policy: AlertPolicy, estimator: 
 
 
 def standing_problems(weekly: Mapping[tuple[str, str], Sequence[CellStats | None]], weeks: Sequence[date], *,
-                      policy: AlertPolicy, min_n: int, estimator: ShareEstimator,
-                      names: Mapping[tuple[str, str], str] | None = None, lookback: int = LOOKBACK_WEEKS,
+                      policy: AlertPolicy, min_n: int, estimator: ShareEstimator, lookback: int = LOOKBACK_WEEKS,
                       min_weeks: int = MIN_WEEKS) -> list[StandingProblem]:
     """The standing problems among `weekly[(dimension, value)]`, one cell per week of `weeks`
     (Mondays, oldest first, the week shown last; None: hidden or no feedback), worst change first."""
     tested: dict[tuple[str, str], tuple[CellWeek, list[CellWeek]]] = {}
-    runs: dict[tuple[str, str], tuple[int, list[CellStats], list[tuple[int, CellStats]]]] = {}
+    runs: dict[tuple[str, str], tuple[int, list[CellStats], CellStats, list[tuple[int, CellStats]]]] = {}
     no_onset = 0  # cells with the data to be tested but no onset: never listed
     for key, cells in weekly.items():
         if key[1] == UNKNOWN or len(cells) != len(weeks):
@@ -149,34 +147,34 @@ def standing_problems(weekly: Mapping[tuple[str, str], Sequence[CellStats | None
         if start is None:
             no_onset += sum(c.n_tagged for c in run) >= min_n and len(base) >= policy.min_baseline_weeks
             continue
-        tested[key] = (_cell_week(_pooled(run)), [_cell_week(c) for _, c in base])
-        runs[key] = (start, run, base)
+        pooled = _pooled(run)
+        tested[key] = (_cell_week(pooled), [_cell_week(c) for _, c in base])
+        runs[key] = (start, run, pooled, base)
     # The family is every (cell, onset week) the scan could have picked: picking the onset from
     # the data is paid for (Bonferroni over the onsets within Benjamini-Hochberg over the cells).
-    onsets = len(range(max(policy.min_baseline_weeks, len(weeks) - lookback), len(weeks) - min_weeks + 1))
+    onsets = len(_onsets(len(weeks), policy, lookback, min_weeks))
     family = (len(tested) + no_onset) * max(1, onsets)
     alerts = negative_share_alerts(tested, week=week_label(weeks[-1]), policy=policy, min_n=min_n,
                                    estimator=estimator, also_in_family=family - len(tested))
     problems = []
     for alert in alerts:
         key = (alert.dimension, alert.value)
-        start, run, base = runs[key]
-        now, before = _pooled(run), _pooled([c for _, c in base])
+        start, run, now, base = runs[key]
+        before = _pooled([c for _, c in base])
         days = (7.0 * len(base), 7.0 * len(run))
         share = change_test(before, now, "share_negative", days, estimator)
         sentiment = change_test(before, now, "mean_sentiment", days, estimator)
         text = next(m for m in alert.measures if m["measure"] == "text")
         problems.append(StandingProblem(
-            dimension=key[0], value=key[1], name=(names or {}).get(key, key[1]), since=weeks[start],
-            weeks=len(weeks) - start, n=now.n_tagged, share=text["share"],
-            latest_share=_share(run[-1], estimator) or 0.0,
+            dimension=key[0], value=key[1], since=weeks[start], weeks=len(weeks) - start, n=now.n_tagged,
+            share=text["share"], latest_share=estimated_negative_share(_cell_week(run[-1]), estimator) or 0.0,
             baseline=text["baseline"], baseline_n=before.n_tagged, baseline_weeks=len(base),
             baseline_since=weeks[base[0][0]],
             change=share.change if share else None, change_ci=share.ci if share else None,
             sentiment_change=sentiment.change if sentiment else None,
             sentiment_ci=sentiment.ci if sentiment else None,
             p_value=text["p_value"], q_value=text["q_value"]))
-    return sorted(problems, key=lambda p: (-(p.share - p.baseline), p.dimension, p.name))
+    return sorted(problems, key=lambda p: (-(p.share - p.baseline), p.dimension, p.value))
 
 
 def find_standing(session: Session, *, audience: str, week: datetime, dimensions: Sequence[str],
@@ -191,13 +189,9 @@ def find_standing(session: Session, *, audience: str, week: datetime, dimensions
     mondays = [(first + timedelta(weeks=k)).date() for k in range(span)]
     where = Slice.make(audience, first, week + timedelta(days=7), {})
     weekly: dict[tuple[str, str], list[CellStats | None]] = {}
-    names: dict[tuple[str, str], str] = {}
     for name in dimensions:
         table = cell_table(session, where, name, "week", min_group_size=min_group_size)
-        values = table.values()
-        for value in values:
+        for value in table.values():
             weekly[(name, value)] = [table.cells.get((monday, value)) for monday in mondays]
-        labels: dict[str, Any] = value_labels(session, name, values)
-        names.update({(name, value): labels.get(value, value) for value in values})
-    return standing_problems(weekly, mondays, policy=policy, min_n=min_n, estimator=estimator, names=names,
-                             lookback=lookback, min_weeks=min_weeks)
+    return standing_problems(weekly, mondays, policy=policy, min_n=min_n, estimator=estimator, lookback=lookback,
+                             min_weeks=min_weeks)
