@@ -80,6 +80,12 @@ def _embed(tagger: Any, name: str, texts: list[str]) -> np.ndarray:
     return x
 
 
+def dev_rows(n_train: int) -> np.ndarray:
+    """Banking77 has no dev split: a fixed 15% of its train split is the dev (never corrected;
+    bench/custom_categories.py's dev too)."""
+    return np.random.default_rng(77).choice(n_train, int(0.15 * n_train), replace=False)
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {"mean": float(np.mean(values)), "min": float(np.min(values)), "max": float(np.max(values)),
             "std": float(np.std(values))}
@@ -416,9 +422,8 @@ def touchpoint_domain(tagger: Any, args: argparse.Namespace) -> dict[str, Any]:
     xt = _embed(tagger, "banking77-test", test.texts)
     yp = np.array([names.index(BANKING77_TOUCHPOINT[label]) for label in pool.labels])
     yt = np.array([names.index(BANKING77_TOUCHPOINT[label]) for label in test.labels])
-    # Banking77 has no dev split: a fixed 15% of its train split is the dev (never corrected)
-    dev_rows = np.random.default_rng(77).choice(len(yp), int(0.15 * len(yp)), replace=False)
-    pool_rows = np.setdiff1d(np.arange(len(yp)), dev_rows)
+    dev = dev_rows(len(yp))
+    pool_rows = np.setdiff1d(np.arange(len(yp)), dev)
     known = dict(zip(pool.texts, xp, strict=True))
 
     def embed(texts: list[str]) -> np.ndarray:
@@ -439,7 +444,7 @@ def touchpoint_domain(tagger: Any, args: argparse.Namespace) -> dict[str, Any]:
         return pred, np.array([c for _, c in assigned])
 
     def both(protos: TouchpointPrototypes) -> tuple[float, float]:
-        return (macro_f1(predict(protos, xp[dev_rows])[0], yp[dev_rows]), macro_f1(predict(protos, xt)[0], yt))
+        return (macro_f1(predict(protos, xp[dev])[0], yp[dev]), macro_f1(predict(protos, xt)[0], yt))
 
     shipped_dev, shipped = both(prototypes([]))
     print(f"banking77 touchpoints: shipped macro-F1 {shipped:.4f} on {len(yt)} test queries", flush=True)

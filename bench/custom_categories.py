@@ -60,7 +60,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-from adaptation import _embed, summary  # noqa: E402
+from adaptation import _embed, dev_rows, summary  # noqa: E402
 
 NAME = "intent"
 KIND = f"custom:{NAME}"
@@ -81,11 +81,6 @@ class Draw:
     corrections: np.ndarray
 
 
-def dev_rows(n_train: int) -> np.ndarray:
-    """The fixed 15% of Banking77 train that is the dev (bench/adaptation.py's rows)."""
-    return np.random.default_rng(77).choice(n_train, int(0.15 * n_train), replace=False)
-
-
 def draw(labels: Sequence[str], held: np.ndarray, k: int, seed: int) -> Draw:
     """`k` rows per label for the CSV, from the rows not in `held`; the rest shuffled."""
     rng = np.random.default_rng(seed)
@@ -100,9 +95,9 @@ def draw(labels: Sequence[str], held: np.ndarray, k: int, seed: int) -> Draw:
 @contextlib.contextmanager
 def encoder_cache(table: dict[str, np.ndarray], encoder_version: str) -> Iterator[None]:
     """Serve `Tagger.embed` and `Tagger.head_probabilities` from `table` (text -> pooled
-    embedding of `encoder_version`); texts it lacks go through the encoder and join it."""
-    import torch
-
+    embedding of `encoder_version`); texts it lacks go through the encoder and join it. The
+    probabilities served are none: every caller while the bench runs (`adapt()`) reads only
+    the embeddings."""
     from classifiers.tagger import Tagger
 
     embed, head_probabilities = Tagger.embed, Tagger.head_probabilities
@@ -118,12 +113,7 @@ def encoder_cache(table: dict[str, np.ndarray], encoder_version: str) -> Iterato
         return rows(self, texts, embed)
 
     def cached_head_probabilities(self: Tagger, texts: Sequence[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        x = rows(self, texts, lambda tagger, missing: head_probabilities(tagger, missing)[0])
-        pooled = torch.from_numpy(x).to(self.device)
-        with torch.inference_mode():
-            probs = {task: head.probabilities(pooled).cpu().numpy() for task, head in self.heads.items()}
-            probs.update({f"custom:{c.name}": c.head.probabilities(pooled).cpu().numpy() for c in self.custom_heads})
-        return x, probs
+        return rows(self, texts, lambda tagger, missing: head_probabilities(tagger, missing)[0]), {}
 
     Tagger.embed, Tagger.head_probabilities = cached_embed, cached_head_probabilities  # type: ignore[method-assign]
     try:
@@ -202,12 +192,25 @@ SCENARIOS = {"random": "at random from the pool",
              "mistakes": "at random among the pool queries the CSV head gets wrong"}
 
 
-def curve(domain: Domain, tagger: Any, *, seed: int, k: int, sizes: Sequence[int], eval_rows: np.ndarray | None,
-          scenarios: Sequence[str], scratch: bool, tmp: Path, head_fit: dict | None = None) -> dict[str, Any]:
-    """One seed: the CSV's start head, then per scenario (`SCENARIOS`) `adapt()` at each size
-    (and with `scratch` the retrain on CSV + corrections), scored on the dev rows `eval_rows`,
-    or on test when None; `head_fit`: `HeadFit` fields passed to `adapt(fit=...)` (the service
-    passes none)."""
+def start_head(domain: Domain, tagger: Any, *, seed: int, k: int, tmp: Path) -> tuple[Draw, Path]:
+    """One seed's draw and the start head its CSV trains (`train_custom_head`, written under `tmp`)."""
+    from classifiers.training.custom import train_custom_head
+
+    d = draw(domain.labels, domain.dev, k, seed)
+    base = tmp / f"seed{seed}"
+    base.mkdir(parents=True)
+    csv_path = write_csv(base / "team.csv", [domain.texts[i] for i in d.csv_rows],
+                         [domain.labels[i] for i in d.csv_rows])
+    return d, train_custom_head(csv_path, NAME, tagger=tagger, out_dir=base / "csv")
+
+
+def curve(domain: Domain, tagger: Any, *, seed: int, csv_start: tuple[Draw, Path], sizes: Sequence[int],
+          eval_rows: np.ndarray | None, scenarios: Sequence[str], scratch: bool, tmp: Path,
+          head_fit: dict | None = None) -> dict[str, Any]:
+    """One seed from its draw and CSV start head (`start_head`): per scenario (`SCENARIOS`)
+    `adapt()` at each size (and with `scratch` the retrain on CSV + corrections), scored on the
+    dev rows `eval_rows`, or on test when None; `head_fit`: `HeadFit` fields passed to
+    `adapt(fit=...)` (the service passes none)."""
     from classifiers.tagger import WEIGHTS_DIR
     from classifiers.training.adapt import Example, HeadFit, adapt
     from classifiers.training.custom import train_custom_head
@@ -216,12 +219,10 @@ def curve(domain: Domain, tagger: Any, *, seed: int, k: int, sizes: Sequence[int
         x_eval, gold = domain.xt, domain.test_labels
     else:
         x_eval, gold = domain.x[eval_rows], [domain.labels[i] for i in eval_rows]
-    d = draw(domain.labels, domain.dev, k, seed)
+    d, start = csv_start
     base = tmp / f"seed{seed}"
     base.mkdir(parents=True)
     texts, labels = domain.texts, domain.labels
-    csv_path = write_csv(base / "team.csv", [texts[i] for i in d.csv_rows], [labels[i] for i in d.csv_rows])
-    start = train_custom_head(csv_path, NAME, tagger=tagger, out_dir=base / "csv")
     orders = {"random": d.corrections}
     if "mistakes" in scenarios:
         wrong = predict(start, tagger, domain.x[d.corrections]) != np.asarray(labels)[d.corrections]
@@ -264,43 +265,55 @@ def run(domain: Domain, tagger: Any, *, seeds: Sequence[int], k: int, sizes: Seq
     shipped = REFIT if adapt_module.CUSTOM_REFIT else ("finetune", adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP)
     started = time.perf_counter()
     dev_f1: dict[tuple, dict[int, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for i, setting in enumerate(grid):
-            with custom_fit(setting):
-                runs = [curve(domain, tagger, seed=s, k=k, sizes=sizes, eval_rows=domain.dev, scenarios=("random",),
-                              scratch=False, tmp=Path(tmp) / f"dev{i}") for s in dev_seeds]
-            dev_f1[setting] = {n: float(np.mean([r["random"]["adapted"][n][0] for r in runs])) for n in sizes}
+    # each seed's CSV start head, trained once: the same (deterministic) head for every setting
+    starts: dict[int, tuple[Draw, Path]] = {}
+    with tempfile.TemporaryDirectory() as kept:
+
+        def start(seed: int) -> tuple[Draw, Path]:
+            if seed not in starts:
+                starts[seed] = start_head(domain, tagger, seed=seed, k=k, tmp=Path(kept))
+            return starts[seed]
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for i, setting in enumerate(grid):
+                with custom_fit(setting):
+                    runs = [curve(domain, tagger, seed=s, csv_start=start(s), sizes=sizes, eval_rows=domain.dev,
+                                  scenarios=("random",), scratch=False, tmp=Path(tmp) / f"dev{i}") for s in dev_seeds]
+                dev_f1[setting] = {n: float(np.mean([r["random"]["adapted"][n][0] for r in runs])) for n in sizes}
+                print(f"  dev {setting_name(setting)}: "
+                      + ", ".join(f"{n}: {v:.3f}" for n, v in dev_f1[setting].items()), flush=True)
             dev_start = float(np.mean([r["start"][0] for r in runs]))  # the same CSV heads for every setting
-            print(f"  dev {setting_name(setting)}: "
-                  + ", ".join(f"{n}: {v:.3f}" for n, v in dev_f1[setting].items()), flush=True)
-    best = max(grid, key=lambda setting: np.mean(list(dev_f1[setting].values())))
-    dev_fit: dict[str, dict[int, float]] = {}
-    finetune = ("finetune", adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP)
-    with tempfile.TemporaryDirectory() as tmp, custom_fit(finetune):
-        for i, (share, steps) in enumerate(fit_grid):
-            runs = [curve(domain, tagger, seed=s, k=k, sizes=sizes, eval_rows=domain.dev, scenarios=("random",),
-                          scratch=i == 0, tmp=Path(tmp) / f"fit{i}",
-                          head_fit={"correction_share": share, "steps": steps}) for s in dev_seeds]
-            if i == 0:
-                dev_fit["scratch"] = {n: float(np.mean([r["random"]["scratch"][n][0] for r in runs])) for n in sizes}
-            dev_fit[f"{share:g}/{steps}"] = {n: float(np.mean([r["random"]["adapted"][n][0] for r in runs]))
-                                             for n in sizes}
-            print(f"  dev correction_share={share:g} steps={steps}: "
-                  + ", ".join(f"{n}: {v:.3f}" for n, v in dev_fit[f"{share:g}/{steps}"].items()), flush=True)
-    settings = [shipped] if best == shipped else [shipped, best]
-    tests: dict[tuple, list[dict[str, Any]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for j, setting in enumerate(settings):
-            tests[setting] = []
-            with custom_fit(setting):
-                for s in seeds:
-                    r = curve(domain, tagger, seed=s, k=k, sizes=sizes, eval_rows=None, scenarios=tuple(SCENARIOS),
-                              scratch=setting == shipped, tmp=Path(tmp) / f"setting{j}")
-                    tests[setting].append(r)
-                    print(f"  seed {s} {setting_name(setting)}: start {r['start'][0]:.3f}; " + "; ".join(
-                        f"{sc} adapted {[round(r[sc]['adapted'][n][0], 3) for n in sizes]}"
-                        + (f" scratch {[round(r[sc]['scratch'][n][0], 3) for n in sizes]}" if r[sc]["scratch"] else "")
-                        for sc in SCENARIOS), flush=True)
+        best = max(grid, key=lambda setting: np.mean(list(dev_f1[setting].values())))
+        dev_fit: dict[str, dict[int, float]] = {}
+        finetune = ("finetune", adapt_module.CUSTOM_LR, adapt_module.CUSTOM_L2_SP)
+        with tempfile.TemporaryDirectory() as tmp, custom_fit(finetune):
+            for i, (share, steps) in enumerate(fit_grid):
+                runs = [curve(domain, tagger, seed=s, csv_start=start(s), sizes=sizes, eval_rows=domain.dev,
+                              scenarios=("random",), scratch=i == 0, tmp=Path(tmp) / f"fit{i}",
+                              head_fit={"correction_share": share, "steps": steps}) for s in dev_seeds]
+                if i == 0:
+                    dev_fit["scratch"] = {n: float(np.mean([r["random"]["scratch"][n][0] for r in runs]))
+                                          for n in sizes}
+                dev_fit[f"{share:g}/{steps}"] = {n: float(np.mean([r["random"]["adapted"][n][0] for r in runs]))
+                                                 for n in sizes}
+                print(f"  dev correction_share={share:g} steps={steps}: "
+                      + ", ".join(f"{n}: {v:.3f}" for n, v in dev_fit[f"{share:g}/{steps}"].items()), flush=True)
+        settings = [shipped] if best == shipped else [shipped, best]
+        tests: dict[tuple, list[dict[str, Any]]] = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for j, setting in enumerate(settings):
+                tests[setting] = []
+                with custom_fit(setting):
+                    for s in seeds:
+                        r = curve(domain, tagger, seed=s, csv_start=start(s), sizes=sizes, eval_rows=None,
+                                  scenarios=tuple(SCENARIOS), scratch=setting == shipped,
+                                  tmp=Path(tmp) / f"setting{j}")
+                        tests[setting].append(r)
+                        print(f"  seed {s} {setting_name(setting)}: start {r['start'][0]:.3f}; " + "; ".join(
+                            f"{sc} adapted {[round(r[sc]['adapted'][n][0], 3) for n in sizes]}"
+                            + (f" scratch {[round(r[sc]['scratch'][n][0], 3) for n in sizes]}"
+                               if r[sc]["scratch"] else "")
+                            for sc in SCENARIOS), flush=True)
 
     def stats(runs: list[dict[str, Any]], scenario: str, key: str) -> dict[str, dict[str, dict[str, float]]]:
         return {metric: {str(n): summary([r[scenario][key][n][m] for r in runs]) for n in sizes}
@@ -308,7 +321,7 @@ def run(domain: Domain, tagger: Any, *, seeds: Sequence[int], k: int, sizes: Seq
 
     main = tests[shipped]
     out: dict[str, Any] = {
-        "k": k, "csv_rows": int(len(draw(domain.labels, domain.dev, k, seeds[0]).csv_rows)), "sizes": list(sizes),
+        "k": k, "csv_rows": int(len(starts[seeds[0]][0].csv_rows)), "sizes": list(sizes),
         "seeds": list(seeds), "dev_seeds": list(dev_seeds), "n_test": len(domain.test_labels),
         "n_dev": int(len(domain.dev)), "n_pool": len(domain.labels) - int(len(domain.dev)),
         "shipped": setting_name(shipped),

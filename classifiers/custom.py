@@ -39,7 +39,11 @@ CUSTOM_DIR = Path(
 
 
 # A head's name is a folder, a key of the tags' JSON and part of a correction kind (custom:NAME).
-NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,89}")
+_NAME_CHAR = r"[A-Za-z0-9_.\-]"
+NAME = re.compile(rf"[A-Za-z0-9_]{_NAME_CHAR}{{0,89}}")
+# A custom category kind as the API's patterns accept it: looser than NAME (any name character
+# first), so a kind naming no head reaches the service, which answers with the heads there are.
+CUSTOM_KIND = rf"custom:{_NAME_CHAR}{{1,90}}"
 
 
 def check_name(name: str) -> str:

@@ -25,13 +25,11 @@ out = Console()
 @app.command("list")
 def list_heads(as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False) -> None:
     """The configured custom heads (models.custom_heads): labels, version, the live version's copy."""
-    from feedback.corrections.service import custom_heads
+    from feedback.corrections.service import resolve_custom_heads
 
     settings = get_settings()
     with session_scope(get_engine(settings.database_url)) as session:
-        heads = custom_heads(settings, session)
-    missing = [entry for entry in settings.models.custom_heads
-               if entry not in heads and not any(entry.rstrip("/").endswith(f"/{name}") for name in heads)]
+        heads, missing = resolve_custom_heads(settings, session)
     if as_json:
         for name, meta in heads.items():
             out.print(json.dumps({"name": name, "version": meta.get("version"), "labels": meta["labels"],

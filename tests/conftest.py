@@ -3,10 +3,13 @@ BOTH_BACKENDS), the real app (with an admin API key), the real tagger."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -132,6 +135,17 @@ def make_api_key(settings: Settings, *scopes: str, name: str = "test") -> str:
             return create_key(session, name=name, scopes=scopes).secret_key
     finally:
         engine.dispose()
+
+
+def bench_module(name: str) -> ModuleType:
+    """The script bench/NAME.py as a module (bench/ on sys.path while it imports, for its own
+    imports of its neighbours)."""
+    bench = str(REPO / "bench")
+    sys.path.insert(0, bench)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(bench)
 
 
 @pytest.fixture

@@ -3,22 +3,14 @@ touch the dev rows, and `adapt()` reads cached embeddings only while the bench r
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from conftest import bench_module
 
 
 def _bench():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import custom_categories
-    finally:
-        sys.path.remove(str(BENCH))
-    return custom_categories
+    return bench_module("custom_categories")
 
 
 def test_the_csv_takes_k_per_label_and_nothing_comes_from_dev() -> None:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from conftest import bench_module
 
 
 def _tagging_bench():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import tagging
-    finally:
-        sys.path.remove(str(BENCH))
-    return tagging
+    return bench_module("tagging")
 
 
 def test_timed_rounds_interleaves_the_compared_functions() -> None:

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
+from conftest import bench_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -139,15 +140,8 @@ def test_growth_test_and_benjamini_hochberg() -> None:
 
 def test_model_card_is_rendered_from_the_measured_metrics() -> None:
     import json
-    import sys
-    from pathlib import Path
 
-    bench = Path(__file__).resolve().parent.parent / "bench"
-    sys.path.insert(0, str(bench))
-    try:
-        import eval_topics
-    finally:
-        sys.path.remove(str(bench))
+    eval_topics = bench_module("eval_topics")
     metrics = json.loads(eval_topics.METRICS.read_text())
     assert eval_topics.CARD.read_text() == eval_topics.render_card(metrics)
     assert metrics["banking77"]["ours"]["outlier_share"] <= 0.10

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from api.auth import Principal, PrincipalDep
 from api.deps import SessionDep, SettingsDep
 from api.params import IdCursor, RowId
+from classifiers.custom import CUSTOM_KIND
 from feedback.apikeys import AUDIENCE_SCOPE
 from feedback.corrections import service
 from feedback.corrections.schemas import (
@@ -34,7 +35,7 @@ from feedback.corrections.versions import describe_versions
 from feedback.models import Correction, FeedbackItem
 
 router = APIRouter(tags=["corrections"])
-SUGGESTED_KINDS = r"^(sentiment|touchpoint|custom:[A-Za-z0-9_.\-]{1,90})$"
+SUGGESTED_KINDS = rf"^(sentiment|touchpoint|{CUSTOM_KIND})$"
 
 
 def out(row: Correction, audience: str, multi_custom: frozenset[str] = frozenset()) -> CorrectionOut:
@@ -145,11 +146,11 @@ def get_suggestions(
     # tagger loads on the first such request)
     head = None
     if kind.startswith(service.CUSTOM_PREFIX):
-        heads = service.custom_heads(settings, session)
-        head = heads.get(kind[len(service.CUSTOM_PREFIX):])
-        if head is None:
+        try:
+            head = service.custom_head_of(kind, settings, session)
+        except service.UnknownCustomKind as exc:
             raise HTTPException(status_code=404, detail=f"no custom category {kind!r}; custom categories: "
-                                + (", ".join(service.CUSTOM_PREFIX + n for n in heads) or "none (models.custom_heads)"))
+                                f"{exc.categories}") from None
     touchpoints = request.app.state.tagger_provider().touchpoints if kind == "touchpoint" else None
     rows = suggest(session, kind=kind, audiences=audiences, limit=limit, touchpoints=touchpoints, custom_head=head)
     method = ("uncertainty (margin of the stored probabilities) x distance to the nearest item already picked "

@@ -22,6 +22,7 @@ from feedback.corrections.service import (
     CUSTOM_PREFIX,
     KINDS,
     MULTI_LABEL,
+    custom_head_of,
     custom_heads,
     model_label,
     touchpoint_names,
@@ -80,11 +81,10 @@ def kind_title(kind: str) -> str:
     return KIND_TITLES.get(kind, kind)
 
 
-def queue_kinds(settings: Any, session: Session) -> tuple[str, ...]:
+def queue_kinds(heads: dict[str, dict[str, Any]]) -> tuple[str, ...]:
     """The kinds the label queue suggests items for: sentiment, touchpoint and the single-label
-    custom categories (a multi-label set is corrected on the item page)."""
-    return QUEUE_KINDS + tuple(CUSTOM_PREFIX + name for name, meta in custom_heads(settings, session).items()
-                               if not meta.get("multi_label"))
+    custom categories among `heads` (`custom_heads`; a multi-label set is corrected on the item page)."""
+    return QUEUE_KINDS + tuple(CUSTOM_PREFIX + name for name, meta in heads.items() if not meta.get("multi_label"))
 
 
 def label_text(kind: str, label: str | None, topics: dict[int, str]) -> str:
@@ -219,10 +219,12 @@ def _served_tags(item: FeedbackItem, tag: Tag | None, corrections: dict[str, Cor
     return out
 
 
-def queue_view(session: Session, settings: Any, *, audience: str, kind: str, limit: int) -> dict[str, Any]:
+def queue_view(session: Session, settings: Any, *, audience: str, kind: str, limit: int,
+               heads: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The label queue: the suggested items (GET /v1/corrections/suggestions' choice) with their
-    text, served tags and choices, and the newest corrections of the audience."""
-    head = custom_heads(settings, session).get(kind[len(CUSTOM_PREFIX):]) if kind.startswith(CUSTOM_PREFIX) else None
+    text, served tags and choices, and the newest corrections of the audience; `heads`: the
+    custom categories (`custom_heads`), `kind` one of `queue_kinds(heads)`."""
+    head = custom_head_of(kind, settings, session, heads) if kind.startswith(CUSTOM_PREFIX) else None
     suggested = suggestions(session, kind=kind, audiences=[audience], limit=limit, custom_head=head)
     ids = [row["item_id"] for row in suggested]
     items = repository.items_of(session, ids)
@@ -235,8 +237,8 @@ def queue_view(session: Session, settings: Any, *, audience: str, kind: str, lim
     topic_ids |= {int(label) for r in recent if r.correction.kind == "topic"
                   for label in (r.correction.label, r.correction.model_label or "") if label.isdigit()}
     topics = repository.topic_labels(session, topic_ids)
-    if kind.startswith(CUSTOM_PREFIX):
-        choices = list(custom_heads(settings, session)[kind[len(CUSTOM_PREFIX):]]["labels"])
+    if head is not None:
+        choices = list(head["labels"])
     else:
         choices = list(SENTIMENT_LABELS) if kind == "sentiment" else [*touchpoint_names(settings, audience), "unknown"]
     rows = []

@@ -137,7 +137,7 @@ def _when(value: Any) -> str:
 
 
 TEMPLATES.env.filters.update(num=_num, pct=_pct, metric=_metric, when=_when, headline=_headline, p_value=_p_value,
-                             readable=names.readable)
+                             readable=names.readable, anchor=web_corrections.anchor)
 TEMPLATES.env.globals.update(METRICS=data.METRICS, EMPLOYEE_DIMENSIONS=EMPLOYEE_DIMENSIONS,
                              KIND_TITLES=web_corrections.KIND_TITLES)
 
@@ -821,10 +821,11 @@ def label_queue_page(request: Request, session: SessionDep, settings: SettingsDe
     """What to label next (GET /v1/corrections/suggestions' choice) with one-click forms, and
     the newest corrections with their withdraw buttons."""
     audience = _audience(visitor, audience)
-    kinds = web_corrections.queue_kinds(settings, session)
+    heads = correction_service.custom_heads(settings, session)
+    kinds = web_corrections.queue_kinds(heads)
     kind = kind if kind in kinds else "sentiment"
     limit = limit if limit in web_corrections.QUEUE_SIZES else 20
-    view = web_corrections.queue_view(session, settings, audience=audience, kind=kind, limit=limit)
+    view = web_corrections.queue_view(session, settings, audience=audience, kind=kind, limit=limit, heads=heads)
     here = f"/corrections?{_query(audience=audience, kind=kind, limit=limit)}"
     return render(request, "corrections.html", visitor, audience=audience, kind=kind, limit=limit, view=view,
                   restricted=_raw_items_hidden(visitor, audience),

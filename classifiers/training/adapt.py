@@ -426,18 +426,17 @@ def _adapt_custom(tagger: Any, train: Sequence[Example], held_out: Sequence[Exam
             meta["version"] = f"custom.{custom.name}.{version}"  # the tagger version being written: unique
         if judged:
             xj, gold = embed(judged), _targets(judged, labels, multi)
+            # a custom head has no calibration (temperature 1, bias 0: load_custom_head), so the
+            # refit head and the fine-tuned one are read alike
             before = head_probs(head.module, xj, multi_label=multi, temperature=head.temperature,
                                 bias=head.bias.tolist())
-            if module is None:
-                after = before
-            elif methods[kind] == "refit":  # a fresh head: no calibration of its own
-                after = head_probs(module, xj, multi_label=multi)
-            else:
-                after = head_probs(module, xj, multi_label=multi, temperature=head.temperature,
-                                   bias=head.bias.tolist())
+            after = before if module is None else head_probs(module, xj, multi_label=multi,
+                                                             temperature=head.temperature, bias=head.bias.tolist())
             if multi:
                 thr = head.thresholds.numpy()
-                new_thr = np.asarray([meta["thresholds"].get(label, 0.5) for label in labels]) if module else thr
+                # the adapted head's thresholds: the refit's tuned ones, else the live head's
+                new_thr = thr if module is None else np.asarray([meta["thresholds"].get(label, 0.5)
+                                                                 for label in labels])
                 per_kind[kind] = ((((before >= thr) == (gold > 0.5)).all(1)).astype(float),
                                   (((after >= new_thr) == (gold > 0.5)).all(1)).astype(float))
             else:

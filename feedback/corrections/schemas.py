@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from classifiers.custom import CUSTOM_KIND
+
 # the built-in kinds, or custom:NAME for a custom category head (`models.custom_heads`)
-KIND_PATTERN = r"^(sentiment|emotion|need|touchpoint|topic|custom:[A-Za-z0-9_.\-]{1,90})$"
+KIND_PATTERN = rf"^(sentiment|emotion|need|touchpoint|topic|{CUSTOM_KIND})$"
 Kind = Annotated[str, Field(pattern=KIND_PATTERN, examples=["sentiment", "custom:product_area"])]
 
 

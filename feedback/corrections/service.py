@@ -49,6 +49,16 @@ class CorrectionError(ValueError):
         self.index = index
 
 
+class UnknownCustomKind(CorrectionError):
+    """A custom:NAME kind that names none of the deployment's custom categories; `categories`
+    lists those it has."""
+
+    def __init__(self, kind: str, heads: Iterable[str]) -> None:
+        self.categories = ", ".join(CUSTOM_PREFIX + name for name in heads) or "none (models.custom_heads)"
+        super().__init__(f"{kind!r} is not a custom category of this deployment; custom categories: "
+                         f"{self.categories}")
+
+
 @dataclass(frozen=True)
 class CorrectionRequest:
     """One correction as asked: the item (by id, or by source name and external id), the kind,
@@ -75,26 +85,44 @@ def touchpoint_names(settings: Any, audience: str) -> list[str]:
     return [t.name for t in configured if (t.audience or "customer") == audience]
 
 
-def custom_heads(settings: Any, session: Session) -> dict[str, dict[str, Any]]:
-    """The configured custom category heads (`models.custom_heads`): name -> its head.json
-    (labels, multi_label, version), the live tagger version's adapted head where it has one."""
+def resolve_custom_heads(settings: Any, session: Session) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """(`custom_heads`, the configured entries it skips: not trained, or a name no kind can carry)."""
     from classifiers.custom import check_name, head_meta
     from feedback.corrections.versions import live_version
 
     entries = list(getattr(settings.models, "custom_heads", None) or [])
     if not entries:
-        return {}
+        return {}, []
     live = live_version(session)
     heads_dir = settings.models.heads_dir or (live.path if live is not None else None)
     out: dict[str, dict[str, Any]] = {}
+    skipped: list[str] = []
     for entry in entries:
         try:
             meta = head_meta(entry, heads_dir)
             check_name(meta["name"])
         except (FileNotFoundError, ValueError):
-            continue  # not trained, or a name no kind can carry: the tagger refuses it, corrections name the rest
+            skipped.append(entry)  # the tagger refuses it too; corrections name the rest
+            continue
         out[meta["name"]] = meta
-    return out
+    return out, skipped
+
+
+def custom_heads(settings: Any, session: Session) -> dict[str, dict[str, Any]]:
+    """The configured custom category heads (`models.custom_heads`): name -> its head.json
+    (labels, multi_label, version), the live tagger version's adapted head where it has one."""
+    return resolve_custom_heads(settings, session)[0]
+
+
+def custom_head_of(kind: str, settings: Any, session: Session,
+                   heads: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The head.json of the custom category `kind` (custom:NAME), among `heads` (custom_heads'
+    answer, read here when not given); UnknownCustomKind (a CorrectionError) when it names none."""
+    heads = custom_heads(settings, session) if heads is None else heads
+    meta = heads.get(kind[len(CUSTOM_PREFIX):]) if kind.startswith(CUSTOM_PREFIX) else None
+    if meta is None:
+        raise UnknownCustomKind(kind, heads)
+    return meta
 
 
 def is_multi(kind: str, settings: Any = None, session: Session | None = None) -> bool:
@@ -102,7 +130,10 @@ def is_multi(kind: str, settings: Any = None, session: Session | None = None) ->
     if kind.startswith(CUSTOM_PREFIX):
         if settings is None or session is None:
             return False
-        return bool(custom_heads(settings, session).get(kind[len(CUSTOM_PREFIX):], {}).get("multi_label"))
+        try:
+            return bool(custom_head_of(kind, settings, session).get("multi_label"))
+        except UnknownCustomKind:
+            return False
     return kind in MULTI_LABEL
 
 
@@ -157,12 +188,7 @@ def canonical_label(kind: str, values: Sequence[str], *, audience: str, settings
 
 
 def _custom_label(kind: str, values: Sequence[str], *, settings: Any, session: Session) -> str:
-    heads = custom_heads(settings, session)
-    name = kind[len(CUSTOM_PREFIX):]
-    meta = heads.get(name)
-    if meta is None:
-        raise CorrectionError(f"{kind!r} is not a custom category of this deployment; custom categories: "
-                              f"{', '.join(CUSTOM_PREFIX + n for n in heads) or 'none (models.custom_heads)'}")
+    meta = custom_head_of(kind, settings, session)
     allowed = list(meta["labels"])
     bad = [v for v in values if v not in allowed]
     if bad:
@@ -258,9 +284,9 @@ def add_corrections(session: Session, requests: Sequence[CorrectionRequest], *, 
                                   f"(also correction {seen[key]})", status=409, index=where)
         seen[key] = index
         planned.append((item, request.kind, label))
-    active = _active_for(session, [(item.id, kind) for item, kind, _ in planned])
+    active = repository.active_corrections_of(session, [item.id for item, _, _ in planned])
     for index, (item, kind, label) in enumerate(planned):
-        current = active.get((item.id, kind))
+        current = active.get(item.id, {}).get(kind)
         if current is not None and current.label == label:
             raise CorrectionError(
                 f"item {item.id} already has this {kind} correction (id {current.id}, by {current.created_by})",
@@ -270,7 +296,7 @@ def add_corrections(session: Session, requests: Sequence[CorrectionRequest], *, 
     secret = settings.privacy.pseudonym_secret
     stored: list[Correction] = []
     for item, kind, label in planned:
-        current = active.get((item.id, kind))
+        current = active.get(item.id, {}).get(kind)
         if current is not None:
             _withdraw_row(session, current, by=by, now=now)
         row = Correction(item_id=item.id, kind=kind, label=label, model_label=model_label(tags.get(item.id), kind),
@@ -283,14 +309,6 @@ def add_corrections(session: Session, requests: Sequence[CorrectionRequest], *, 
     session.flush()
     _refresh_rollups(session, [item.id for item, _, _ in planned], was_current)
     return stored
-
-
-def _active_for(session: Session, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Correction]:
-    """The active correction of each (item id, kind) asked for that has one."""
-    keys = set(keys)
-    active = repository.active_corrections_of(session, [item_id for item_id, _ in keys])
-    return {(item_id, kind): row for item_id, rows in active.items() for kind, row in rows.items()
-            if (item_id, kind) in keys}
 
 
 def _label_rows(row: Correction) -> list[CorrectionLabel]:

@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from feedback.corrections.service import CUSTOM_PREFIX
 from feedback.models import Correction, FeedbackItem, ItemEmbedding, Tag
 
 DIVERSITY = 1.0
@@ -144,7 +145,7 @@ def suggestions(session: Session, *, kind: str, audiences: Sequence[str], limit:
     between the two best touchpoints of the item's audience (`top2_uncertainty`), which
     bench/adaptation.py chose on dev; without it, 1 - the score stored with the tag. For
     custom:NAME, `custom_head` is the head's head.json (its labels, whether multi-label)."""
-    custom = kind[len("custom:"):] if kind.startswith("custom:") else None
+    custom = kind[len(CUSTOM_PREFIX):] if kind.startswith(CUSTOM_PREFIX) else None
     if custom is not None and custom_head is None:
         raise ValueError(f"suggestions for {kind} need its head's labels (custom_head)")
     if kind not in ("sentiment", "touchpoint") and custom is None:
