@@ -3,7 +3,12 @@ Python: feedback/analytics/tables.py at commit a847cfb), kept as the reference t
 tests/test_employee_tables_identical.py and bench/employee_tables_identical.py hold the
 current code to. Not used by the service. The code below is that commit's, unchanged except
 for the names of its entry points (reference_employee_table, reference_employee_tables_by,
-reference_share_reads) and of its shared-read memo, which is its own.
+reference_share_reads) and of its shared-read memo, which is its own, and for what it shares
+with the current code, which was the same on both sides and so is not what is compared: how a
+query is checked and turned into the week-snapped slice, row and column it reads
+(`tables._employee_ask`, with `_source_code`), the label kinds a shared read reads
+(`tables._LABEL_KINDS`), and the query of the items' columns (`employee_cells.employee_items_select`).
+`employee_item_reads` counts the current code's reads of the items, for the tests.
 """
 
 from __future__ import annotations
@@ -13,25 +18,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+import pytest
 from sqlalchemy.orm import Session
 
-from feedback.analytics.cells import (
-    DIMENSIONS,
-    CellStats,
-    Slice,
-    apply_slice,
-    as_date,
-    base_select,
-    dimension,
-    period_start,
-    respondent_key,
-)
+from feedback.analytics import tables as tables_module
+from feedback.analytics.cells import CellStats, Slice, as_date, dimension
+from feedback.analytics.employee_cells import employee_items_select
 from feedback.analytics.metrics import MIX_KINDS
-from feedback.analytics.served import ServedTag as Tag  # the model's tags, corrections in their place
 from feedback.analytics.served import item_labels
-from feedback.analytics.tables import ALL, LINKED_DIMENSIONS, RANGE, CellTable
-from feedback.models import FeedbackItem
+from feedback.analytics.tables import _LABEL_KINDS, ALL, LINKED_DIMENSIONS, RANGE, CellTable, _employee_ask
 from feedback.privacy.groups import (
     check_employee_query,
     employee_month,
@@ -74,21 +69,13 @@ class _Cell:
 def reference_employee_table(session: Session, where: Slice, by: str, interval: str, *, min_group_size: int,
                    mixes: bool = False) -> CellTable:
     """Employee cells with minimum group sizes, complementary suppression and whole weeks."""
-    check_employee_query(where.filters, interval=interval)
-    start, end = snap_to_weeks(where.start, where.end)
-    row_dim = where.filters[0][0] if where.filters else None
-    wanted = where.filters[0][1] if where.filters else None
-    if wanted is not None and row_dim == "source" and not wanted.isdigit():
-        wanted = _source_code(session, wanted)
-    wanted_row, wanted_col = (wanted or ALL), None
-    if row_dim == by:  # filtering on the grouping dimension: the one-way table, one value kept
-        row_dim, wanted_row, wanted_col = None, ALL, wanted
+    weeks, row_dim, wanted_row, wanted_col = _employee_ask(session, where, by, interval)
     memo = session.info.get(READ_MEMO)
-    key = ("table", where.audience, start, end, where.filters, by, interval, min_group_size, mixes)
+    key = ("table", where.audience, weeks.start, weeks.end, where.filters, by, interval, min_group_size, mixes)
     if memo is not None and key in memo:  # a page's widgets may ask twice (a trend and the drivers)
         return memo[key]
-    table = _employee_tables(session, Slice(where.audience, start, end), by, interval, row_dim, [wanted_row],
-                             wanted_col, min_group_size=min_group_size, mixes=mixes)[wanted_row]
+    table = _employee_tables(session, weeks, by, interval, row_dim, [wanted_row], wanted_col,
+                             min_group_size=min_group_size, mixes=mixes)[wanted_row]
     if memo is not None:
         memo[key] = table
     return table
@@ -232,15 +219,7 @@ def _merge(parts: list[_Cell], min_group_size: int, mixes: bool) -> CellStats:
     return stats
 
 
-def _source_code(session: Session, name: str) -> str:
-    from feedback.models import Source
-
-    found = session.scalar(select(Source.id).where(Source.name == name))
-    return str(found) if found is not None else f"missing:{name}"
-
-
 READ_MEMO = "reference.shared_reads"  # its own: never the memo of the code under test
-_LABEL_KINDS = tuple(sorted({dim.label_kind for dim in DIMENSIONS.values() if dim.label_kind} | set(MIX_KINDS)))
 
 
 def reference_share_reads(session: Session) -> None:
@@ -254,15 +233,7 @@ def reference_share_reads(session: Session) -> None:
 def _employee_rows(session: Session, where: Slice, names: tuple[str, ...]) -> list[tuple[Any, ...]]:
     """(item id, week, respondent, CellStats, {dimension: code}) of every employee item of the
     range, with the codes of the single-valued dimensions `names`."""
-    single = {name: dimension(name).value().label(f"v_{name}") for name in names}  # type: ignore[misc]
-    # The week's Monday from SQL (what week_floor gives: the UTC week), not each moment parsed
-    week_of = period_start(session.get_bind().dialect.name, "week", FeedbackItem.created_at)
-    columns: list[Any] = [
-        FeedbackItem.id, week_of.label("week"), respondent_key().label("respondent"),
-        Tag.item_id.label("tagged"), Tag.sentiment, Tag.sentiment_score, Tag.p_negative,
-        FeedbackItem.nps, FeedbackItem.csat, FeedbackItem.stars,
-    ]
-    stmt = apply_slice(base_select(*columns, *single.values()), where)
+    stmt = employee_items_select(session, where, names)
     rows: list[tuple[Any, ...]] = []
     weeks: dict[Any, date] = {}
     # Tuples and one CellStats call per item (not attribute by attribute): this loop runs for
@@ -367,3 +338,17 @@ def _employee_items(session: Session, where: Slice, by: str, row_dim: str | None
         out.append((week, respondent, stats, mix, item_rows, cols, codes))
     return out
 
+
+
+def employee_item_reads(monkeypatch: pytest.MonkeyPatch) -> list[Slice]:
+    """The slices the current code reads employee items of (`tables.read_employee_items`), one
+    entry per read, from now on in this test."""
+    reads: list[Slice] = []
+    real = tables_module.read_employee_items
+
+    def counting(session, where, names):
+        reads.append(where)
+        return real(session, where, names)
+
+    monkeypatch.setattr(tables_module, "read_employee_items", counting)
+    return reads

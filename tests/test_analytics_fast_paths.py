@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 from analytics_data import MONDAY, add_topics, customer_rows, team_rows, write_rows
+from employee_tables_reference import employee_item_reads
 
 from feedback.analytics import compare as compare_module
-from feedback.analytics import tables as tables_module
 from feedback.analytics.cells import SUM_FIELDS, CellStats, Slice
 from feedback.analytics.compare import CompareQuery, compare
 from feedback.analytics.drivers import DriverQuery, key_drivers
@@ -193,10 +193,7 @@ def test_a_shared_read_of_more_weeks_answers_the_weeks_within_it(engine, monkeyp
     with session_scope(engine) as session:
         own = [cell_table(session, Slice.make("employee", s, e, f), by, interval, min_group_size=5, mixes=mixes)
                for s, e, by, interval, f, mixes in asks]
-    reads = []
-    real_read = tables_module.read_employee_items
-    monkeypatch.setattr(tables_module, "read_employee_items",
-                        lambda session, where, names: reads.append(where) or real_read(session, where, names))
+    reads = employee_item_reads(monkeypatch)
     with session_scope(engine) as session:
         share_reads(session)
         cell_table(session, Slice.make("employee", first, MONDAY + timedelta(weeks=6)), "org_unit", "week",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal
+from sqlalchemy import and_, func, literal
 from sqlalchemy.orm import Session, aliased
 
 from feedback.analytics.cells import (
@@ -36,6 +36,7 @@ from feedback.analytics.cells import (
     period_label,
     period_start,
     respondent_key,
+    stats_columns,
 )
 from feedback.analytics.stats import wilson_ci
 from feedback.corrections.service import CUSTOM_PREFIX, custom_heads
@@ -128,22 +129,21 @@ def custom_table(session: Session, settings: Any, name: str, where: Slice, *, in
             "corrected_labels": sum(cell.corrected for cell in cells.values())}
 
 
-def _corrected(name: str) -> Any:
-    return aliased(Correction, name="custom_correction")
+_CORRECTION = aliased(Correction, name="custom_correction")  # an item's active custom:NAME correction
 
 
-def _join_correction(stmt: Any, name: str, corrected: Any) -> Any:
-    return stmt.outerjoin(corrected, and_(corrected.item_id == FeedbackItem.id,
-                                          corrected.kind == CUSTOM_PREFIX + name, corrected.withdrawn_at.is_(None)))
+def _join_correction(stmt: Any, name: str) -> Any:
+    return stmt.outerjoin(_CORRECTION, and_(_CORRECTION.item_id == FeedbackItem.id,
+                                            _CORRECTION.kind == CUSTOM_PREFIX + name,
+                                            _CORRECTION.withdrawn_at.is_(None)))
 
 
 def _item_cells(session: Session, name: str, where: Slice, interval: str) -> dict[tuple[date, str], _Cell]:
     """Cells from the items of the slice, with each cell's distinct respondents (what employee
     suppression needs; a multi-label item counts in each of its labels)."""
-    corrected = _corrected(name)
     stmt = _join_correction(apply_slice(base_select(FeedbackItem.created_at, respondent_key(), Tag.item_id,
-                                                    Tag.sentiment, Tag.sentiment_score, Tag.custom, corrected.label),
-                                        where), name, corrected)
+                                                    Tag.sentiment, Tag.sentiment_score, Tag.custom, _CORRECTION.label),
+                                        where), name)
     cells: dict[tuple[date, str], _Cell] = defaultdict(_Cell)
     for created, respondent, tagged, sentiment, score, custom, correction in session.execute(
             stmt.execution_options(yield_per=5000)):
@@ -161,19 +161,17 @@ def _item_cells(session: Session, name: str, where: Slice, interval: str) -> dic
 def _sql_cells(session: Session, name: str, where: Slice, interval: str) -> dict[tuple[date, str], _Cell]:
     """The same cells for a single-label head, counted by the database (no respondents: customer
     cells are not suppressed)."""
-    corrected = _corrected(name)
     said = Tag.custom[(name, "labels", 0)].as_string()
-    label = func.coalesce(corrected.label, said, literal(UNTAGGED))
+    label = func.coalesce(_CORRECTION.label, said, literal(UNTAGGED))
     period = period_start(session.get_bind().dialect.name, interval, FeedbackItem.created_at)
+    sums = {column.name: column for column in stats_columns()}
     stmt = _join_correction(apply_slice(base_select(
-        period.label("period"), label.label("label"), func.count().label("n"),
-        func.coalesce(func.sum(case((Tag.sentiment == "negative", 1), else_=0)), 0).label("negative"),
-        func.coalesce(func.sum(Tag.sentiment_score), 0.0).label("sentiment_sum"),
-        func.count(corrected.id).label("corrected")), where), name, corrected)
+        period.label("period"), label.label("label"), sums["n"], sums["n_negative"], sums["sentiment_sum"],
+        func.count(_CORRECTION.id).label("corrected")), where), name)
     stmt = stmt.where(Tag.item_id.is_not(None)).group_by(period, label)
     cells: dict[tuple[date, str], _Cell] = {}
     for row in session.execute(stmt):
-        cells[(as_date(row.period), row.label)] = _Cell(n=row.n, negative=int(row.negative),
+        cells[(as_date(row.period), row.label)] = _Cell(n=row.n, negative=int(row.n_negative),
                                                          sentiment_sum=float(row.sentiment_sum),
                                                          corrected=row.corrected)
     return cells

@@ -18,6 +18,7 @@ item computation it replaced; bench/employee_tables_identical.py does so at 1,00
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import weakref
@@ -117,10 +118,11 @@ class EmployeeItems:
         return self._by_kind.get(kind, (empty, empty, []))
 
 
-def read_employee_items(session: Session, where: Slice, names: Sequence[str]) -> EmployeeItems:
-    """Every item of the (week-snapped, unfiltered) slice, with the codes of the single-valued
-    dimensions `names`, as arrays, in the order the database returns them."""
-    single = {name: dimension(name).value().label(f"v_{name}") for name in names}  # type: ignore[misc]
+def employee_items_select(session: Session, where: Slice, names: Sequence[str]) -> Any:
+    """The query of every item of the (week-snapped, unfiltered) slice: (item id, week, respondent,
+    tagged, sentiment, score, p_negative, nps, csat, stars, then the code of each of the
+    single-valued dimensions `names`)."""
+    single = [dimension(name).value().label(f"v_{name}") for name in names]  # type: ignore[misc]
     # The week's Monday from SQL (what week_floor gives: the UTC week), not each moment parsed
     week_of = period_start(session.get_bind().dialect.name, "week", FeedbackItem.created_at)
     columns: list[Any] = [
@@ -128,7 +130,13 @@ def read_employee_items(session: Session, where: Slice, names: Sequence[str]) ->
         Tag.item_id.label("tagged"), Tag.sentiment, Tag.sentiment_score, Tag.p_negative,
         FeedbackItem.nps, FeedbackItem.csat, FeedbackItem.stars,
     ]
-    stmt = apply_slice(base_select(*columns, *single.values()), where)
+    return apply_slice(base_select(*columns, *single), where)
+
+
+def read_employee_items(session: Session, where: Slice, names: Sequence[str]) -> EmployeeItems:
+    """Every item of the (week-snapped, unfiltered) slice, with the codes of the single-valued
+    dimensions `names`, as arrays, in the order the database returns them."""
+    stmt = employee_items_select(session, where, names)
     if session.autoflush:
         session.flush()  # as session.execute would: pending writes of this session are read too
     connection = session.connection()
@@ -144,7 +152,7 @@ def read_employee_items(session: Session, where: Slice, names: Sequence[str]) ->
     else:
         rows = connection.execute(stmt).all()  # plain rows: no ORM loading per row
     n = len(rows)
-    read = list(zip(*rows, strict=True)) if rows else [()] * (len(columns) + len(single))
+    read = list(zip(*rows, strict=True)) if rows else [()] * (10 + len(names))
     ids, weeks, respondents, tagged, sentiment, score, p_negative, nps, csat, stars = read[:10]
     # Each item's sums as the item by item computation made them: the same values (float() of
     # each), the same arithmetic (score ** 2 is Python's pow, not a product, so it stays Python's).
@@ -169,7 +177,7 @@ def read_employee_items(session: Session, where: Slice, names: Sequence[str]) ->
     week = np.array(list(map(week_ordinal.__getitem__, weeks)), dtype=np.int64)
     who, people = _factorized(respondents)
     return EmployeeItems(ids=np.array(ids, dtype=np.int64), week=week, respondent=who, people=len(people), sums=sums,
-                         codes={name: _factorized(column) for name, column in zip(single, read[10:], strict=True)})
+                         codes={name: _factorized(column) for name, column in zip(names, read[10:], strict=True)})
 
 
 def _given(column: Sequence[Any]) -> np.ndarray:
@@ -247,14 +255,15 @@ RECENT_READS = RecentReads()
 # Grouping
 
 
-def _numbered(keys: np.ndarray) -> tuple[np.ndarray, int]:
-    """Each key's group, groups numbered in the order they first appear; and how many."""
+def _numbered(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each key's group, groups numbered in the order they first appear; and the position of each
+    group's first key (as many as there are groups)."""
     if not len(keys):
-        return np.zeros(0, dtype=np.int64), 0
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     rank = np.empty(len(first), dtype=np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(len(first))
-    return rank[inverse.reshape(-1)], len(first)
+    return rank[inverse.reshape(-1)], np.sort(first)
 
 
 def _people(groups: np.ndarray, respondents: np.ndarray, count: int, people: int) -> list[set[int]]:
@@ -349,48 +358,45 @@ def employee_cells(items: EmployeeItems, by: str, row_dim: str | None, wanted_ro
     week, who = items.week, items.respondent
     # Weekly cells (week, row value, column value), numbered as they first appear in the items.
     width_r, width_c = len(rows.values), len(cols.values)
-    pair_cell, n_cells = _numbered((week[pair_item] * width_r + rows.value[pair_row]) * width_c
-                                   + cols.value[pair_col])
-    first_pair = np.full(n_cells, len(pair_item), dtype=np.int64)
-    np.minimum.at(first_pair, pair_cell, np.arange(len(pair_item)))
-    cell_week = week[pair_item[first_pair]].tolist() if n_cells else []
-    cell_row = rows.value[pair_row[first_pair]].tolist() if n_cells else []
-    cell_col = cols.value[pair_col[first_pair]].tolist() if n_cells else []
+    pair_cell, first_pair = _numbered((week[pair_item] * width_r + rows.value[pair_row]) * width_c
+                                      + cols.value[pair_col])
+    n_cells = len(first_pair)
+    cell_week = week[pair_item[first_pair]].tolist()
+    cell_row = rows.value[pair_row[first_pair]].tolist()
+    cell_col = cols.value[pair_col[first_pair]].tolist()
     cell_people = _people(pair_cell, who[pair_item], n_cells, items.people)
     week_cells: dict[int, list[int]] = {}
     for cell, day in enumerate(cell_week):
         week_cells.setdefault(day, []).append(cell)
     # The week's respondents, and the margins' people and sums (the slices' totals)
-    week_of_item, n_weeks = _numbered(week)
-    week_day = np.zeros(n_weeks, dtype=np.int64)
-    week_day[week_of_item] = week
+    week_of_item, first_item = _numbered(week)
+    n_weeks, week_day = len(first_item), week[first_item]
     grand_people = dict(zip(week_day.tolist(), _people(week_of_item, who, n_weeks, items.people), strict=True))
 
     def margin(entries: _Entries) -> tuple[dict[int, dict[str, int]], list[set[int]], np.ndarray]:
-        group, count = _numbered(week[entries.item] * len(entries.values) + entries.value)
-        first = np.full(count, len(group), dtype=np.int64)
-        np.minimum.at(first, group, np.arange(len(group)))
+        """Per week {value: group}, each group's people, each entry's group."""
+        group, first = _numbered(week[entries.item] * len(entries.values) + entries.value)
         index: dict[int, dict[str, int]] = {}
         for g, (day, value) in enumerate(zip(week[entries.item[first]].tolist(),
                                              entries.value[first].tolist(), strict=True)):
             index.setdefault(day, {})[entries.values[value]] = g
-        return index, _people(group, who[entries.item], count, items.people), \
-            _sums(group, items.sums[entries.item], count)
+        return index, _people(group, who[entries.item], len(first), items.people), group
 
     kept: dict[str, list[int]] = {row: [] for row in wanted_rows}  # shown weekly cells, in order
     hidden: dict[str, list[int]] = {row: [] for row in wanted_rows}
     kept_totals: dict[str, list[tuple[int, Any]]] = {row: [] for row in wanted_rows}  # (week, sums row)
-    wanted_set = set(wanted_rows)
     row_index = {value: i for i, value in enumerate(rows.values)}
     wanted_codes = {row_index[r] for r in wanted_rows if r in row_index}
     col_code = cols.values.index(wanted_col) if wanted_col in cols.values else -1  # -1: a value none holds
     weeks_in_order = list(week_cells)
     if row_dim is None:
-        grand_sums = _sums(week_of_item, items.sums, n_weeks)
-        grand_row = dict(zip(week_day.tolist(), range(n_weeks), strict=True))
         links = {other: _links(items, other, cols, week) for other in linked}
-        if wanted_col is not None:
-            col_index, col_people, col_sums = margin(cols)
+        if wanted_col is None:
+            grand_sums = _sums(week_of_item, items.sums, n_weeks)
+            grand_row = dict(zip(week_day.tolist(), range(n_weeks), strict=True))
+        else:
+            col_index, col_people, col_group = margin(cols)
+            col_sums = _sums(col_group, items.sums[cols.item], len(col_people))
         for day in weeks_in_order:
             cells = week_cells[day]
             total = grand_people[day]
@@ -416,7 +422,8 @@ def employee_cells(items: EmployeeItems, by: str, row_dim: str | None, wanted_ro
                 (hidden if cols.values[cell_col[c]] in hidden_cols else kept)[ALL].append(c)
     else:
         flip = row_dim > by
-        row_idx, row_people, row_sums = margin(rows)
+        row_idx, row_people, row_group = margin(rows)
+        row_sums = _sums(row_group, items.sums[rows.item], len(row_people))
         col_idx, col_people, _ = margin(cols)
         for day in weeks_in_order:
             cells = week_cells[day]
@@ -438,18 +445,18 @@ def employee_cells(items: EmployeeItems, by: str, row_dim: str | None, wanted_ro
                 if g is not None and wanted_row not in row_hidden and row_people[g]:
                     kept_totals[wanted_row].append((day, row_sums[g]))
             for c in cells:
-                if cell_row[c] not in wanted_codes:
-                    continue
-                row = rows.values[cell_row[c]]
-                if row in wanted_set:
-                    (hidden if keys[c] in hidden_keys else kept)[row].append(c)
+                if cell_row[c] in wanted_codes:
+                    (hidden if keys[c] in hidden_keys else kept)[rows.values[cell_row[c]]].append(c)
 
     shown = sorted({c for row in wanted_rows for c in kept[row]})
     cell_sums = np.zeros((n_cells, _WIDTH), dtype=np.float64)
+    mix_counts: dict[int, list[tuple[str, int]]] = {}
     if shown:
         wanted_pairs = np.isin(pair_cell, np.array(shown, dtype=np.int64))
-        cell_sums = _sums(pair_cell[wanted_pairs], items.sums[pair_item[wanted_pairs]], n_cells)
-    mix_counts = _mix_counts(items, pair_cell, pair_item, shown, min_group_size) if mixes and shown else {}
+        shown_cell, shown_item = pair_cell[wanted_pairs], pair_item[wanted_pairs]  # by item, as the pairs are
+        cell_sums = _sums(shown_cell, items.sums[shown_item], n_cells)
+        if mixes:
+            mix_counts = _mix_counts(items, shown_cell, shown_item, min_group_size)
     bucket_of = {day: bucket(date.fromordinal(day)) for day in weeks_in_order}
 
     out: dict[str, EmployeeCells] = {}
@@ -494,37 +501,23 @@ def _links(items: EmployeeItems, other: str, cols: _Entries, week: np.ndarray
     ends = [*starts[1:].tolist(), len(found)] if len(found) else []  # no items: no weeks
     pairs = {day: list(zip(col_names[a:b], other_names[a:b], strict=True))
              for day, a, b in zip(days.tolist(), starts.tolist(), ends, strict=True)}
-    group, count = _numbered(week * width + codes)
-    first = np.full(count, len(group), dtype=np.int64)
-    np.minimum.at(first, group, np.arange(len(group)))
+    group, first = _numbered(week * width + codes)
     groups: dict[int, dict[str, int]] = {}
     for g, (day, value) in enumerate(zip(week[first].tolist(), codes[first].tolist(), strict=True)):
         groups.setdefault(day, {})[values[value]] = g
-    members = _Lazy(lambda: _people(group, items.respondent, count, items.people))
+    members = functools.cache(lambda: _people(group, items.respondent, len(first), items.people))
     return pairs, {day: _GroupPeople(index, members) for day, index in groups.items()}
-
-
-class _Lazy:
-    """A value computed when first asked for."""
-
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._make, self._value, self._made = make, None, False
-
-    def get(self) -> Any:
-        if not self._made:
-            self._value, self._made = self._make(), True
-        return self._value
 
 
 class _GroupPeople(Mapping[str, set[int]]):
     """The people of a week's groups of a linked dimension ({value: respondents}), counted only
     if asked for: `linked_hidden` reads them only when the groupings nest, most of the time not."""
 
-    def __init__(self, index: dict[str, int], members: _Lazy) -> None:
-        self._index, self._members = index, members
+    def __init__(self, index: dict[str, int], members: Callable[[], list[set[int]]]) -> None:
+        self._index, self._members = index, members  # members(): every group's people, counted once
 
     def __getitem__(self, value: str) -> set[int]:
-        return self._members.get()[self._index[value]]
+        return self._members()[self._index[value]]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._index)
@@ -533,15 +526,14 @@ class _GroupPeople(Mapping[str, set[int]]):
         return len(self._index)
 
 
-def _mix_counts(items: EmployeeItems, pair_cell: np.ndarray, pair_item: np.ndarray, shown: list[int],
+def _mix_counts(items: EmployeeItems, cells: np.ndarray, pair_items: np.ndarray,
                 min_group_size: int) -> dict[int, list[tuple[str, int]]]:
     """Per shown weekly cell, its mix labels ('kind:label') held by >= min_group_size people
-    there, with how many times its items carry them (a label counts in a week only then)."""
+    there, with how many times its items carry them (a label counts in a week only then);
+    `cells` and `pair_items`: the shown cells' (cell, item) pairs, by item."""
     mix_item, mix_label, names = items.label_entries(MIX)
     if not len(mix_item):
         return {}
-    keep = np.isin(pair_cell, np.array(shown, dtype=np.int64))
-    cells, pair_items = pair_cell[keep], pair_item[keep]  # by item, as the pairs are
     a, b = _product(pair_items, mix_item, len(items))  # every (pair, mix label of its item)
     cell, label, person = cells[a], mix_label[b], items.respondent[pair_items[a]]
     width = len(names)

@@ -375,6 +375,23 @@ def _rollup_reads(where: Slice, interval: str, by: str, mixes: bool
 def employee_table(session: Session, where: Slice, by: str, interval: str, *, min_group_size: int,
                    mixes: bool = False) -> CellTable:
     """Employee cells with minimum group sizes, complementary suppression and whole weeks."""
+    weeks, row_dim, wanted_row, wanted_col = _employee_ask(session, where, by, interval)
+    memo = session.info.get(READ_MEMO)
+    key = ("table", where.audience, weeks.start, weeks.end, where.filters, by, interval, min_group_size, mixes)
+    if memo is not None and key in memo:  # a page's widgets may ask twice (a trend and the drivers)
+        return memo[key]
+    table = _employee_tables(session, weeks, by, interval, row_dim, [wanted_row], wanted_col,
+                             min_group_size=min_group_size, mixes=mixes)[wanted_row]
+    if memo is not None:
+        memo[key] = table
+    return table
+
+
+def _employee_ask(session: Session, where: Slice, by: str, interval: str
+                  ) -> tuple[Slice, str | None, str, str | None]:
+    """What an employee table of `where` by `by` reads, the query checked: the week-snapped slice
+    without its filter, the row dimension (the filter's; None without one), the row kept (ALL
+    without a row dimension) and the column kept (None: every one)."""
     check_employee_query(where.filters, interval=interval)
     start, end = snap_to_weeks(where.start, where.end)
     row_dim = where.filters[0][0] if where.filters else None
@@ -384,15 +401,7 @@ def employee_table(session: Session, where: Slice, by: str, interval: str, *, mi
     wanted_row, wanted_col = (wanted or ALL), None
     if row_dim == by:  # filtering on the grouping dimension: the one-way table, one value kept
         row_dim, wanted_row, wanted_col = None, ALL, wanted
-    memo = session.info.get(READ_MEMO)
-    key = ("table", where.audience, start, end, where.filters, by, interval, min_group_size, mixes)
-    if memo is not None and key in memo:  # a page's widgets may ask twice (a trend and the drivers)
-        return memo[key]
-    table = _employee_tables(session, Slice(where.audience, start, end), by, interval, row_dim, [wanted_row],
-                             wanted_col, min_group_size=min_group_size, mixes=mixes)[wanted_row]
-    if memo is not None:
-        memo[key] = table
-    return table
+    return Slice(where.audience, start, end), row_dim, wanted_row, wanted_col
 
 
 def employee_tables_by(session: Session, where: Slice, row_dim: str, values: list[str], by: str, interval: str, *,
@@ -468,20 +477,21 @@ def _employee_read(session: Session, where: Slice, by: str, row_dim: str | None,
     # since, or taken from a shared read of a range that holds it), again only when a dimension
     # not yet read is asked for
     engine = session.get_bind()
-    if ("employee items", key) not in memo:
+    reads = memo.setdefault("employee items", {})  # range -> its items
+    if key not in reads:
         kept = RECENT_READS.get(engine, key, _stamp(session, memo)[0])
         if kept is not None:
-            memo[("employee items", key)] = kept
+            reads[key] = kept
         else:
-            _within_a_shared_read(memo, key, wanted)
-    items = memo.get(("employee items", key))
+            _within_a_shared_read(reads, key, wanted)
+    items = reads.get(key)
     if items is None or not set(wanted) <= set(items.codes):
         before = items
         stamp, taken_at = _stamp(session, memo)
         names = set(wanted) | set(before.codes if before else ()) | set(SHARED_DIMENSIONS)
         items = read_employee_items(session, where, tuple(sorted(names)))
         items.labels = before.labels if before is not None else None  # the same items' labels
-        memo[("employee items", key)] = items
+        reads[key] = items
         RECENT_READS.put(engine, key, stamp, items, taken_at)
     if kinds and items.labels is None:
         items.labels = item_labels(session, items.ids.tolist(), _LABEL_KINDS) if len(items) else []
@@ -496,19 +506,17 @@ def _stamp(session: Session, memo: dict[Any, Any]) -> tuple[Any, float]:
     return memo["data stamp"]
 
 
-def _within_a_shared_read(memo: dict[Any, Any], key: tuple[str, datetime | None, datetime | None],
-                          wanted: tuple[str, ...]) -> None:
+def _within_a_shared_read(reads: dict[tuple[str, datetime | None, datetime | None], EmployeeItems],
+                          key: tuple[str, datetime | None, datetime | None], wanted: tuple[str, ...]) -> None:
     """Answer the (week-snapped) range `key` from a shared read of a range that holds it (a page
     that reads 20 weeks, then the last week and the 8 before it): its items of those weeks, with
-    their labels when it has them, stored for the range as its own read would be."""
+    their labels when it has them, stored in `reads` for the range as its own read would be."""
     audience, start, end = key
-    for entry, items in list(memo.items()):
-        if not isinstance(entry, tuple) or entry[0] != "employee items" or entry[1][0] != audience or \
-                not set(wanted) <= set(items.codes):
+    for (read_audience, first, after), items in reads.items():
+        if read_audience != audience or not set(wanted) <= set(items.codes):
             continue
-        first, after = entry[1][1], entry[1][2]
         if (first is not None and (start is None or first > start)) or (
                 after is not None and (end is None or after < end)):
             continue
-        memo[("employee items", key)] = items.within(start.date() if start else None, end.date() if end else None)
+        reads[key] = items.within(start.date() if start else None, end.date() if end else None)
         return
