@@ -130,12 +130,14 @@ def employee_items_select(session: Session, where: Slice, names: Sequence[str]) 
         Tag.item_id.label("tagged"), Tag.sentiment, Tag.sentiment_score, Tag.p_negative,
         FeedbackItem.nps, FeedbackItem.csat, FeedbackItem.stars,
     ]
-    return apply_slice(base_select(*columns, *single), where)
+    # By id: the sums are added in item order, and a plan the database changes between two reads
+    # (statistics refreshed after a write) must not change their last bits
+    return apply_slice(base_select(*columns, *single), where).order_by(FeedbackItem.id)
 
 
 def read_employee_items(session: Session, where: Slice, names: Sequence[str]) -> EmployeeItems:
     """Every item of the (week-snapped, unfiltered) slice, with the codes of the single-valued
-    dimensions `names`, as arrays, in the order the database returns them."""
+    dimensions `names`, as arrays, in item id order."""
     stmt = employee_items_select(session, where, names)
     if session.autoflush:
         session.flush()  # as session.execute would: pending writes of this session are read too
